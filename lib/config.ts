@@ -1,0 +1,185 @@
+import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
+
+/** Storage classes the seed lists for each platform. */
+export const STORAGE_CLASS_PRESETS = {
+  minikube: 'standard',
+  aks: 'default',
+  gke: 'standard-rwo',
+  eks: 'gp3',
+} as const;
+export type StorageClassPreset = keyof typeof STORAGE_CLASS_PRESETS;
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+
+/** CPU and memory as Kubernetes quantities, e.g. `{ cpu: '500m', memory: '512Mi' }`. */
+export interface ResourceAmounts {
+  readonly cpu?: string;
+  readonly memory?: string;
+}
+
+export interface ResourceProps {
+  /** @default none: the chart's `resourcesPreset` applies */
+  readonly requests?: ResourceAmounts;
+  /** @default none: the chart's `resourcesPreset` applies */
+  readonly limits?: ResourceAmounts;
+}
+
+/** An image, split the way Bitnami values take it. */
+export interface ImageProps {
+  /** @default 'docker.io' */
+  readonly registry?: string;
+  /** @default 'bitnamilegacy/postgresql' (Bitnami's frozen, still pullable copy) */
+  readonly repository?: string;
+  /** @default the pinned chart's own tag, e.g. '16.4.0-debian-12-r14' for 15.5.38 */
+  readonly tag?: string;
+}
+
+export interface TlsProps {
+  /** Serve TLS. @default false */
+  readonly enabled?: boolean;
+  /**
+   * Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt) with the server certificate.
+   * @default none: the chart generates a self-signed certificate when TLS is enabled
+   */
+  readonly certificatesSecret?: string;
+}
+
+export interface CredentialsProps {
+  /**
+   * Name of a Secret you manage (by hand, External Secrets, Sealed Secrets). It must hold the
+   * keys `postgres-password` and `password` (16+ characters each); nothing is generated.
+   * @default none: a Secret named `<fullname>-credentials` is generated in the cluster
+   */
+  readonly existingSecret?: string;
+  /** Length of the generated passwords (letters and digits). @default 40 */
+  readonly generatedPasswordLength?: number;
+}
+
+export interface MigrationProps {
+  /** Folder with NNN_name.up.sql / NNN_name.down.sql files, relative to the project. @default 'migrations' */
+  readonly directory?: string;
+  /** Seconds to wait for PostgreSQL before giving up with exit code 8. @default 300 */
+  readonly waitForDatabaseSeconds?: number;
+  /** Seconds to wait for another runner's lock before giving up with exit code 4. @default 120 */
+  readonly lockWaitSeconds?: number;
+  /** PostgreSQL `statement_timeout` for each migration statement. @default '15min' */
+  readonly statementTimeout?: string;
+  /** PostgreSQL `lock_timeout` while migrations run. @default '10s' */
+  readonly lockTimeout?: string;
+  /** Pod retries after exit codes 4 and 8 (exit 7 fails at once). @default 6 */
+  readonly backoffLimit?: number;
+}
+
+/** One typed description of a LearnFlow PostgreSQL deployment. */
+export interface LearnflowPostgresProps {
+  /** Namespace for the database and everything rendered here. @default 'postgres' */
+  readonly namespace?: string;
+  /** Helm release name of the Bitnami chart. @default 'postgres' */
+  readonly releaseName?: string;
+  /** Database created on first start and migrated. @default 'learnflow' */
+  readonly databaseName?: string;
+  /** Owner of the database: migrations and applications connect as this user. @default 'learnflow' */
+  readonly appUser?: string;
+  /** Bitnami chart version: '15.5.38' (PostgreSQL 16.4) or '16.7.27' (PostgreSQL 17.6). @default '15.5.38' */
+  readonly chartVersion?: ChartVersion;
+  /**
+   * Registry for every image (database, os-shell, exporter, migration and bootstrap Jobs),
+   * for a mirror. @default each image's own registry ('docker.io')
+   */
+  readonly imageRegistry?: string;
+  /** The PostgreSQL image; the migration Job runs the same image. @default the chart's tag from bitnamilegacy */
+  readonly image?: ImageProps;
+  /** Image with `kubectl` and `sh` for the credentials bootstrap Job. @default docker.io/bitnamilegacy/kubectl:1.33.4 */
+  readonly kubectlImage?: ImageProps;
+  /** Size of the data volume. @default '8Gi' */
+  readonly storageSize?: string;
+  /** Storage class of the data volume. @default none: the cluster's default class */
+  readonly storageClass?: string;
+  /** Storage class by platform, as the seed lists them; conflicts with `storageClass`. @default none */
+  readonly storageClassPreset?: StorageClassPreset;
+  /** CPU and memory of the database container. @default none: the chart's 'nano' preset */
+  readonly resources?: ResourceProps;
+  /** Type of the database Service. @default 'ClusterIP' */
+  readonly serviceType?: ServiceType;
+  /** Service port. @default 5432 */
+  readonly port?: number;
+  /** Node port when `serviceType` is NodePort or LoadBalancer (30000-32767). @default assigned by Kubernetes */
+  readonly nodePort?: number;
+  readonly tls?: TlsProps;
+  /** Namespaces whose pods may connect (matched by `kubernetes.io/metadata.name`). @default [] */
+  readonly allowedNamespaces?: readonly string[];
+  /**
+   * Client networks (CIDR) that may connect from outside the cluster, through a LoadBalancer
+   * or NodePort; also the LoadBalancer's `loadBalancerSourceRanges`. @default []
+   */
+  readonly allowedCidrs?: readonly string[];
+  readonly credentials?: CredentialsProps;
+  readonly migrations?: MigrationProps;
+}
+
+/** Every prop with its default applied: what the renderers read. */
+export interface DeploymentConfig {
+  readonly namespace: string;
+  readonly releaseName: string;
+  readonly databaseName: string;
+  readonly appUser: string;
+  readonly chartVersion: ChartVersion;
+  readonly imageRegistry?: string;
+  readonly image: ImageProps;
+  readonly kubectlImage: Required<ImageProps>;
+  readonly storageSize: string;
+  readonly storageClass?: string;
+  readonly resources: ResourceProps;
+  readonly serviceType: ServiceType;
+  readonly port: number;
+  readonly nodePort?: number;
+  readonly tls: { readonly enabled: boolean; readonly certificatesSecret?: string };
+  readonly allowedNamespaces: readonly string[];
+  readonly allowedCidrs: readonly string[];
+  readonly credentials: { readonly existingSecret?: string; readonly generatedPasswordLength: number };
+  readonly migrations: Required<MigrationProps>;
+}
+
+export const DEFAULT_KUBECTL_IMAGE: Required<ImageProps> = {
+  registry: 'docker.io',
+  repository: 'bitnamilegacy/kubectl',
+  tag: '1.33.4',
+};
+
+export const MIGRATION_DEFAULTS: Required<MigrationProps> = {
+  directory: 'migrations',
+  waitForDatabaseSeconds: 300,
+  lockWaitSeconds: 120,
+  statementTimeout: '15min',
+  lockTimeout: '10s',
+  backoffLimit: 6,
+};
+
+/** Applies the documented defaults. Validation (lib/validation.ts) runs on the props first. */
+export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
+  const preset = props.storageClassPreset ? STORAGE_CLASS_PRESETS[props.storageClassPreset] : undefined;
+  return {
+    namespace: props.namespace ?? 'postgres',
+    releaseName: props.releaseName ?? 'postgres',
+    databaseName: props.databaseName ?? 'learnflow',
+    appUser: props.appUser ?? 'learnflow',
+    chartVersion: props.chartVersion ?? DEFAULT_CHART_VERSION,
+    imageRegistry: props.imageRegistry,
+    image: props.image ?? {},
+    kubectlImage: { ...DEFAULT_KUBECTL_IMAGE, ...props.kubectlImage },
+    storageSize: props.storageSize ?? '8Gi',
+    storageClass: props.storageClass ?? preset,
+    resources: props.resources ?? {},
+    serviceType: props.serviceType ?? 'ClusterIP',
+    port: props.port ?? 5432,
+    nodePort: props.nodePort,
+    tls: { enabled: props.tls?.enabled ?? false, certificatesSecret: props.tls?.certificatesSecret },
+    allowedNamespaces: props.allowedNamespaces ?? [],
+    allowedCidrs: props.allowedCidrs ?? [],
+    credentials: {
+      existingSecret: props.credentials?.existingSecret,
+      generatedPasswordLength: props.credentials?.generatedPasswordLength ?? 40,
+    },
+    migrations: { ...MIGRATION_DEFAULTS, ...props.migrations },
+  };
+}

@@ -1,0 +1,15 @@
+/**
+ * Keys of the credentials Secret. The chart (auth.secretKeys), the migration Job and the
+ * applications all read these; a user-managed secret must provide the first two.
+ */
+export const CREDENTIAL_KEYS = {
+  /** Password of the `postgres` superuser (chart's adminPasswordKey default). */
+  adminPassword: 'postgres-password',
+  /** Password of the application user (chart's userPasswordKey default). */
+  password: 'password',
+  /** Ready-to-use `postgresql://user:password@host:port/database` for applications (generated secrets). */
+  uri: 'uri',
+} as const;
+
+/** The shortest password accepted in a user-managed secret. */
+export const MIN_SUPPLIED_PASSWORD_LENGTH = 16;

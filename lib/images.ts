@@ -1,0 +1,30 @@
+import { CHART_RELEASES, ImageRef } from './chart';
+import { DeploymentConfig } from './config';
+
+/** The images every part of a deployment runs, after the mirror and per-image overrides. */
+export interface DeploymentImages {
+  readonly postgresql: ImageRef;
+  readonly osShell: ImageRef;
+  readonly exporter: ImageRef;
+  readonly kubectl: ImageRef;
+}
+
+export function deploymentImages(config: DeploymentConfig): DeploymentImages {
+  const chart = CHART_RELEASES[config.chartVersion].images;
+  const mirror = (image: ImageRef): ImageRef => ({ ...image, registry: config.imageRegistry ?? image.registry });
+  return {
+    postgresql: mirror({
+      registry: config.image.registry ?? chart.postgresql.registry,
+      repository: config.image.repository ?? chart.postgresql.repository,
+      tag: config.image.tag ?? chart.postgresql.tag,
+    }),
+    osShell: mirror(chart.osShell),
+    exporter: mirror(chart.exporter),
+    kubectl: mirror(config.kubectlImage),
+  };
+}
+
+/** `registry/repository:tag`, the form a pod spec takes. */
+export function imageName(image: ImageRef): string {
+  return `${image.registry}/${image.repository}:${image.tag}`;
+}

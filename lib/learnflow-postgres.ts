@@ -1,0 +1,70 @@
+import { Chart } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { chartObjects, ChartObjects } from './chart';
+import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from './config';
+import { DatabaseCredentials } from './credentials/credentials';
+import { BitnamiPostgresqlValues, renderHelmValues } from './helm-values';
+import { MigrationJob } from './migrations/migration-job';
+import { Migration } from './migrations/types';
+import { DatabaseNetworkPolicy } from './network-policy';
+import { standardLabels } from './names';
+import { hardenManifest } from './security';
+import { validateProps, ValidationError } from './validation';
+
+export interface LearnflowPostgresChartProps extends LearnflowPostgresProps {
+  /** The parsed migration set (lib/migrations/files.ts). */
+  readonly migrationSet: readonly Migration[];
+}
+
+/**
+ * Everything one deployment needs besides the Helm release: namespace, credentials,
+ * NetworkPolicy and migration Job, plus the chart values it renders alongside.
+ * Every manifest passes through hardenManifest() (Pod Security "restricted").
+ */
+export class LearnflowPostgresChart extends Chart {
+  readonly config: DeploymentConfig;
+  readonly database: ChartObjects;
+  readonly helmValues: BitnamiPostgresqlValues;
+  readonly credentials: DatabaseCredentials;
+  readonly migrations: MigrationJob;
+
+  constructor(scope: Construct, id: string, props: LearnflowPostgresChartProps) {
+    const problems = validateProps(props);
+    if (problems.length > 0) throw new ValidationError(id, problems);
+    super(scope, id, { disableResourceNameHashes: true });
+    this.config = resolveConfig(props);
+    this.database = chartObjects(this.config.releaseName);
+
+    new kplus.Namespace(this, 'namespace', {
+      metadata: {
+        name: this.config.namespace,
+        labels: {
+          ...standardLabels(this.config.releaseName, 'namespace'),
+          'pod-security.kubernetes.io/enforce': 'restricted',
+          'pod-security.kubernetes.io/warn': 'restricted',
+          'pod-security.kubernetes.io/audit': 'restricted',
+        },
+      },
+    });
+    this.credentials = new DatabaseCredentials(this, 'credentials', { config: this.config, database: this.database });
+    new DatabaseNetworkPolicy(this, 'network-policy', {
+      namespace: this.config.namespace,
+      releaseName: this.config.releaseName,
+      database: this.database,
+      allowedNamespaces: this.config.allowedNamespaces,
+      allowedCidrs: this.config.allowedCidrs,
+    });
+    this.migrations = new MigrationJob(this, 'migrations', {
+      config: this.config,
+      database: this.database,
+      credentialsSecret: this.credentials.secret,
+      migrations: props.migrationSet,
+    });
+    this.helmValues = renderHelmValues(this.config, this.credentials.secretName);
+  }
+
+  override toJson(): any[] {
+    return super.toJson().map(hardenManifest);
+  }
+}

@@ -1,0 +1,105 @@
+import * as kplus from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { ChartObjects } from '../chart';
+import { DeploymentConfig } from '../config';
+import { CREDENTIAL_KEYS } from '../credentials/keys';
+import { deploymentImages, imageName } from '../images';
+import { manualJobTemplate, projectJob, ProjectJobProps } from '../job';
+import { DATABASE_CLIENT_LABEL, contentHash, resourceName, standardLabels } from '../names';
+import { EXIT, migrationBundle } from './bundle';
+import { splitIntoConfigMaps } from './layout';
+import { Migration } from './types';
+
+/** Where the Job mounts the ConfigMaps; the runner finds plan.tsv and the SQL beside itself. */
+export const MIGRATIONS_MOUNT = '/migrations';
+
+export interface MigrationJobProps {
+  readonly config: DeploymentConfig;
+  readonly database: ChartObjects;
+  /** Secret with the application user's password under CREDENTIAL_KEYS.password. */
+  readonly credentialsSecret: kplus.ISecret;
+  readonly migrations: readonly Migration[];
+}
+
+/**
+ * The migration Job: the runner, the plan and the SQL in content-named ConfigMaps, run in the
+ * database's own image. Also two Job templates (suspended CronJobs) for a person to start:
+ * a read-only status report and a rollback to a target version.
+ */
+export class MigrationJob extends Construct {
+  readonly jobName: string;
+  readonly configMapNames: readonly string[];
+
+  constructor(scope: Construct, id: string, props: MigrationJobProps) {
+    super(scope, id);
+    const { config, database } = props;
+    const bundle = migrationBundle(props.migrations);
+    const entries = Object.entries(bundle);
+    const image = imageName(deploymentImages(config).postgresql);
+    const env = runnerEnvironment(config, database);
+    const hash = contentHash([image, JSON.stringify(env), ...entries.flat()]);
+    const labels = standardLabels(config.releaseName, 'migrations');
+
+    this.configMapNames = splitIntoConfigMaps(entries).map((data, i, all) => {
+      const name = resourceName(config.releaseName, all.length === 1 ? `migrations-${hash}` : `migrations-${hash}-${i + 1}`);
+      new kplus.ConfigMap(this, `files-${i + 1}`, {
+        metadata: { name, namespace: config.namespace, labels },
+        data,
+        // Content-named, so never edited in place: immutable spares the kubelet its watches.
+        immutable: true,
+      });
+      return name;
+    });
+    this.jobName = resourceName(config.releaseName, `migrate-${hash}`);
+
+    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
+    const envVariables: Record<string, kplus.EnvValue> = {
+      ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])),
+      PGPASSWORD: kplus.EnvValue.fromSecretValue({ secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password }),
+    };
+    const common = (name: string, command: string): ProjectJobProps => ({
+      name,
+      namespace: config.namespace,
+      releaseName: config.releaseName,
+      component: 'migrations',
+      backoffLimit: config.migrations.backoffLimit,
+      podLabels: { [DATABASE_CLIENT_LABEL]: 'true' },
+      // 7: migration failed or drift, 1: bad configuration. Retrying cannot fix either.
+      failJobOnExitCodes: [EXIT.migrationFailed, EXIT.usage],
+      argoHook: 'PostSync',
+      volumes: [tmp],
+      configMapDirectory: { mountPath: MIGRATIONS_MOUNT, configMaps: this.configMapNames },
+      container: {
+        name: 'migrate',
+        image,
+        command: ['sh', `${MIGRATIONS_MOUNT}/runner.sh`, command],
+        envVariables,
+        volumeMounts: [{ path: '/tmp', volume: tmp }],
+      },
+    });
+    projectJob(this, 'job', common(this.jobName, 'migrate'));
+    manualJobTemplate(this, 'status', common(resourceName(config.releaseName, 'migrations-status'), 'status'));
+    manualJobTemplate(this, 'rollback', {
+      ...common(resourceName(config.releaseName, 'migrations-rollback'), 'rollback'),
+      backoffLimit: 0,
+    });
+  }
+}
+
+/** The libpq variables and runner knobs of the Job's container, PGPASSWORD aside. */
+export function runnerEnvironment(config: DeploymentConfig, database: ChartObjects): Record<string, string> {
+  const m = config.migrations;
+  return {
+    PGHOST: `${database.service}.${config.namespace}.svc`,
+    PGPORT: String(config.port),
+    PGDATABASE: config.databaseName,
+    PGUSER: config.appUser,
+    PGSSLMODE: config.tls.enabled ? 'require' : 'prefer',
+    PGAPPNAME: 'learnflow-migrate',
+    MIGRATIONS_DIR: MIGRATIONS_MOUNT,
+    MIGRATE_DB_WAIT_SECONDS: String(m.waitForDatabaseSeconds),
+    MIGRATE_LOCK_WAIT_SECONDS: String(m.lockWaitSeconds),
+    MIGRATE_STATEMENT_TIMEOUT: m.statementTimeout,
+    MIGRATE_LOCK_TIMEOUT: m.lockTimeout,
+  };
+}

@@ -1,0 +1,34 @@
+import { LearnflowPostgresProps } from './config';
+
+/**
+ * The deployments this repository renders, one folder each under dist/.
+ * They reproduce the data model's "Development Defaults" and "Production Overrides".
+ */
+export const PROFILES = {
+  /** Seed defaults: 8Gi on the cluster's default class, chart presets, ClusterIP, generated secret. */
+  development: {
+    allowedNamespaces: ['learnflow'],
+  },
+  /** Seed production overrides with the chart's real keys. */
+  production: {
+    storageSize: '20Gi',
+    storageClassPreset: 'eks',
+    resources: {
+      requests: { cpu: '500m', memory: '512Mi' },
+      limits: { cpu: '2000m', memory: '2Gi' },
+    },
+    serviceType: 'LoadBalancer',
+    // A LoadBalancer reaches the pod from node or client addresses: only private networks by default.
+    allowedCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'],
+    tls: { enabled: true },
+    credentials: { existingSecret: 'postgres-credentials' },
+    allowedNamespaces: ['learnflow'],
+  },
+} as const satisfies Record<string, LearnflowPostgresProps>;
+
+export type ProfileName = keyof typeof PROFILES;
+export const PROFILE_NAMES = Object.keys(PROFILES) as ProfileName[];
+
+export function isProfileName(name: string): name is ProfileName {
+  return Object.prototype.hasOwnProperty.call(PROFILES, name);
+}

@@ -1,0 +1,108 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIST, ROOT } from './support/dist';
+
+/** Every file below `dir` with its bytes, relative paths sorted. */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (sub: string) => {
+    for (const entry of readdirSync(path.join(dir, sub)).sort()) {
+      const rel = path.join(sub, entry);
+      if (statSync(path.join(dir, rel)).isDirectory()) walk(rel);
+      else out[rel] = readFileSync(path.join(dir, rel), 'latin1');
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** A copy of the project in a temp folder (node_modules linked), so runs cannot touch the checkout. */
+function projectCopy(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'learnflow-synth-'));
+  for (const entry of ['main.ts', 'lib', 'migrations', 'imports', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference']) {
+    cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+  }
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
+
+const synth = (cwd: string, env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'main.ts'], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
+
+describe('synthesis', () => {
+  let project: string;
+  beforeAll(() => {
+    project = projectCopy();
+    expect(synth(project).status).toBe(0);
+  });
+  afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+  it('matches the committed dist/ byte for byte (dist/ is never stale)', () => {
+    expect(tree(path.join(project, 'dist'))).toEqual(tree(DIST));
+  });
+
+  it('is deterministic: a second run gives byte-identical output', () => {
+    const first = tree(path.join(project, 'dist'));
+    expect(synth(project).status).toBe(0);
+    expect(tree(path.join(project, 'dist'))).toEqual(first);
+  });
+
+  it('writes every profile with its Helm values and manifests', () => {
+    const files = Object.keys(tree(path.join(project, 'dist')));
+    for (const profile of ['development', 'production']) {
+      expect(files).toContain(path.join(profile, 'helm', 'postgresql-values.yaml'));
+      expect(files).toContain(path.join(profile, 'learnflow-postgres.yaml'));
+    }
+  });
+
+  it('removes stale files from earlier runs', () => {
+    writeFileSync(path.join(project, 'dist', 'development', 'stale.yaml'), 'kind: Stale\n');
+    expect(synth(project).status).toBe(0);
+    expect(existsSync(path.join(project, 'dist', 'development', 'stale.yaml'))).toBe(false);
+  });
+
+  it('synthesizes only LEARNFLOW_PROFILE and leaves the other profiles alone', () => {
+    writeFileSync(path.join(project, 'dist', 'production', 'marker'), 'kept');
+    const run = synth(project, { LEARNFLOW_PROFILE: 'development' });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toContain('synthesized dist/development/');
+    expect(readFileSync(path.join(project, 'dist', 'production', 'marker'), 'utf8')).toBe('kept');
+    rmSync(path.join(project, 'dist', 'production', 'marker'));
+  });
+
+  it('rejects an unknown LEARNFLOW_PROFILE by name, exit 1, dist/ untouched', () => {
+    const before = tree(path.join(project, 'dist'));
+    const run = synth(project, { LEARNFLOW_PROFILE: 'staging' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("LEARNFLOW_PROFILE: 'staging' is not a profile (one of development, production)");
+    expect(tree(path.join(project, 'dist'))).toEqual(before);
+  });
+
+  it('fails on a bad migration file with its name and rule, exit 1, dist/ exactly as it was', () => {
+    const before = tree(path.join(project, 'dist'));
+    const bad = path.join(project, 'migrations', '007_bad.up.sql');
+    writeFileSync(bad, 'BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n');
+    writeFileSync(path.join(project, 'migrations', '007_bad.down.sql'), 'DROP TABLE t;\n');
+    try {
+      const run = synth(project);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('synth failed, dist/ was left as it was');
+      expect(run.stderr).toMatch(/migrations\/007_bad\.up\.sql:1: transaction control statement BEGIN/);
+      expect(tree(path.join(project, 'dist'))).toEqual(before);
+    } finally {
+      rmSync(bad);
+      rmSync(path.join(project, 'migrations', '007_bad.down.sql'));
+    }
+  });
+
+  it('runs under the cdk8s CLI too: `cdk8s synth` fills dist/ and its own output folder', () => {
+    const out = path.join(project, 'cli-out');
+    execFileSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['synth', '--output', out], {
+      cwd: project, env: { ...process.env, CDK8S_OUTDIR: out }, stdio: 'pipe',
+    });
+    expect(tree(out)).toEqual(tree(path.join(project, 'dist')));
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { LearnflowPostgresProps } from '../lib/config';
+import { PROFILES } from '../lib/profiles';
+import { parseQuantity, validateProps } from '../lib/validation';
+
+/** The single problem a props object produces; fails the test when there are more or none. */
+function problemOf(props: LearnflowPostgresProps): string {
+  const problems = validateProps(props);
+  expect(problems).toHaveLength(1);
+  return problems[0];
+}
+
+describe('validation', () => {
+  it('accepts both profiles and the empty description (all defaults)', () => {
+    expect(validateProps({})).toEqual([]);
+    for (const profile of Object.values(PROFILES)) expect(validateProps(profile)).toEqual([]);
+  });
+
+  it.each([
+    ['namespace', { namespace: 'LearnFlow' }, /^namespace: 'LearnFlow' is not a valid name \(DNS-1123 label/],
+    ['namespace too long', { namespace: 'a'.repeat(64) }, /^namespace: .* at most 63 characters/],
+    ['releaseName (Helm: 53)', { releaseName: 'a'.repeat(54) }, /^releaseName: .* at most 53 characters/],
+    ['releaseName charset', { releaseName: 'pg_main' }, /^releaseName: 'pg_main' is not a valid name/],
+    ['databaseName', { databaseName: 'learn-flow' }, /^databaseName: 'learn-flow' is not a valid PostgreSQL name/],
+    ['appUser charset', { appUser: 'App' }, /^appUser: 'App' is not a valid PostgreSQL name/],
+    ['appUser superuser', { appUser: 'postgres' }, /^appUser: 'postgres' is the superuser/],
+    ['chartVersion', { chartVersion: '15.0.0' as never }, /^chartVersion: '15.0.0' is not supported \(one of 15\.5\.38, 16\.7\.27\)/],
+    ['imageRegistry', { imageRegistry: 'https://mirror' }, /^imageRegistry: 'https:\/\/mirror' is not a registry host/],
+    ['image.repository', { image: { repository: 'Bitnami/PG' } }, /^image\.repository: 'Bitnami\/PG' is not an image repository/],
+    ['image.tag', { image: { tag: 'bad tag' } }, /^image\.tag: 'bad tag' is not an image tag/],
+    ['kubectlImage.registry', { kubectlImage: { registry: 'a b' } }, /^kubectlImage\.registry: 'a b' is not a registry host/],
+    ['storageSize not a size', { storageSize: '20GB' }, /^storageSize: '20GB' is not a storage size/],
+    ['storageSize too small', { storageSize: '512Mi' }, /^storageSize: '512Mi' is too small \(at least 1Gi/],
+    ['storageClass', { storageClass: 'Fast SSD' }, /^storageClass: 'Fast SSD' is not a valid name \(DNS-1123 subdomain/],
+    ['storageClassPreset unknown', { storageClassPreset: 'openshift' as never }, /^storageClassPreset: 'openshift' is unknown \(one of minikube, aks, gke, eks\)/],
+    ['storage class twice', { storageClass: 'gp3', storageClassPreset: 'eks' }, /^storageClassPreset: conflicts with storageClass/],
+    ['cpu quantity', { resources: { requests: { cpu: 'half' } } }, /^resources\.requests\.cpu: 'half' is not a Kubernetes resource quantity/],
+    ['memory quantity', { resources: { limits: { memory: '2GB' } } }, /^resources\.limits\.memory: '2GB' is not a Kubernetes resource quantity/],
+    ['request above limit', { resources: { requests: { memory: '4Gi' }, limits: { memory: '2Gi' } } }, /^resources\.requests\.memory: 4Gi exceeds resources\.limits\.memory 2Gi/],
+    ['serviceType', { serviceType: 'ExternalName' as never }, /^serviceType: 'ExternalName' is unknown/],
+    ['port range', { port: 70000 }, /^port: 70000 is out of range \(a whole number from 1 to 65535\)/],
+    ['nodePort range', { serviceType: 'NodePort', allowedCidrs: ['10.0.0.0/8'], nodePort: 8080 }, /^nodePort: 8080 is out of range \(a whole number from 30000 to 32767\)/],
+    ['nodePort with ClusterIP', { nodePort: 30432 }, /^nodePort: conflicts with serviceType ClusterIP/],
+    ['LoadBalancer without client networks', { serviceType: 'LoadBalancer' }, /^allowedCidrs: empty while serviceType is LoadBalancer/],
+    ['CIDR', { allowedCidrs: ['10.0.0.0/33'] }, /^allowedCidrs\[0\]: '10\.0\.0\.0\/33' is not a CIDR block/],
+    ['allowed namespace name', { allowedNamespaces: ['ok', 'Not_OK'] }, /^allowedNamespaces\[1\]: 'Not_OK' is not a valid name/],
+    ['allowed namespace twice', { allowedNamespaces: ['app', 'app'] }, /^allowedNamespaces: 'app' is listed twice/],
+    ['TLS secret without TLS', { tls: { certificatesSecret: 'pg-tls' } }, /^tls\.certificatesSecret: conflicts with tls\.enabled false/],
+    ['existing secret name', { credentials: { existingSecret: 'PG Creds' } }, /^credentials\.existingSecret: 'PG Creds' is not a valid name/],
+    ['generated password too short', { credentials: { generatedPasswordLength: 16 } }, /^credentials\.generatedPasswordLength: 16 is out of range \(a whole number from 32 to 128\)/],
+    ['password length with a managed secret', { credentials: { existingSecret: 'pg', generatedPasswordLength: 48 } }, /^credentials\.generatedPasswordLength: conflicts with credentials\.existingSecret/],
+    ['database wait', { migrations: { waitForDatabaseSeconds: 0 } }, /^migrations\.waitForDatabaseSeconds: 0 is out of range/],
+    ['lock wait', { migrations: { lockWaitSeconds: 1.5 } }, /^migrations\.lockWaitSeconds: 1\.5 is out of range/],
+    ['backoff', { migrations: { backoffLimit: -1 } }, /^migrations\.backoffLimit: -1 is out of range/],
+    ['statement timeout', { migrations: { statementTimeout: '15 minutes' } }, /^migrations\.statementTimeout: '15 minutes' is not a PostgreSQL duration/],
+    ['lock timeout', { migrations: { lockTimeout: '1d' } }, /^migrations\.lockTimeout: '1d' is not a PostgreSQL duration/],
+  ])('rejects %s with the field and the rule', (_rule, props, message) => {
+    expect(problemOf(props as LearnflowPostgresProps)).toMatch(message);
+  });
+
+  it('reports every problem at once', () => {
+    const problems = validateProps({ namespace: 'Bad', storageSize: '1', port: 0, appUser: 'postgres' });
+    expect(problems.map((p) => p.split(':')[0])).toEqual(['namespace', 'appUser', 'storageSize', 'port']);
+  });
+
+  it('reads Kubernetes quantities', () => {
+    expect(parseQuantity('500m')).toBeCloseTo(0.5);
+    expect(parseQuantity('2Gi')).toBe(2 * 2 ** 30);
+    expect(parseQuantity('1e3')).toBe(1000);
+    expect(parseQuantity('2GB')).toBeUndefined();
+  });
+});
