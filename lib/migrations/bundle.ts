@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Migration } from './types';
+
+/** ConfigMap key (and file name in the Job's mount) of the runner script. */
+export const RUNNER_KEY = 'runner.sh';
+/** ConfigMap key of the plan: one tab-separated line per migration, ascending version. */
+export const PLAN_KEY = 'plan.tsv';
+
+/** The runner's exit codes (`sh runner.sh [migrate|status|rollback]`). */
+export const EXIT = {
+  /** Done: migrated, rolled back, or status found no drift. */
+  ok: 0,
+  /** Bad command, environment variable or plan: retrying cannot help. */
+  usage: 1,
+  /** Another runner held the migration lock for MIGRATE_LOCK_WAIT_SECONDS; nothing changed. */
+  lockTimeout: 4,
+  /** A migration failed (and was rolled back), or drift: files or database differ from the plan. */
+  migrationFailed: 7,
+  /** The database was unreachable for MIGRATE_DB_WAIT_SECONDS, refused the login, or the connection dropped. Safe to retry. */
+  connectionFailed: 8,
+} as const;
+
+/**
+ * Environment variables the runner reads besides libpq's (PGHOST, PGPORT, PGDATABASE, PGUSER,
+ * PGPASSWORD, …). `default` is what runner.sh uses when the variable is unset or empty.
+ */
+export const RUNNER_ENV = {
+  /** Directory with plan.tsv and the SQL files. Default: the directory of runner.sh. */
+  migrationsDir: { name: 'MIGRATIONS_DIR', default: undefined },
+  /** Whole seconds to wait for the database to accept connections, then exit 8. */
+  dbWaitSeconds: { name: 'MIGRATE_DB_WAIT_SECONDS', default: '300' },
+  /** Whole seconds to wait for the migration lock, then exit 4. */
+  lockWaitSeconds: { name: 'MIGRATE_LOCK_WAIT_SECONDS', default: '120' },
+  /** PostgreSQL `statement_timeout` while migrating (a {@link POSTGRES_DURATION}). */
+  statementTimeout: { name: 'MIGRATE_STATEMENT_TIMEOUT', default: '15min' },
+  /** PostgreSQL `lock_timeout` while migrating (a {@link POSTGRES_DURATION}). */
+  lockTimeout: { name: 'MIGRATE_LOCK_TIMEOUT', default: '10s' },
+  /** rollback only, required: undo every applied migration above this plan version; 0 undoes all. */
+  targetVersion: { name: 'MIGRATE_TARGET_VERSION', default: undefined },
+} as const;
+
+/** Durations the runner accepts for the timeouts: digits and an optional unit ms, s, min or h. */
+export const POSTGRES_DURATION = /^[0-9]{1,9}(ms|s|min|h)?$/;
+
+/** The session advisory lock key every runner takes: sha256('learnflow-migrations'), first 8 bytes, signed. */
+export const ADVISORY_LOCK_KEY: bigint = createHash('sha256').update('learnflow-migrations').digest().readBigInt64BE(0);
+
+/** Table where the runner records applied migrations (created by the first migrate run). */
+export const APPLIED_MIGRATIONS_TABLE = 'public.applied_migrations';
+
+const byVersion = (a: Migration, b: Migration): number => {
+  const d = BigInt(a.version) - BigInt(b.version);
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
+};
+
+/**
+ * plan.tsv: one line per migration in ascending version, tab-separated, no header:
+ * `version name up_key up_sha256 down_key down_sha256 tx|notx`.
+ */
+export function renderPlan(migrations: readonly Migration[]): string {
+  return [...migrations]
+    .sort(byVersion)
+    .map((m) => [m.version, m.name, m.up.key, m.up.sha256, m.down.key, m.down.sha256, m.transactional ? 'tx' : 'notx'].join('\t') + '\n')
+    .join('');
+}
+
+/** The runner script as stored next to this module. */
+export function runnerScript(): string {
+  return readFileSync(path.join(__dirname, RUNNER_KEY), 'utf8');
+}
+
+/**
+ * The migration ConfigMap's data: runner.sh, plan.tsv and every up and down file under its key,
+ * keys sorted so the output is deterministic.
+ */
+export function migrationBundle(migrations: readonly Migration[]): Record<string, string> {
+  const entries: [string, string][] = [
+    [RUNNER_KEY, runnerScript()],
+    [PLAN_KEY, renderPlan(migrations)],
+    ...migrations.flatMap((m): [string, string][] => [
+      [m.up.key, m.up.sql],
+      [m.down.key, m.down.sql],
+    ]),
+  ];
+  const seen = new Set<string>();
+  for (const [key] of entries) {
+    if (seen.has(key)) throw new Error(`${key}: two bundle entries share this key (each migration file needs its own name)`);
+    seen.add(key);
+  }
+  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
