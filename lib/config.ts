@@ -56,8 +56,6 @@ export interface CredentialsProps {
 }
 
 export interface MigrationProps {
-  /** Folder with NNN_name.up.sql / NNN_name.down.sql files, relative to the project. @default 'migrations' */
-  readonly directory?: string;
   /** Seconds to wait for PostgreSQL before giving up with exit code 8. @default 300 */
   readonly waitForDatabaseSeconds?: number;
   /** Seconds to wait for another runner's lock before giving up with exit code 4. @default 120 */
@@ -147,7 +145,6 @@ export const DEFAULT_KUBECTL_IMAGE: Required<ImageProps> = {
 };
 
 export const MIGRATION_DEFAULTS: Required<MigrationProps> = {
-  directory: 'migrations',
   waitForDatabaseSeconds: 300,
   lockWaitSeconds: 120,
   statementTimeout: '15min',
