@@ -1,3 +1,4 @@
+import { ArgoCdProps } from './argocd';
 import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
 
 /** Storage classes the seed lists for each platform. */
@@ -68,6 +69,19 @@ export interface MigrationProps {
   readonly backoffLimit?: number;
 }
 
+export interface BackupProps {
+  /** Scheduled pg_dump backups through the chart's own backup CronJob. @default false */
+  readonly enabled?: boolean;
+  /** Cron schedule (five fields or a macro such as @daily). @default '@daily' */
+  readonly schedule?: string;
+  /** How many dumps to keep; older ones are removed after each backup. @default 7 */
+  readonly keep?: number;
+  /** Size of the backup volume. @default the data volume's size */
+  readonly storageSize?: string;
+  /** Storage class of the backup volume. @default the data volume's class */
+  readonly storageClass?: string;
+}
+
 /** One typed description of a LearnFlow PostgreSQL deployment. */
 export interface LearnflowPostgresProps {
   /** Namespace for the database and everything rendered here. @default 'postgres' */
@@ -113,6 +127,9 @@ export interface LearnflowPostgresProps {
   readonly allowedCidrs?: readonly string[];
   readonly credentials?: CredentialsProps;
   readonly migrations?: MigrationProps;
+  readonly backup?: BackupProps;
+  /** Renders an Argo CD Application for this deployment. @default none: no Application */
+  readonly argocd?: ArgoCdProps;
 }
 
 /** Every prop with its default applied: what the renderers read. */
@@ -136,6 +153,8 @@ export interface DeploymentConfig {
   readonly allowedCidrs: readonly string[];
   readonly credentials: { readonly existingSecret?: string; readonly generatedPasswordLength: number };
   readonly migrations: Required<MigrationProps>;
+  readonly argocd?: ArgoCdProps;
+  readonly backup: { readonly enabled: boolean; readonly schedule: string; readonly keep: number; readonly storageSize: string; readonly storageClass?: string };
 }
 
 export const DEFAULT_KUBECTL_IMAGE: Required<ImageProps> = {
@@ -178,5 +197,13 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
       generatedPasswordLength: props.credentials?.generatedPasswordLength ?? 40,
     },
     migrations: { ...MIGRATION_DEFAULTS, ...props.migrations },
+    argocd: props.argocd,
+    backup: {
+      enabled: props.backup?.enabled ?? false,
+      schedule: props.backup?.schedule ?? '@daily',
+      keep: props.backup?.keep ?? 7,
+      storageSize: props.backup?.storageSize ?? props.storageSize ?? '8Gi',
+      storageClass: props.backup?.storageClass ?? props.storageClass ?? preset,
+    },
   };
 }

@@ -2,6 +2,7 @@ import { CHART_RELEASES, ImageRef } from './chart';
 import { DeploymentConfig } from './config';
 import { CREDENTIAL_KEYS } from './credentials/keys';
 import { deploymentImages } from './images';
+import { backupValues } from './backup/backup';
 
 /**
  * The part of the Bitnami PostgreSQL chart's values that this project sets. Every key exists in
@@ -41,6 +42,7 @@ export interface BitnamiPostgresqlValues {
   };
   volumePermissions: { image: ImageRef };
   metrics: { image: ImageRef };
+  backup?: ReturnType<typeof backupValues>;
 }
 
 /** PostgreSQL's port inside the pod: what NetworkPolicies match, whatever the Service exposes. */
@@ -84,6 +86,7 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
     },
     volumePermissions: { image: images.osShell },
     metrics: { image: images.exporter },
+    ...(config.backup.enabled ? { backup: backupValues(config) } : {}),
   };
 }
 

@@ -1,9 +1,12 @@
 import { ApiObject, Cron, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { Component, standardLabels } from './names';
+import { Component, contentHash, standardLabels } from './names';
+import { podSpecOf } from './security';
+import { syncWave } from './sync-waves';
 
 export interface ProjectJobProps {
+  /** The name, or for a Job the start of it: contentNamedJob() appends a hash of its spec. */
   readonly name: string;
   readonly namespace: string;
   readonly releaseName: string;
@@ -18,9 +21,8 @@ export interface ProjectJobProps {
   readonly podLabels?: Record<string, string>;
   /** Container exit codes that fail the Job at once instead of being retried. */
   readonly failJobOnExitCodes: readonly number[];
-  /** Argo CD hook phase; the Job is then not a tracked resource. */
-  readonly argoHook: 'PreSync' | 'Sync' | 'PostSync';
-  readonly argoSyncWave?: number;
+  /** Argo CD sync wave: the next wave starts only once this one is healthy (a Job: complete). */
+  readonly syncWave: number;
 }
 
 /**
@@ -29,24 +31,46 @@ export interface ProjectJobProps {
  *
  * No ttlSecondsAfterFinished on purpose: a tracked Job that deletes itself is re-created by
  * `kubectl apply` and by Argo CD self-heal, which re-runs it forever. Names carry a content
- * hash instead, so an unchanged Job re-applies as a no-op and a changed one is a new Job.
- * For Argo CD the Job is a hook with BeforeHookCreation: never tracked, never OutOfSync.
+ * hash instead: an unchanged Job re-applies as a no-op, a changed one is a new Job, and the old
+ * one is pruned (Argo CD prune, `kubectl apply --prune`). Jobs are ordinary tracked resources
+ * ordered by sync waves, the same objects for kubectl and Argo CD.
  */
 export function projectJob(scope: Construct, id: string, props: ProjectJobProps): kplus.Job {
+  const base = workloadProps(props);
   const job = new kplus.Job(scope, id, {
-    ...workloadProps(props),
-    metadata: {
-      ...workloadProps(props).metadata,
-      annotations: {
-        'argocd.argoproj.io/hook': props.argoHook,
-        'argocd.argoproj.io/hook-delete-policy': 'BeforeHookCreation',
-        ...(props.argoSyncWave !== undefined ? { 'argocd.argoproj.io/sync-wave': String(props.argoSyncWave) } : {}),
-      },
-    },
+    ...base,
+    metadata: { ...base.metadata, labels: { ...base.metadata.labels, [CONTENT_NAMED]: 'true' } },
     backoffLimit: props.backoffLimit,
   });
   patchJobSpec(job, '/spec', props);
   return job;
+}
+
+/** Label that marks a Job to be named after its spec when the chart renders it. */
+const CONTENT_NAMED = 'learnflow.io/content-named';
+
+/**
+ * A Job's spec is immutable, so its name carries a hash of the whole rendered spec (security
+ * settings and failure policy included): `kubectl apply` and Argo CD then either find the same
+ * Job unchanged or create a new one, and never try to change a Job in place. Runs on the
+ * finished manifest (LearnflowPostgresChart.toJson), after hardenManifest.
+ */
+export function contentNamedJob(manifest: Record<string, any>): Record<string, any> {
+  if (manifest.kind !== 'Job' || manifest.metadata.labels?.[CONTENT_NAMED] === undefined) return manifest;
+  const { [CONTENT_NAMED]: _, ...labels } = manifest.metadata.labels;
+  manifest.metadata.labels = labels;
+  manifest.metadata.name = `${manifest.metadata.name.slice(0, 52).replace(/-+$/, '')}-${contentHash([JSON.stringify(manifest.spec)])}`;
+  return manifest;
+}
+
+/**
+ * Drops `false` defaults cdk8s-plus-27 writes that the API server does not store: client-side
+ * `kubectl apply` would otherwise report every Job "configured" on every apply.
+ */
+export function withoutServerDefaults(manifest: Record<string, any>): Record<string, any> {
+  const spec = podSpecOf(manifest);
+  if (spec) for (const field of ['hostNetwork', 'setHostnameAsFQDN']) if (spec[field] === false) delete spec[field];
+  return manifest;
 }
 
 /**
@@ -70,7 +94,7 @@ export function manualJobTemplate(scope: Construct, id: string, props: ProjectJo
 function workloadProps(props: ProjectJobProps) {
   const labels = standardLabels(props.releaseName, props.component);
   return {
-    metadata: { name: props.name, namespace: props.namespace, labels },
+    metadata: { name: props.name, namespace: props.namespace, labels, annotations: syncWave(props.syncWave) },
     podMetadata: { labels: { ...labels, ...props.podLabels } },
     restartPolicy: kplus.RestartPolicy.NEVER,
     serviceAccount: props.serviceAccount,
@@ -95,9 +119,10 @@ function patchJobSpec(workload: kplus.Job | kplus.CronJob, jobSpec: string, prop
   // podFailurePolicy: Kubernetes 1.26+ (beta, on by default), needs restartPolicy Never.
   api.addJsonPatch(JsonPatch.add(`${jobSpec}/podFailurePolicy`, {
     rules: [
-      { action: 'FailJob', onExitCodes: { containerName, operator: 'In', values: [...props.failJobOnExitCodes] } },
+      // The API server requires the values in ascending order.
+      { action: 'FailJob', onExitCodes: { containerName, operator: 'In', values: [...props.failJobOnExitCodes].sort((a, b) => a - b) } },
       // An evicted or preempted pod is not the Job's fault: retry without counting it.
-      { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+      { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
     ],
   }));
   const dir = props.configMapDirectory;

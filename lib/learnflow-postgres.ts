@@ -8,7 +8,11 @@ import { BitnamiPostgresqlValues, renderHelmValues } from './helm-values';
 import { MigrationJob } from './migrations/migration-job';
 import { Migration } from './migrations/types';
 import { DatabaseNetworkPolicy } from './network-policy';
+import { RestoreTemplate, backupPodLabels } from './backup/backup';
+import { VerificationJob } from './verification/verification-job';
 import { standardLabels } from './names';
+import { SYNC_WAVES, syncWave } from './sync-waves';
+import { contentNamedJob, withoutServerDefaults } from './job';
 import { hardenManifest } from './security';
 import { validateProps, ValidationError } from './validation';
 
@@ -20,7 +24,8 @@ export interface LearnflowPostgresChartProps extends LearnflowPostgresProps {
 /**
  * Everything one deployment needs besides the Helm release: namespace, credentials,
  * NetworkPolicy and migration Job, plus the chart values it renders alongside.
- * Every manifest passes through hardenManifest() (Pod Security "restricted").
+ * Every manifest passes through hardenManifest() (Pod Security "restricted"), and every Job is
+ * named after its spec (contentNamedJob).
  */
 export class LearnflowPostgresChart extends Chart {
   readonly config: DeploymentConfig;
@@ -39,6 +44,7 @@ export class LearnflowPostgresChart extends Chart {
     new kplus.Namespace(this, 'namespace', {
       metadata: {
         name: this.config.namespace,
+        annotations: syncWave(SYNC_WAVES.namespace),
         labels: {
           ...standardLabels(this.config.releaseName, 'namespace'),
           'pod-security.kubernetes.io/enforce': 'restricted',
@@ -54,6 +60,7 @@ export class LearnflowPostgresChart extends Chart {
       database: this.database,
       allowedNamespaces: this.config.allowedNamespaces,
       allowedCidrs: this.config.allowedCidrs,
+      backupPods: this.config.backup.enabled ? backupPodLabels(this.config.releaseName) : undefined,
     });
     this.migrations = new MigrationJob(this, 'migrations', {
       config: this.config,
@@ -61,10 +68,19 @@ export class LearnflowPostgresChart extends Chart {
       credentialsSecret: this.credentials.secret,
       migrations: props.migrationSet,
     });
+    new VerificationJob(this, 'verification', {
+      config: this.config,
+      database: this.database,
+      credentialsSecret: this.credentials.secret,
+      migrations: props.migrationSet,
+    });
+    if (this.config.backup.enabled) {
+      new RestoreTemplate(this, 'restore', { config: this.config, database: this.database, credentialsSecret: this.credentials.secret });
+    }
     this.helmValues = renderHelmValues(this.config, this.credentials.secretName);
   }
 
   override toJson(): any[] {
-    return super.toJson().map(hardenManifest);
+    return super.toJson().map(hardenManifest).map(withoutServerDefaults).map(contentNamedJob);
   }
 }

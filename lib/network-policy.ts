@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { ChartObjects } from './chart';
 import { CONTAINER_PORT } from './helm-values';
 import { DATABASE_CLIENT_LABEL, PART_OF, resourceName, standardLabels } from './names';
+import { SYNC_WAVES, syncWave } from './sync-waves';
 
 export interface DatabaseNetworkPolicyProps {
   readonly namespace: string;
@@ -13,6 +14,8 @@ export interface DatabaseNetworkPolicyProps {
   readonly allowedNamespaces: readonly string[];
   /** Client networks outside the cluster that may connect (LoadBalancer, NodePort). */
   readonly allowedCidrs: readonly string[];
+  /** Labels of the chart's backup pods, when backups are on. */
+  readonly backupPods?: Record<string, string>;
 }
 
 /** Kubernetes sets this label on every namespace (1.22+); users cannot forge another's name. */
@@ -32,7 +35,7 @@ export class DatabaseNetworkPolicy extends Construct {
     const postgresPort = [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(CONTAINER_PORT) }];
 
     new k8s.KubeNetworkPolicy(this, 'ingress', {
-      metadata: { name: resourceName(props.releaseName, 'ingress'), namespace: props.namespace, labels },
+      metadata: { name: resourceName(props.releaseName, 'ingress'), namespace: props.namespace, labels, annotations: syncWave(SYNC_WAVES.access) },
       spec: {
         podSelector: databasePods,
         policyTypes: ['Ingress'],
@@ -40,6 +43,7 @@ export class DatabaseNetworkPolicy extends Construct {
           from: [
             ...props.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ns } } })),
             { podSelector: ourClients },
+            ...(props.backupPods ? [{ podSelector: { matchLabels: props.backupPods } }] : []),
             ...props.allowedCidrs.map((cidr) => ({ ipBlock: { cidr } })),
           ],
           ports: postgresPort,
@@ -47,22 +51,21 @@ export class DatabaseNetworkPolicy extends Construct {
       },
     });
 
-    new k8s.KubeNetworkPolicy(this, 'jobs-egress', {
-      metadata: { name: resourceName(props.releaseName, 'jobs-egress'), namespace: props.namespace, labels },
-      spec: {
-        podSelector: ourClients,
-        policyTypes: ['Egress'],
-        egress: [
-          {
-            to: [{ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: 'kube-system' } } }],
-            ports: [
-              { protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) },
-              { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) },
-            ],
-          },
-          { to: [{ podSelector: databasePods }], ports: postgresPort },
+    const dnsAndDatabase = [
+      {
+        to: [{ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: 'kube-system' } } }],
+        ports: [
+          { protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) },
+          { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) },
         ],
       },
+      { to: [{ podSelector: databasePods }], ports: postgresPort },
+    ];
+    const egress = (id: string, podSelector: { matchLabels: Record<string, string> }) => new k8s.KubeNetworkPolicy(this, id, {
+      metadata: { name: resourceName(props.releaseName, id), namespace: props.namespace, labels, annotations: syncWave(SYNC_WAVES.access) },
+      spec: { podSelector, policyTypes: ['Egress'], egress: dnsAndDatabase },
     });
+    egress('jobs-egress', ourClients);
+    if (props.backupPods) egress('backup-egress', { matchLabels: props.backupPods });
   }
 }

@@ -1,4 +1,12 @@
+import { ArgoCdProps } from './argocd';
 import { LearnflowPostgresProps } from './config';
+
+/** Where Argo CD reads this repository: set your own Git URL here once. */
+const REPOSITORY: ArgoCdProps = {
+  repoURL: 'https://github.com/learnflow/learnflow-postgres.git',
+  targetRevision: 'main',
+  project: 'default',
+};
 
 /**
  * The deployments this repository renders, one folder each under dist/.
@@ -8,6 +16,7 @@ export const PROFILES = {
   /** Seed defaults: 8Gi on the cluster's default class, chart presets, ClusterIP, generated secret. */
   development: {
     allowedNamespaces: ['learnflow'],
+    argocd: REPOSITORY,
   },
   /** Seed production overrides with the chart's real keys. */
   production: {
@@ -23,6 +32,9 @@ export const PROFILES = {
     tls: { enabled: true },
     credentials: { existingSecret: 'postgres-credentials' },
     allowedNamespaces: ['learnflow'],
+    // Nightly pg_dump at 02:30 on the chart's backup CronJob, two weeks kept.
+    backup: { enabled: true, schedule: '30 2 * * *', keep: 14 },
+    argocd: REPOSITORY,
   },
 } as const satisfies Record<string, LearnflowPostgresProps>;
 

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, existsSync, 
 import * as path from 'node:path';
 import { App, YamlOutputType } from 'cdk8s';
 import { stringify } from 'yaml';
+import { ArgoApplicationChart } from './argocd';
 import { CHART_OCI_URL } from './chart';
 import { LearnflowPostgresChart } from './learnflow-postgres';
 import { loadMigrations } from './migrations/files';
@@ -54,6 +55,11 @@ function renderProfile(name: ProfileName, migrations: ReturnType<typeof loadMigr
     throw error;
   }
   app.synth();
+  if (chart.config.argocd) {
+    const argo = new App({ outdir: path.join(dir, 'argocd'), outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
+    new ArgoApplicationChart(argo, 'application', { profile: name, config: chart.config, argocd: chart.config.argocd });
+    argo.synth();
+  }
   const { releaseName, namespace, chartVersion } = chart.config;
   mkdirSync(path.join(dir, 'helm'));
   writeFileSync(path.join(dir, 'helm', 'postgresql-values.yaml'), [

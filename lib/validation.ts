@@ -78,12 +78,22 @@ function requestsWithinLimits(props: LearnflowPostgresProps): string[] {
   return problems;
 }
 
-function storageSize(value: string | undefined): string[] {
+function storageSize(field: string, value: string | undefined): string[] {
   if (value === undefined) return [];
   const match = BYTES.exec(value);
   const bytes = match ? parseQuantity(value)! : undefined;
-  if (bytes === undefined) return [`storageSize: '${value}' is not a storage size (a whole number with Mi, Gi, Ti, M, G or T, e.g. 20Gi)`];
-  return bytes >= 2 ** 30 ? [] : [`storageSize: '${value}' is too small (at least 1Gi: PostgreSQL's WAL alone takes hundreds of MiB)`];
+  if (bytes === undefined) return [`${field}: '${value}' is not a storage size (a whole number with Mi, Gi, Ti, M, G or T, e.g. 20Gi)`];
+  return bytes >= 2 ** 30 ? [] : [`${field}: '${value}' is too small (at least 1Gi: PostgreSQL's WAL alone takes hundreds of MiB)`];
+}
+
+const CRON_FIELD = /^(\*|[0-9]+(-[0-9]+)?)(\/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(\/[0-9]+)?)*$/;
+const CRON_MACRO = /^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$/;
+
+function cronSchedule(field: string, value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const fields = value.trim().split(/\s+/);
+  const ok = CRON_MACRO.test(value) || (fields.length === 5 && fields.every((f) => CRON_FIELD.test(f)));
+  return ok ? [] : [`${field}: '${value}' is not a cron schedule (five fields such as '30 2 * * *', or @daily, @hourly, ...)`];
 }
 
 function image(field: string, img: { registry?: string; repository?: string; tag?: string } | undefined): string[] {
@@ -123,7 +133,7 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
   }
   if (p.imageRegistry !== undefined && !REGISTRY.test(p.imageRegistry)) problems.push(`imageRegistry: '${p.imageRegistry}' is not a registry host (e.g. mirror.example.com:5000)`);
   problems.push(...image('image', p.image), ...image('kubectlImage', p.kubectlImage));
-  problems.push(...storageSize(p.storageSize));
+  problems.push(...storageSize('storageSize', p.storageSize));
   if (p.storageClass !== undefined) problems.push(...dnsSubdomain('storageClass', p.storageClass));
   if (p.storageClassPreset !== undefined && !(p.storageClassPreset in STORAGE_CLASS_PRESETS)) {
     problems.push(`storageClassPreset: '${p.storageClassPreset}' is unknown (one of ${Object.keys(STORAGE_CLASS_PRESETS).join(', ')})`);
@@ -169,6 +179,26 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
     if (value !== undefined && !PG_DURATION.test(value)) {
       problems.push(`migrations.${field}: '${value}' is not a PostgreSQL duration (digits with ms, s, min or h, e.g. 15min)`);
     }
+  }
+  if (p.argocd !== undefined) {
+    if (!/^(https?:\/\/|ssh:\/\/|git@)[^\s]+$/.test(p.argocd.repoURL ?? '')) {
+      problems.push(`argocd.repoURL: '${p.argocd.repoURL}' is not a Git URL (https://..., ssh://... or git@host:path)`);
+    }
+    if (p.argocd.project !== undefined) problems.push(...dnsSubdomain('argocd.project', p.argocd.project));
+    if (p.argocd.namespace !== undefined) problems.push(...dnsLabel('argocd.namespace', p.argocd.namespace));
+    if (p.argocd.targetRevision !== undefined && !/^[^\s~^:?*\[\\]+$/.test(p.argocd.targetRevision)) {
+      problems.push(`argocd.targetRevision: '${p.argocd.targetRevision}' is not a branch, tag or commit`);
+    }
+  }
+  const b = p.backup;
+  problems.push(
+    ...cronSchedule('backup.schedule', b?.schedule),
+    ...integerIn('backup.keep', b?.keep, 1, 1000),
+    ...storageSize('backup.storageSize', b?.storageSize),
+  );
+  if (b?.storageClass !== undefined) problems.push(...dnsSubdomain('backup.storageClass', b.storageClass));
+  if (b?.enabled !== true && b !== undefined && Object.keys(b).some((k) => k !== 'enabled')) {
+    problems.push(`backup: settings given while backup.enabled is not true (enable backups or drop the settings)`);
   }
   return problems;
 }

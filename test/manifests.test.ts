@@ -56,7 +56,7 @@ describe.each(PROFILE_NAMES)('dist/%s', (profile) => {
       }
       for (const v of spec!.volumes ?? []) {
         expect(Object.keys(v).filter((k) => k !== 'name'), `${where} volume ${v.name}`).toEqual(
-          expect.arrayContaining([expect.stringMatching(/^(configMap|emptyDir|projected|secret)$/)]),
+          expect.arrayContaining([expect.stringMatching(/^(configMap|emptyDir|projected|secret|persistentVolumeClaim)$/)]),
         );
       }
     }
@@ -76,8 +76,15 @@ describe.each(PROFILE_NAMES)('dist/%s', (profile) => {
     expect(rule.from).toEqual([
       ...props.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
       { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
+      // The chart's own backup CronJob, where backups are on.
+      ...('backup' in props ? [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'postgres', 'app.kubernetes.io/component': 'pg_dumpall' } } }] : []),
       ...('allowedCidrs' in props ? props.allowedCidrs : []).map((cidr: string) => ({ ipBlock: { cidr } })),
     ]);
+  });
+
+  it('gives the chart\'s backup pods egress to DNS and the database only, where backups are on', () => {
+    const policies = all.filter((m) => m.kind === 'NetworkPolicy' && m.spec.podSelector.matchLabels?.['app.kubernetes.io/component'] === 'pg_dumpall');
+    expect(policies.map((p) => p.spec.egress.map((e: any) => e.ports.map((x: any) => x.port)))).toEqual('backup' in PROFILES[profile] ? [[[53, 53], [5432]]] : []);
   });
 
   it('gives the migration Job egress to DNS and the database only', () => {

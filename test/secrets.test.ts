@@ -12,8 +12,8 @@ function entropy(s: string): number {
 }
 
 /** What looks like a credential in a text: each finding as `line N: reason`. */
-/** Placeholders that document a credential's place, and lowercase names (Kubernetes objects, keys): not credentials. */
-const PLACEHOLDER = /^(<[^>]*>|\$\{?[A-Za-z_]+\}?|\$\(.*\)?|%s|\*+|[a-z][a-z0-9_.-]*)$/;
+/** Placeholders that document a credential's place, lowercase names and `Kind/name` references (Kubernetes objects, keys): not credentials. */
+const PLACEHOLDER = /^(<[^>]*>|\$\{?[A-Za-z_]+\}?|\$\(.*\)?|%s|\*+|[a-z][a-z0-9_.-]*|[A-Z][A-Za-z]*\/[a-z0-9.-]+|\$\{[^}]+\})$/;
 
 /** What looks like a credential in a file's text: each finding as `line N: reason`. */
 export function findSecrets(text: string, yamlFile = false): string[] {

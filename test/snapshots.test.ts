@@ -8,7 +8,7 @@ import { PROFILE_NAMES } from '../lib/profiles';
 import { DIST } from './support/dist';
 
 describe.each(PROFILE_NAMES)('dist/%s snapshot', (profile) => {
-  const files = ['learnflow-postgres.yaml', ...readdirSync(path.join(DIST, profile, 'helm')).map((f) => `helm/${f}`)];
+  const files = ['learnflow-postgres.yaml', ...['helm', 'argocd'].flatMap((sub) => readdirSync(path.join(DIST, profile, sub)).map((f) => `${sub}/${f}`))];
   it.each(files)('%s', async (file) => {
     const text = readFileSync(path.join(DIST, profile, file), 'utf8');
     await expect(text).toMatchFileSnapshot(`__snapshots__/${profile}/${file}`);

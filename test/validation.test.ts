@@ -54,6 +54,14 @@ describe('validation', () => {
     ['backoff', { migrations: { backoffLimit: -1 } }, /^migrations\.backoffLimit: -1 is out of range/],
     ['statement timeout', { migrations: { statementTimeout: '15 minutes' } }, /^migrations\.statementTimeout: '15 minutes' is not a PostgreSQL duration/],
     ['lock timeout', { migrations: { lockTimeout: '1d' } }, /^migrations\.lockTimeout: '1d' is not a PostgreSQL duration/],
+    ['backup schedule', { backup: { enabled: true, schedule: 'nightly' } }, /^backup\.schedule: 'nightly' is not a cron schedule/],
+    ['backup keep', { backup: { enabled: true, keep: 0 } }, /^backup\.keep: 0 is out of range \(a whole number from 1 to 1000\)/],
+    ['backup volume size', { backup: { enabled: true, storageSize: '500Mi' } }, /^backup\.storageSize: '500Mi' is too small/],
+    ['backup class', { backup: { enabled: true, storageClass: 'Slow HDD' } }, /^backup\.storageClass: 'Slow HDD' is not a valid name/],
+    ['backup settings while off', { backup: { keep: 3 } }, /^backup: settings given while backup\.enabled is not true/],
+    ['Argo CD repository', { argocd: { repoURL: 'github.com/x' } }, /^argocd\.repoURL: 'github\.com\/x' is not a Git URL/],
+    ['Argo CD project', { argocd: { repoURL: 'https://g/x.git', project: 'My Project' } }, /^argocd\.project: 'My Project' is not a valid name/],
+    ['Argo CD revision', { argocd: { repoURL: 'https://g/x.git', targetRevision: 'main branch' } }, /^argocd\.targetRevision: 'main branch' is not a branch, tag or commit/],
   ])('rejects %s with the field and the rule', (_rule, props, message) => {
     expect(problemOf(props as LearnflowPostgresProps)).toMatch(message);
   });

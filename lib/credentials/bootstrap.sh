@@ -25,7 +25,9 @@ exists() {
 }
 
 secret_value_length() {
-  kubectl get secret "$SECRET_NAME" -n "$NAMESPACE" -o "jsonpath={.data.$1}" 2>"$work/err" | base64 -d | wc -c | tr -d ' '
+  kubectl get secret "$SECRET_NAME" -n "$NAMESPACE" -o "jsonpath={.data.$1}" >"$work/value" 2>"$work/err" ||
+    fail 2 "cannot read secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
+  base64 -d <"$work/value" | wc -c | tr -d ' '
 }
 
 random_password() {

@@ -6,7 +6,8 @@ import { ChartObjects } from '../chart';
 import { DeploymentConfig } from '../config';
 import { imageName, deploymentImages } from '../images';
 import { projectJob } from '../job';
-import { contentHash, resourceName, standardLabels } from '../names';
+import { resourceName, standardLabels } from '../names';
+import { SYNC_WAVES, syncWave } from '../sync-waves';
 import { CREDENTIAL_KEYS, MIN_SUPPLIED_PASSWORD_LENGTH } from './keys';
 
 export const BOOTSTRAP_SCRIPT_PATH = path.join(__dirname, 'bootstrap.sh');
@@ -36,14 +37,15 @@ export class DatabaseCredentials extends Construct {
     this.secret = kplus.Secret.fromSecretName(this, 'secret', this.secretName);
 
     const labels = standardLabels(config.releaseName, 'credentials');
+    const annotations = syncWave(SYNC_WAVES.access);
     const name = resourceName(config.releaseName, 'credentials');
     const serviceAccount = new kplus.ServiceAccount(this, 'service-account', {
-      metadata: { name, namespace: config.namespace, labels },
+      metadata: { name, namespace: config.namespace, labels, annotations },
       automountToken: false,
     });
     // Least privilege: read this one Secret and this one claim; `create` cannot be narrowed by name.
     const role = new kplus.k8s.KubeRole(this, 'role', {
-      metadata: { name, namespace: config.namespace, labels },
+      metadata: { name, namespace: config.namespace, labels, annotations },
       rules: [
         { apiGroups: [''], resources: ['secrets'], resourceNames: [this.secretName], verbs: ['get'] },
         ...(generated ? [
@@ -54,14 +56,14 @@ export class DatabaseCredentials extends Construct {
       ],
     });
     new kplus.k8s.KubeRoleBinding(this, 'role-binding', {
-      metadata: { name, namespace: config.namespace, labels },
+      metadata: { name, namespace: config.namespace, labels, annotations },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.name },
       subjects: [{ kind: 'ServiceAccount', name: serviceAccount.name, namespace: config.namespace }],
     });
 
     // The bootstrap talks only to the API server; its address differs per cluster, its port does not.
     new kplus.k8s.KubeNetworkPolicy(this, 'egress', {
-      metadata: { name: resourceName(config.releaseName, 'credentials-egress'), namespace: config.namespace, labels },
+      metadata: { name: resourceName(config.releaseName, 'credentials-egress'), namespace: config.namespace, labels, annotations },
       spec: {
         podSelector: { matchLabels: { 'app.kubernetes.io/part-of': labels['app.kubernetes.io/part-of'], 'app.kubernetes.io/component': 'credentials' } },
         policyTypes: ['Egress'],
@@ -84,20 +86,19 @@ export class DatabaseCredentials extends Construct {
       DATABASE_NAME: config.databaseName,
       DATABASE_HOST: `${database.service}.${config.namespace}.svc`,
       DATABASE_PORT: String(config.port),
-      URI_QUERY: scheme,
+      ...(scheme ? { URI_QUERY: scheme } : {}),
     };
     const image = imageName(deploymentImages(config).kubectl);
-    const hash = contentHash([BOOTSTRAP_SCRIPT, image, JSON.stringify(env)], 8);
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     projectJob(this, 'bootstrap', {
-      name: resourceName(config.releaseName, `credentials-${hash}`),
+      name: resourceName(config.releaseName, 'credentials'),
       namespace: config.namespace,
       releaseName: config.releaseName,
       component: 'credentials',
       serviceAccount,
       backoffLimit: 3,
       failJobOnExitCodes: [1],
-      argoHook: 'PreSync',
+      syncWave: SYNC_WAVES.credentials,
       volumes: [tmp],
       container: {
         name: 'bootstrap',

@@ -8,6 +8,7 @@ import { manualJobTemplate, projectJob, ProjectJobProps } from '../job';
 import { DATABASE_CLIENT_LABEL, contentHash, resourceName, standardLabels } from '../names';
 import { EXIT, migrationBundle } from './bundle';
 import { splitIntoConfigMaps } from './layout';
+import { SYNC_WAVES, syncWave } from '../sync-waves';
 import { Migration } from './types';
 
 /** Where the Job mounts the ConfigMaps; the runner finds plan.tsv and the SQL beside itself. */
@@ -27,7 +28,6 @@ export interface MigrationJobProps {
  * a read-only status report and a rollback to a target version.
  */
 export class MigrationJob extends Construct {
-  readonly jobName: string;
   readonly configMapNames: readonly string[];
 
   constructor(scope: Construct, id: string, props: MigrationJobProps) {
@@ -37,20 +37,20 @@ export class MigrationJob extends Construct {
     const entries = Object.entries(bundle);
     const image = imageName(deploymentImages(config).postgresql);
     const env = runnerEnvironment(config, database);
-    const hash = contentHash([image, JSON.stringify(env), ...entries.flat()]);
+    // ConfigMaps are named by their content; the Job by its whole spec (lib/job.ts).
+    const hash = contentHash(entries.flat());
     const labels = standardLabels(config.releaseName, 'migrations');
 
     this.configMapNames = splitIntoConfigMaps(entries).map((data, i, all) => {
       const name = resourceName(config.releaseName, all.length === 1 ? `migrations-${hash}` : `migrations-${hash}-${i + 1}`);
       new kplus.ConfigMap(this, `files-${i + 1}`, {
-        metadata: { name, namespace: config.namespace, labels },
+        metadata: { name, namespace: config.namespace, labels, annotations: syncWave(SYNC_WAVES.migrations) },
         data,
         // Content-named, so never edited in place: immutable spares the kubelet its watches.
         immutable: true,
       });
       return name;
     });
-    this.jobName = resourceName(config.releaseName, `migrate-${hash}`);
 
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     const envVariables: Record<string, kplus.EnvValue> = {
@@ -66,7 +66,7 @@ export class MigrationJob extends Construct {
       podLabels: { [DATABASE_CLIENT_LABEL]: 'true' },
       // 7: migration failed or drift, 1: bad configuration. Retrying cannot fix either.
       failJobOnExitCodes: [EXIT.migrationFailed, EXIT.usage],
-      argoHook: 'PostSync',
+      syncWave: SYNC_WAVES.migrations,
       volumes: [tmp],
       configMapDirectory: { mountPath: MIGRATIONS_MOUNT, configMaps: this.configMapNames },
       container: {
@@ -77,7 +77,7 @@ export class MigrationJob extends Construct {
         volumeMounts: [{ path: '/tmp', volume: tmp }],
       },
     });
-    projectJob(this, 'job', common(this.jobName, 'migrate'));
+    projectJob(this, 'job', common(resourceName(config.releaseName, 'migrate'), 'migrate'));
     manualJobTemplate(this, 'status', common(resourceName(config.releaseName, 'migrations-status'), 'status'));
     manualJobTemplate(this, 'rollback', {
       ...common(resourceName(config.releaseName, 'migrations-rollback'), 'rollback'),

@@ -1,8 +1,9 @@
 // The migration Job exactly as dist/ renders it: its ConfigMaps' data laid out like the
 // kubelet's mount, its command and its environment, pointed at a test server.
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { Manifest, byComponent, findOne, manifests } from './dist';
-import { materializeBundle } from './runner-harness';
+import { RunnerResult, materializeBundle } from './runner-harness';
 
 export interface DistJob {
   readonly job: Manifest;
@@ -17,6 +18,34 @@ export interface DistJob {
   readonly mountPath: string;
 }
 
+/** The single container of a Job from dist/, split into plain and Secret-backed variables. */
+export function jobContainer(job: Manifest): { command: string[]; env: Record<string, string>; secretEnv: Record<string, { name: string; key: string }> } {
+  const spec = job.kind === 'CronJob' ? job.spec.jobTemplate.spec.template.spec : job.spec.template.spec;
+  const [container] = spec.containers;
+  const env: Record<string, string> = {};
+  const secretEnv: Record<string, { name: string; key: string }> = {};
+  for (const e of container.env ?? []) {
+    if (e.valueFrom?.secretKeyRef) secretEnv[e.name] = e.valueFrom.secretKeyRef;
+    else env[e.name] = e.value;
+  }
+  return { command: container.command, env, secretEnv };
+}
+
+/** Runs a Job's container command locally with its environment, `overrides` replacing values. */
+export function runJobContainer(job: Manifest, overrides: Record<string, string>): Promise<RunnerResult> {
+  const { command, env } = jobContainer(job);
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(command[0], command.slice(1), { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, ...overrides } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started }));
+  });
+}
+
 /** Reads the Job (or a CronJob's template, by name) and what it mounts from dist/<profile>. */
 export function distMigrationJob(profile: string, cronJob?: string): DistJob {
   const job = cronJob
@@ -24,6 +53,7 @@ export function distMigrationJob(profile: string, cronJob?: string): DistJob {
     : findOne(profile, byComponent('Job', 'migrations'), 'migration Job');
   const spec = cronJob ? job.spec.jobTemplate.spec.template.spec : job.spec.template.spec;
   const [container] = spec.containers;
+  const { env, secretEnv } = jobContainer(job);
   const projected = spec.volumes.find((v: any) => v.projected);
   const mount = container.volumeMounts.find((m: any) => m.name === projected.name);
   const configMaps = new Map(manifests(profile).filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, m]));
@@ -32,12 +62,6 @@ export function distMigrationJob(profile: string, cronJob?: string): DistJob {
     const cm = configMaps.get(source.configMap.name);
     if (!cm) throw new Error(`dist/${profile}: the Job mounts ConfigMap ${source.configMap.name}, which is not rendered`);
     Object.assign(files, cm.data);
-  }
-  const env: Record<string, string> = {};
-  const secretEnv: Record<string, { name: string; key: string }> = {};
-  for (const e of container.env) {
-    if (e.valueFrom?.secretKeyRef) secretEnv[e.name] = e.valueFrom.secretKeyRef;
-    else env[e.name] = e.value;
   }
   return { job, files, command: container.command, env, secretEnv, mountPath: mount.mountPath };
 }

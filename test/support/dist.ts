@@ -6,7 +6,11 @@ import { parseAllDocuments } from 'yaml';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const DIST = path.join(ROOT, 'dist');
 
-export type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+export type Manifest = Record<string, any> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [field: string]: any };
+};
 
 /** Every manifest `kubectl apply -f dist/<profile>/` would apply, in file order. */
 export function manifests(profile: string, dist = DIST): Manifest[] {

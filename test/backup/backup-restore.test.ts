@@ -1,0 +1,174 @@
+// Backups and restore, proven on real PostgreSQL servers: the scheduled backup runs exactly the
+// command dist/ hands the chart's backup CronJob, with the environment that CronJob's pod has;
+// the restore runs the command of our restore template from dist/.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { DIST, findOne } from '../support/dist';
+import { distMigrationJob, jobContainer, prepareDistJob, runJobContainer } from '../support/dist-job';
+import { Pg, startPostgres } from '../support/postgres';
+import { RunnerResult, runRunner } from '../support/runner-harness';
+
+const PROFILE = 'production';
+const values = parse(readFileSync(path.join(DIST, PROFILE, 'helm', 'postgresql-values.yaml'), 'utf8'));
+const backupCommand: string[] = values.backup.cronjob.command;
+const keep = Number(backupCommand.at(-1));
+const restoreTemplate = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-backup-restore', 'restore template');
+const appUser = values.auth.username as string;
+const appPassword = randomBytes(18).toString('hex');
+let source: Pg;
+let target: Pg;
+let dir: string;
+let backups: string;
+
+/** A server set up the way the chart sets one up: the application user owning the database. */
+function chartLikeDatabase(pg: Pg): void {
+  pg.psql('postgres', `CREATE ROLE ${appUser} LOGIN PASSWORD '${appPassword}'`);
+  pg.psql('postgres', `CREATE DATABASE ${values.auth.database} OWNER ${appUser}`);
+}
+
+/** The chart's backup CronJob: PGUSER postgres with the admin password, PGHOST/PGPORT, PGDUMP_DIR. */
+function runBackup(pg: Pg): Promise<RunnerResult> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(backupCommand[0], backupCommand.slice(1), {
+      env: { PATH: pg.env().PATH, PGUSER: 'postgres', PGPASSWORD: pg.password, PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started }));
+  });
+}
+
+function runRestore(pg: Pg, overrides: Record<string, string>): Promise<RunnerResult> {
+  return runJobContainer(restoreTemplate, {
+    PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGPASSWORD: pg.password, PGSSLMODE: 'disable',
+    PGDUMP_DIR: backups, RESTORE_DB_WAIT_SECONDS: '2', ...overrides,
+  });
+}
+
+/** The most recent real dump (names sort by time; the retention test's fakes are from 2020-2021). */
+const newestDump = () => readdirSync(backups).filter((f) => f.endsWith('.dump')).sort().at(-1)!;
+
+const TABLES = ['users', 'exercises', 'progress', 'submissions', 'struggle_alerts', 'curriculum', 'applied_migrations'];
+const dumpRows = (pg: Pg) => Object.fromEntries(TABLES.map((t) => [t, pg.psql('learnflow', `SELECT * FROM ${t} ORDER BY 1`)]));
+
+beforeAll(async () => {
+  [source, target] = await Promise.all([startPostgres(), startPostgres()]);
+  dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-backup-'));
+  backups = path.join(dir, 'pgdump');
+  mkdirSync(backups);
+  chartLikeDatabase(source);
+  chartLikeDatabase(target);
+  const job = prepareDistJob(distMigrationJob(PROFILE), dir, {
+    PATH: source.env().PATH, PGHOST: source.host, PGPORT: String(source.port), PGPASSWORD: appPassword, PGSSLMODE: 'disable',
+  });
+  expect((await runRunner(job.dir, job.env, job.args)).code).toBe(0);
+  source.psql('learnflow', `
+    INSERT INTO users (username, email, role) VALUES ('ada', 'ada@example.com', 'teacher'), ('grace', 'grace@example.com', DEFAULT), ('zoë', 'zoe@example.com', 'admin');
+    INSERT INTO exercises (title, description, difficulty, test_cases, solution, topic)
+      VALUES ('Loops', 'for and while', 'beginner', '[{"input": "print(1+1)", "expected_output": "2"}]', 'print(2)', 'control-flow'),
+             ('Recursion', NULL, 'advanced', NULL, NULL, 'functions');
+    INSERT INTO progress (user_id, topic, mastery_score, last_practiced, streak_days) VALUES (1, 'loops', 80, '2026-11-01 10:00', 3), (2, 'loops', 0, NULL, 0);
+    INSERT INTO submissions (user_id, exercise_id, code, feedback, score) VALUES (1, 1, E'for i in range(3):\\n    print(i)', 'good', 95), (2, 2, 'def f(): f()', NULL, NULL);
+    INSERT INTO struggle_alerts (user_id, topic, error_pattern, resolved_at, notified) VALUES (2, 'recursion', 'RecursionError', NULL, FALSE), (1, 'loops', 'off by one', '2026-11-02', TRUE);
+    INSERT INTO curriculum (module_name, topic_name, order_index, dependencies, estimated_minutes) VALUES ('Python basics', 'loops', 1, '[]', 30), ('Python basics', 'recursion', 2, '[1]', 45);
+  `);
+});
+afterAll(async () => {
+  await Promise.all([source?.stop(), target?.stop()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('backups and restore', () => {
+  it('runs the chart\'s own CronJob with our dump and retention, nightly in production', () => {
+    expect(values.backup.cronjob).toMatchObject({ schedule: '30 2 * * *', concurrencyPolicy: 'Forbid', networkPolicy: { enabled: false } });
+    expect(backupCommand.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(backupCommand.slice(3)).toEqual(['backup', 'learnflow', '14']);
+  });
+
+  it('takes a backup, restores it into an empty database and every row comes back', async () => {
+    const backup = await runBackup(source);
+    expect(backup.stderr).toBe('');
+    expect(backup.code).toBe(0);
+    const [file] = readdirSync(backups).filter((f) => f.endsWith('.dump'));
+    expect(file).toMatch(/^learnflow-\d{8}T\d{6}Z\.dump$/);
+    expect(backup.stdout).toContain(`wrote ${file}`);
+
+    expect(target.psql('learnflow', `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`)).toBe('0');
+    const restore = await runRestore(target, { RESTORE_FILE: file });
+    expect(restore.stderr).toBe('');
+    expect(restore.code).toBe(0);
+    expect(restore.stdout).toContain(`restored ${file} into learnflow`);
+
+    const before = dumpRows(source);
+    expect(before.users.split('\n')).toHaveLength(3);
+    expect(dumpRows(target)).toEqual(before);
+    // Sequences continue where they were, and the tables still belong to the application user.
+    expect(target.psql('learnflow', `SELECT nextval('users_id_seq')`)).toBe('4');
+    expect(target.psql('learnflow', `SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'`)).toBe(appUser);
+  });
+
+  it('keeps only the newest dumps', async () => {
+    const older = Array.from({ length: keep + 2 }, (_, i) => `learnflow-2020${String(i + 1).padStart(2, '0')}01T000000Z.dump`.replace(/2020(1[3-9])/, '2021$1'));
+    for (const name of older) writeFileSync(path.join(backups, name), 'old');
+    writeFileSync(path.join(backups, 'notes.txt'), 'not a dump');
+    const backup = await runBackup(source);
+    expect(backup.code).toBe(0);
+    const dumps = readdirSync(backups).filter((f) => f.endsWith('.dump')).sort();
+    expect(dumps).toHaveLength(keep);
+    // The newest (the one just written and the one before) survive; the oldest go.
+    expect(dumps.at(-1)).toMatch(/^learnflow-2\d{7}T\d{6}Z\.dump$/);
+    expect(dumps).not.toContain(older[0]);
+    expect(existsSync(path.join(backups, 'notes.txt'))).toBe(true);
+    expect(backup.stdout).toContain(`removed ${older[0]} (keeping the newest ${keep})`);
+  });
+
+  it('refuses a missing or unsafe RESTORE_FILE with exit 1, listing the backups', async () => {
+    const none = await runRestore(target, {});
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/RESTORE_FILE is not set: name one of the backups in .*\nlearnflow-/);
+    const traversal = await runRestore(target, { RESTORE_FILE: '../etc/passwd' });
+    expect(traversal.code).toBe(1);
+    expect(traversal.stderr).toContain("must be a file name in");
+    const missing = await runRestore(target, { RESTORE_FILE: 'learnflow-19990101T000000Z.dump' });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('does not exist');
+  });
+
+  it('leaves the database as it was when a restore fails', async () => {
+    const fresh = await startPostgres();
+    try {
+      // A database whose owner role is missing: the restore's ALTER ... OWNER TO fails midway.
+      fresh.psql('postgres', 'CREATE DATABASE learnflow');
+      fresh.psql('learnflow', 'CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)');
+      const restore = await runRestore(fresh, { RESTORE_FILE: newestDump() });
+      expect(restore.code).toBe(1);
+      expect(restore.stderr).toContain('failed and was rolled back');
+      expect(fresh.psql('learnflow', `SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'`)).toBe('keep_me');
+      expect(fresh.psql('learnflow', 'SELECT id FROM keep_me')).toBe('42');
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('fails with exit 8 when the database cannot be reached', async () => {
+    const restore = await runRestore(target, { RESTORE_FILE: newestDump(), PGPORT: '1' });
+    expect(restore.code).toBe(8);
+  });
+
+  it('mounts the chart\'s backup volume read-only in the restore template', () => {
+    const { env } = jobContainer(restoreTemplate);
+    expect(env).toMatchObject({ PGUSER: 'postgres', PGDATABASE: 'learnflow', PGDUMP_DIR: '/backup/pgdump' });
+    const spec = restoreTemplate.spec.jobTemplate.spec.template.spec;
+    expect(spec.volumes).toContainEqual({ name: expect.any(String), persistentVolumeClaim: { claimName: 'postgres-postgresql-pgdumpall', readOnly: true } });
+    expect(restoreTemplate.spec.suspend).toBe(true);
+  });
+});

@@ -1,0 +1,97 @@
+// dist/ on a test API server (test/support/kube.ts): apply it the ways the README documents,
+// read back what the server holds, and synthesize a variant of the project (one more migration).
+import { execFile } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { DIST, Manifest, manifests } from './dist';
+import { Kube, KubectlResult } from './kube';
+import { projectCopy } from './project';
+
+export const NAMESPACE = 'postgres';
+export const PROFILES = ['development', 'production'] as const;
+/** The selector the README gives `kubectl apply --prune -l`. */
+export const PRUNE_SELECTOR = 'app.kubernetes.io/part-of=learnflow-postgres,app.kubernetes.io/instance=postgres';
+
+/** dist/<profile>/learnflow-postgres.yaml (of `dist`, default the checkout's). */
+export const manifestFile = (profile: string, dist = DIST) => path.join(dist, profile, 'learnflow-postgres.yaml');
+
+/** `kubectl apply --server-side --field-manager=learnflow -f <file>`, as admin. */
+export function serverSideApply(kube: Kube, file: string, ...extra: string[]): Promise<KubectlResult> {
+  return kube.kubectl(['apply', '--server-side', '--field-manager=learnflow', '-f', file, ...extra]);
+}
+
+/** Server-side applies these objects (as they are in dist/) for a test's set-up; throws on any error or warning. */
+export async function applyObjects(kube: Kube, objects: Manifest[]): Promise<void> {
+  // Separate documents, as in dist/: kubectl checks a `kind: List` against its own OpenAPI copy instead.
+  const input = objects.map((m) => stringify(m)).join('---\n');
+  const r = await kube.kubectl(['apply', '--server-side', '--field-manager=learnflow', '-f', '-'], { input });
+  if (r.code !== 0 || r.stderr !== '') throw new Error(`server-side apply of ${objects.map(ref).join(', ')} exited ${r.code}:\n${r.stderr}`);
+}
+
+/** `Kind/name`, how the tests name an object. */
+export const ref = (m: { kind: string; metadata: { name: string } }) => `${m.kind}/${m.metadata.name}`;
+
+/** `Kind/name` → resourceVersion of every object in `file` as the server holds it; throws if one is missing. */
+export async function versionsOf(kube: Kube, file: string): Promise<Record<string, string>> {
+  const list = JSON.parse(await kube.kubectlOk(['get', '-f', file, '-o', 'json']));
+  const items: Manifest[] = list.kind === 'List' ? list.items : [list];
+  return Object.fromEntries(items.map((m) => [ref(m), m.metadata.resourceVersion]));
+}
+
+/** Kinds dist/ renders in the namespace, plus Secrets and claims (made by the bootstrap and the chart). */
+const NAMESPACED_KINDS = 'serviceaccounts,roles,rolebindings,networkpolicies,configmaps,jobs,cronjobs,secrets,persistentvolumeclaims';
+
+/** `Kind/name` → resourceVersion of everything in the namespace (of the kinds above). */
+export async function namespaceObjects(kube: Kube, ns = NAMESPACE): Promise<Record<string, string>> {
+  const list = JSON.parse(await kube.kubectlOk(['get', NAMESPACED_KINDS, '-n', ns, '-o', 'json']));
+  return Object.fromEntries((list.items as Manifest[]).map((m) => [ref(m), m.metadata.resourceVersion]));
+}
+
+/** One object as the server holds it (after defaulting), or undefined. */
+export async function live(kube: Kube, kindName: string, ns = NAMESPACE): Promise<Manifest | undefined> {
+  const r = await kube.kubectl(['get', kindName, '-n', ns, '-o', 'json', '--ignore-not-found']);
+  if (r.code !== 0) throw new Error(`kubectl get ${kindName}: ${r.stderr}`);
+  return r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout);
+}
+
+/** The pod spec of a Job or of a CronJob's job template. */
+export function podSpec(m: Manifest): Record<string, any> {
+  return m.kind === 'CronJob' ? m.spec.jobTemplate.spec.template.spec : m.spec.template.spec;
+}
+
+/** The names of the ConfigMaps a Job or CronJob mounts through its projected volume. */
+export function mountedConfigMaps(m: Manifest): string[] {
+  return (podSpec(m).volumes ?? []).flatMap((v: any) => (v.projected?.sources ?? []).map((s: any) => s.configMap?.name)).filter(Boolean);
+}
+
+export interface ProjectVariant {
+  /** The variant's dist/ folder. */
+  readonly dist: string;
+  manifests(profile: string): Manifest[];
+  remove(): void;
+}
+
+/**
+ * Synthesizes a copy of the project with `files` added (path in the project → content), e.g. one
+ * more migration, as `npm run synth` would after a developer added them. The checkout is untouched.
+ * Asynchronous (unlike synthProject), so API servers can start meanwhile.
+ */
+export async function synthesizeVariant(files: Record<string, string>): Promise<ProjectVariant> {
+  const dir = projectCopy();
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    for (const [file, text] of Object.entries(files)) writeFileSync(path.join(dir, file), text);
+    await new Promise<void>((resolve, reject) => {
+      execFile(process.execPath, ['--import', 'tsx', 'main.ts'], { cwd: dir }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`synth in ${dir} failed: ${error.message}\n${stderr}${stdout}`));
+        else resolve();
+      });
+    });
+  } catch (e) {
+    remove();
+    throw e;
+  }
+  const dist = path.join(dir, 'dist');
+  return { dist, manifests: (profile) => manifests(profile, dist), remove };
+}
