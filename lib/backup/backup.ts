@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import { ChartObjects, chartFullname } from '../chart';
 import { DeploymentConfig } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
+import { containerEnvironment, libpqEnvironment } from '../database-client';
 import { deploymentImages, imageName } from '../images';
 import { manualJobTemplate } from '../job';
 import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
@@ -67,12 +68,8 @@ export class RestoreTemplate extends Construct {
     const backups = kplus.Volume.fromPersistentVolumeClaim(this, 'backups',
       kplus.PersistentVolumeClaim.fromClaimName(this, 'claim', backupClaim(config.releaseName)), { readOnly: true });
     const env: Record<string, string> = {
-      PGHOST: `${database.service}.${config.namespace}.svc`,
-      PGPORT: String(config.port),
-      PGDATABASE: config.databaseName,
       // The dump holds objects owned by the application user; restoring them needs the superuser.
-      PGUSER: 'postgres',
-      PGSSLMODE: config.tls.enabled ? 'require' : 'prefer',
+      ...libpqEnvironment(config, database, 'postgres'),
       PGDUMP_DIR: BACKUP_MOUNT,
       RESTORE_DB_WAIT_SECONDS: String(config.migrations.waitForDatabaseSeconds),
     };
@@ -90,10 +87,7 @@ export class RestoreTemplate extends Construct {
         name: 'restore',
         image: imageName(deploymentImages(config).postgresql),
         command: ['/bin/sh', '-c', RESTORE_SCRIPT, 'restore'],
-        envVariables: {
-          ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])),
-          PGPASSWORD: kplus.EnvValue.fromSecretValue({ secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }),
-        },
+        envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }),
         volumeMounts: [{ path: '/tmp', volume: tmp }, { path: BACKUP_MOUNT, volume: backups, readOnly: true }],
       },
     });

@@ -4,6 +4,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ChartObjects } from '../chart';
 import { DeploymentConfig } from '../config';
+import { containerEnvironment, databaseHost } from '../database-client';
 import { imageName, deploymentImages } from '../images';
 import { projectJob } from '../job';
 import { resourceName, standardLabels } from '../names';
@@ -84,7 +85,7 @@ export class DatabaseCredentials extends Construct {
       URI_KEY: CREDENTIAL_KEYS.uri,
       APP_USER: config.appUser,
       DATABASE_NAME: config.databaseName,
-      DATABASE_HOST: `${database.service}.${config.namespace}.svc`,
+      DATABASE_HOST: databaseHost(config, database),
       DATABASE_PORT: String(config.port),
       ...(scheme ? { URI_QUERY: scheme } : {}),
     };
@@ -105,7 +106,7 @@ export class DatabaseCredentials extends Construct {
         image,
         // The script travels in the Job itself: nothing to mount, nothing to drift.
         command: ['/bin/sh', '-c', BOOTSTRAP_SCRIPT, 'bootstrap'],
-        envVariables: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])),
+        envVariables: containerEnvironment(env),
         volumeMounts: [{ path: '/tmp', volume: tmp }],
       },
     });

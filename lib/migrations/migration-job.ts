@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { ChartObjects } from '../chart';
 import { DeploymentConfig } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
+import { containerEnvironment, libpqEnvironment } from '../database-client';
 import { deploymentImages, imageName } from '../images';
 import { manualJobTemplate, projectJob, ProjectJobProps } from '../job';
 import { DATABASE_CLIENT_LABEL, contentHash, resourceName, standardLabels } from '../names';
@@ -53,10 +54,7 @@ export class MigrationJob extends Construct {
     });
 
     const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
-    const envVariables: Record<string, kplus.EnvValue> = {
-      ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])),
-      PGPASSWORD: kplus.EnvValue.fromSecretValue({ secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password }),
-    };
+    const envVariables = containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password });
     const common = (name: string, command: string): ProjectJobProps => ({
       name,
       namespace: config.namespace,
@@ -90,11 +88,7 @@ export class MigrationJob extends Construct {
 export function runnerEnvironment(config: DeploymentConfig, database: ChartObjects): Record<string, string> {
   const m = config.migrations;
   return {
-    PGHOST: `${database.service}.${config.namespace}.svc`,
-    PGPORT: String(config.port),
-    PGDATABASE: config.databaseName,
-    PGUSER: config.appUser,
-    PGSSLMODE: config.tls.enabled ? 'require' : 'prefer',
+    ...libpqEnvironment(config, database),
     PGAPPNAME: 'learnflow-migrate',
     MIGRATIONS_DIR: MIGRATIONS_MOUNT,
     MIGRATE_DB_WAIT_SECONDS: String(m.waitForDatabaseSeconds),

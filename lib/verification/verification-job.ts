@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import { ChartObjects } from '../chart';
 import { DeploymentConfig } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
+import { containerEnvironment, libpqEnvironment } from '../database-client';
 import { deploymentImages, imageName } from '../images';
 import { projectJob } from '../job';
 import { Migration } from '../migrations/types';
@@ -35,11 +36,7 @@ export class VerificationJob extends Construct {
     const { config, database } = props;
     const newest = props.migrations.at(-1);
     const env: Record<string, string> = {
-      PGHOST: `${database.service}.${config.namespace}.svc`,
-      PGPORT: String(config.port),
-      PGDATABASE: config.databaseName,
-      PGUSER: config.appUser,
-      PGSSLMODE: config.tls.enabled ? 'require' : 'prefer',
+      ...libpqEnvironment(config, database),
       EXPECTED_TABLES: expectedTables(props.migrations).join(' '),
       EXPECTED_VERSION: newest ? String(BigInt(newest.version)) : '0',
       VERIFY_DB_WAIT_SECONDS: String(config.migrations.waitForDatabaseSeconds),
@@ -63,10 +60,7 @@ export class VerificationJob extends Construct {
         name: 'verify',
         image,
         command: ['/bin/sh', '-c', VERIFY_SCRIPT, 'verify'],
-        envVariables: {
-          ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, kplus.EnvValue.fromValue(v)])),
-          PGPASSWORD: kplus.EnvValue.fromSecretValue({ secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password }),
-        },
+        envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password }),
         volumeMounts: [{ path: '/tmp', volume: tmp }],
       },
     });

@@ -2,14 +2,13 @@
 // command dist/ hands the chart's backup CronJob, with the environment that CronJob's pod has;
 // the restore runs the command of our restore template from dist/.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DIST, findOne } from '../support/dist';
-import { distMigrationJob, jobContainer, prepareDistJob, runJobContainer } from '../support/dist-job';
+import { distMigrationJob, jobContainer, prepareDistJob, runCommand, runJobContainer } from '../support/dist-job';
 import { Pg, startPostgres } from '../support/postgres';
 import { RunnerResult, runRunner } from '../support/runner-harness';
 
@@ -32,20 +31,8 @@ function chartLikeDatabase(pg: Pg): void {
 }
 
 /** The chart's backup CronJob: PGUSER postgres with the admin password, PGHOST/PGPORT, PGDUMP_DIR. */
-function runBackup(pg: Pg): Promise<RunnerResult> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(backupCommand[0], backupCommand.slice(1), {
-      env: { PATH: pg.env().PATH, PGUSER: 'postgres', PGPASSWORD: pg.password, PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started }));
-  });
-}
+const runBackup = (pg: Pg): Promise<RunnerResult> =>
+  runCommand(backupCommand, { PATH: pg.env().PATH, PGUSER: 'postgres', PGPASSWORD: pg.password, PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups });
 
 function runRestore(pg: Pg, overrides: Record<string, string>): Promise<RunnerResult> {
   return runJobContainer(restoreTemplate, {

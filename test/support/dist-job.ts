@@ -31,12 +31,11 @@ export function jobContainer(job: Manifest): { command: string[]; env: Record<st
   return { command: container.command, env, secretEnv };
 }
 
-/** Runs a Job's container command locally with its environment, `overrides` replacing values. */
-export function runJobContainer(job: Manifest, overrides: Record<string, string>): Promise<RunnerResult> {
-  const { command, env } = jobContainer(job);
+/** Runs `command` (argv) with only `env` (plus PATH) and collects its exit and output. */
+export function runCommand(command: readonly string[], env: Record<string, string>): Promise<RunnerResult> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(command[0], command.slice(1), { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, ...overrides } });
+    const child = spawn(command[0], command.slice(1), { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -44,6 +43,12 @@ export function runJobContainer(job: Manifest, overrides: Record<string, string>
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started }));
   });
+}
+
+/** Runs a Job's container command locally with its environment, `overrides` replacing values. */
+export function runJobContainer(job: Manifest, overrides: Record<string, string>): Promise<RunnerResult> {
+  const { command, env } = jobContainer(job);
+  return runCommand(command, { ...env, ...overrides });
 }
 
 /** Reads the Job (or a CronJob's template, by name) and what it mounts from dist/<profile>. */

@@ -18,10 +18,10 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'vitest';
+import { freePort } from './ports';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SETUP_SCRIPT = path.join(ROOT, 'scripts', 'kube-test-env.sh');
@@ -158,18 +158,6 @@ export function describeKube(name: string, fn: () => void): void {
     console.warn(`skipping "${name}": ${available.reason}`);
     describe.skip(`${name} [skipped: no kube-apiserver/etcd here]`, fn);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Processes still running when the test worker exits are killed with it. */
