@@ -1,14 +1,13 @@
 // The synthesized migration Job from dist/, run as the cluster would run it (same command, same
 // files laid out like a ConfigMap mount, same environment) against a real PostgreSQL, with the
 // application user of the chart owning the database, as the Bitnami chart sets it up.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../../lib/profiles';
 import { resolveConfig } from '../../lib/config';
-import { Pg, startPostgres } from '../support/postgres';
+import { Pg, usePostgres } from '../support/postgres';
 import { distMigrationJob, prepareDistJob } from '../support/dist-job';
 import { runRunner } from '../support/runner-harness';
 import { ROOT } from '../support/dist';
@@ -19,24 +18,10 @@ const appUser = job.env.PGUSER;
 const appPassword = randomBytes(18).toString('hex');
 let pg: Pg;
 let mounts: string;
-let databases = 0;
-
-beforeAll(async () => {
-  pg = await startPostgres();
-  mounts = mkdtempSync(path.join(os.tmpdir(), 'learnflow-dist-job-'));
-  pg.psql('postgres', `CREATE ROLE ${appUser} LOGIN PASSWORD '${appPassword}'`);
-});
-afterAll(async () => {
-  await pg?.stop();
-  if (mounts) rmSync(mounts, { recursive: true, force: true });
-});
-
-/** A database owned by the application user, as the chart creates `auth.database`. */
-function freshDatabase(): string {
-  const name = `learnflow_${++databases}`;
-  pg.psql('postgres', `CREATE DATABASE ${name} OWNER ${appUser}`);
-  return name;
-}
+const { freshDatabase } = usePostgres('learnflow', (server, dir) => {
+  pg = server;
+  mounts = dir;
+}, { appUser: { name: appUser, password: appPassword } });
 
 /** Runs the dist/ Job (or one of its CronJob templates) against `db`. */
 function run(db: string, cronJob?: string, overrides: Record<string, string> = {}) {

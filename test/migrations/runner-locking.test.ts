@@ -1,32 +1,17 @@
 // The migration runner against a real PostgreSQL: concurrent runners, the advisory lock, and
 // runners that are killed or stopped part way.
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ADVISORY_LOCK_KEY, EXIT, migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
-import { Pg, startPostgres } from '../support/postgres';
+import { Pg, usePostgres } from '../support/postgres';
 import { eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
 
 let pg: Pg;
 let mounts: string;
-let databases = 0;
-
-beforeAll(async () => {
-  pg = await startPostgres();
-  mounts = mkdtempSync(path.join(os.tmpdir(), 'learnflow-locking-test-'));
+const { freshDatabase } = usePostgres('locking', (server, dir) => {
+  pg = server;
+  mounts = dir;
 });
-afterAll(async () => {
-  await pg?.stop();
-  if (mounts) rmSync(mounts, { recursive: true, force: true });
-});
-
-function freshDatabase(): string {
-  const name = `locking_${++databases}`;
-  pg.createDatabase(name);
-  return name;
-}
 
 /** The Job's mount and environment for `migrations` against `db`. */
 function job(db: string, migrations: readonly Migration[], env: Record<string, string> = {}) {

@@ -1,31 +1,16 @@
 // The runner's status and rollback commands against a real PostgreSQL.
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT, migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
-import { Pg, startPostgres } from '../support/postgres';
+import { Pg, usePostgres } from '../support/postgres';
 import { materializeBundle, migration, runRunner } from '../support/runner-harness';
 
 let pg: Pg;
 let mounts: string;
-let databases = 0;
-
-beforeAll(async () => {
-  pg = await startPostgres();
-  mounts = mkdtempSync(path.join(os.tmpdir(), 'learnflow-modes-test-'));
+const { freshDatabase } = usePostgres('modes', (server, dir) => {
+  pg = server;
+  mounts = dir;
 });
-afterAll(async () => {
-  await pg?.stop();
-  if (mounts) rmSync(mounts, { recursive: true, force: true });
-});
-
-function freshDatabase(): string {
-  const name = `modes_${++databases}`;
-  pg.createDatabase(name);
-  return name;
-}
 
 function run(db: string, migrations: readonly Migration[], args: string[] = [], env: Record<string, string> = {}) {
   const dir = materializeBundle(migrationBundle(migrations), mounts);

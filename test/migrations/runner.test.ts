@@ -1,35 +1,21 @@
 // The migration runner (lib/migrations/runner.sh) against a real PostgreSQL: applying,
 // refusing drift, failing safely. Locking and interruption: runner-locking.test.ts;
 // status and rollback: runner-modes.test.ts.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT, migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
-import { Pg, startPostgres } from '../support/postgres';
+import { Pg, usePostgres } from '../support/postgres';
 import { RunnerOptions, eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
 
 let pg: Pg;
 let mounts: string;
-let databases = 0;
-
-beforeAll(async () => {
-  pg = await startPostgres();
-  mounts = mkdtempSync(path.join(os.tmpdir(), 'learnflow-runner-test-'));
+const { freshDatabase } = usePostgres('runner', (server, dir) => {
+  pg = server;
+  mounts = dir;
 });
-afterAll(async () => {
-  await pg?.stop();
-  if (mounts) rmSync(mounts, { recursive: true, force: true });
-});
-
-/** A new empty database for one test. */
-function freshDatabase(): string {
-  const name = `runner_${++databases}`;
-  pg.createDatabase(name);
-  return name;
-}
 
 const QUICK = { MIGRATE_DB_WAIT_SECONDS: '2', MIGRATE_LOCK_WAIT_SECONDS: '2' };
 

@@ -1,40 +1,25 @@
 // The verification Job from dist/ (health stages 3 and 4) against a real PostgreSQL, run with
 // the Job's own command and environment.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../lib/migrations/files';
 import { expectedTables } from '../../lib/verification/expected-schema';
 import { migration } from '../support/runner-harness';
 import { byComponent, findOne, ROOT } from '../support/dist';
 import { distMigrationJob, jobContainer, prepareDistJob, runJobContainer } from '../support/dist-job';
 import { runRunner } from '../support/runner-harness';
-import { Pg, startPostgres } from '../support/postgres';
+import { Pg, usePostgres } from '../support/postgres';
 
 const verifyJob = findOne('development', byComponent('Job', 'verification'), 'verification Job');
 const { env: jobEnv } = jobContainer(verifyJob);
 const appPassword = randomBytes(18).toString('hex');
 let pg: Pg;
 let tmp: string;
-let databases = 0;
-
-beforeAll(async () => {
-  pg = await startPostgres();
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'learnflow-verify-'));
-  pg.psql('postgres', `CREATE ROLE ${jobEnv.PGUSER} LOGIN PASSWORD '${appPassword}'`);
-});
-afterAll(async () => {
-  await pg?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
-function freshDatabase(): string {
-  const name = `verify_${++databases}`;
-  pg.psql('postgres', `CREATE DATABASE ${name} OWNER ${jobEnv.PGUSER}`);
-  return name;
-}
+const { freshDatabase } = usePostgres('verify', (server, dir) => {
+  pg = server;
+  tmp = dir;
+}, { appUser: { name: jobEnv.PGUSER, password: appPassword } });
 
 const connection = (db: string) => ({
   PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGDATABASE: db, PGPASSWORD: appPassword, TMPDIR: tmp,
