@@ -1,0 +1,102 @@
+// learnflow-postgres: the operator's command line (bin/learnflow-postgres, npm run cli -- …).
+// Parses the command line, calls the command, and turns a CliError into its message, next steps
+// and exit code. The commands live in commands/, one module each.
+import { parseArgs } from 'node:util';
+import { backup, restore } from './commands/backup';
+import { deploy } from './commands/deploy';
+import { status } from './commands/status';
+import { verify } from './commands/verify';
+import { CliError, EXIT } from './exit-codes';
+import { USAGE } from './usage';
+
+type Options = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+const COMMON: Options = { profile: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+
+const OPTIONS: Record<string, Options> = {
+  deploy: { ...COMMON, upgrade: { type: 'boolean' }, 'skip-existing': { type: 'boolean' }, 'dry-run': { type: 'boolean' }, timeout: { type: 'string' } },
+  status: { ...COMMON, json: { type: 'boolean' } },
+  verify: { ...COMMON, rerun: { type: 'boolean' }, timeout: { type: 'string' } },
+  backup: { ...COMMON, 'dry-run': { type: 'boolean' }, timeout: { type: 'string' } },
+  restore: { ...COMMON, 'dry-run': { type: 'boolean' }, timeout: { type: 'string' } },
+};
+
+/** A usage mistake: exit 1 with the command's help. */
+class UsageError extends Error {
+  constructor(message: string, readonly command: string) {
+    super(message);
+  }
+}
+
+function seconds(value: string | undefined, command: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--timeout: '${value}' is not a whole number of seconds (1 or more)`, command);
+  return Number(value);
+}
+
+/** Runs one command line (without `node` and the script) and resolves with the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE.main);
+    return command === undefined ? EXIT.general : EXIT.ok;
+  }
+  try {
+    if (!Object.prototype.hasOwnProperty.call(OPTIONS, command)) throw new UsageError(`unknown command '${command}'`, 'main');
+    let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+    try {
+      parsed = parseArgs({ args: [...rest], options: OPTIONS[command], allowPositionals: command === 'restore', strict: true }) as typeof parsed;
+    } catch (error) {
+      throw new UsageError((error as Error).message, command);
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      process.stdout.write(USAGE[command]);
+      return EXIT.ok;
+    }
+    const profile = values.profile as string | undefined;
+    if (!profile) throw new UsageError('--profile is required', command);
+    const timeoutS = seconds(values.timeout as string | undefined, command);
+    const dryRun = Boolean(values['dry-run']);
+    switch (command) {
+      case 'deploy':
+        if (values.upgrade && values['skip-existing']) throw new UsageError('--upgrade and --skip-existing exclude each other', command);
+        return await deploy({ profile, existing: values['skip-existing'] ? 'skip' : 'upgrade', dryRun, timeoutS });
+      case 'status':
+        return await status({ profile, json: Boolean(values.json) });
+      case 'verify':
+        return await verify({ profile, rerun: Boolean(values.rerun), timeoutS });
+      case 'backup':
+        return await backup({ profile, dryRun, timeoutS });
+      default:
+        if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'restore needs the <file> to restore' : `one <file> only (got ${positionals.join(' ')})`, command);
+        return await restore({ profile, file: positionals[0], dryRun, timeoutS });
+    }
+  } catch (error) {
+    return report(error);
+  }
+}
+
+/** Prints what failed and what to do next; returns the exit code. */
+function report(error: unknown): number {
+  if (error instanceof UsageError) {
+    process.stderr.write(`learnflow-postgres: ${error.message}\n\n${USAGE[error.command]}`);
+    return EXIT.general;
+  }
+  if (error instanceof CliError) {
+    const lines = [`learnflow-postgres: ${error.message}`];
+    if (error.detail) lines.push(error.detail);
+    if (error.next.length > 0) lines.push('next:', ...error.next.map((n) => `  - ${n}`));
+    process.stderr.write(`${lines.join('\n')}\n`);
+    return error.code;
+  }
+  process.stderr.write(`learnflow-postgres: unexpected error (a bug; please report it with this output):\n${error instanceof Error ? error.stack : String(error)}\n`);
+  return EXIT.general;
+}
+
+/** Entry point of bin/learnflow-postgres. */
+export function run(argv: readonly string[] = process.argv.slice(2)): void {
+  main(argv).then((code) => {
+    process.exitCode = code;
+  });
+}

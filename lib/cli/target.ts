@@ -1,0 +1,152 @@
+// What a command acts on, derived from lib/ (the profile's resolved config, the chart's names) and
+// from dist/<profile>/ (the manifests as rendered: Job names, the migration plan, the connection
+// settings). Nothing here is a second source of truth: a stale dist/ is refused, not corrected.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { CHART_OCI_URL, ChartObjects, chartFullname, chartObjects } from '../chart';
+import { DeploymentConfig, resolveConfig } from '../config';
+import { PLAN_KEY } from '../migrations/bundle';
+import { PROFILE_NAMES, PROFILES, ProfileName, isProfileName } from '../profiles';
+import { CliError, EXIT } from './exit-codes';
+import { KubeObject } from './k8s-state';
+
+/** The project root (dist/ and lib/ live here), wherever the command is run from. */
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+
+export interface MigrationRef {
+  readonly version: string;
+  readonly name: string;
+}
+
+export interface Target {
+  readonly profile: ProfileName;
+  readonly config: DeploymentConfig;
+  readonly namespace: string;
+  readonly release: string;
+  readonly chartVersion: string;
+  readonly chartUrl: string;
+  /** The chart's object names and pod labels for this release. */
+  readonly database: ChartObjects;
+  /** dist/<profile>/ as passed to kubectl: relative to the working directory when inside it. */
+  readonly distDir: string;
+  /** dist/<profile>/helm/postgresql-values.yaml, shown the same way. */
+  readonly valuesFile: string;
+  /** Every manifest `kubectl apply -f dist/<profile>/` applies, in file order. */
+  readonly manifests: readonly KubeObject[];
+  readonly namespaceManifest: KubeObject;
+  /** Names of the Jobs dist/ renders, by component. */
+  readonly jobs: { readonly credentials: string; readonly migrations: string; readonly verification: string };
+  /** The suspended restore template (only with backup.enabled). */
+  readonly restoreTemplate?: string;
+  /** The chart's backup CronJob (only with backup.enabled): `<fullname>-pgdumpall`. */
+  readonly backupCronJob?: string;
+  /** The migrations the migration Job applies, from its plan.tsv, ascending. */
+  readonly migrationPlan: readonly MigrationRef[];
+  /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=require]`: the migration Job's libpq settings, no password. */
+  readonly connectionString: string;
+  /** The Secret whose `password` key the migration Job (and applications) log in with. */
+  readonly credentialsSecret: string;
+}
+
+/** A path as a person would type it from the working directory. */
+export function displayPath(file: string, cwd = process.cwd()): string {
+  const relative = path.relative(cwd, file);
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
+}
+
+const SYNTH = 'npm run synth   (renders dist/ from lib/profiles.ts and migrations/)';
+
+function readManifests(dir: string): KubeObject[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .flatMap((f) => parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d) => d.toJS() as KubeObject))
+    .filter((m) => m !== null && typeof m === 'object');
+}
+
+const component = (m: KubeObject) => m.metadata.labels?.['app.kubernetes.io/component'];
+
+/** The Target of `profile`; CliError (exit 1) for an unknown profile, a missing or a stale dist/. */
+export function loadTarget(profile: string, root = PROJECT_ROOT): Target {
+  if (!isProfileName(profile)) {
+    throw new CliError(EXIT.general, `unknown profile '${profile}'`, [`use one of: ${PROFILE_NAMES.join(', ')} (profiles live in lib/profiles.ts)`]);
+  }
+  const config = resolveConfig(PROFILES[profile]);
+  const dir = path.join(root, 'dist', profile);
+  const distDir = displayPath(dir);
+  const manifestFile = path.join(dir, 'learnflow-postgres.yaml');
+  const valuesPath = path.join(dir, 'helm', 'postgresql-values.yaml');
+  for (const file of [manifestFile, valuesPath]) {
+    if (!existsSync(file)) throw new CliError(EXIT.general, `${displayPath(file)} not found: profile '${profile}' has not been rendered`, [SYNTH]);
+  }
+  const manifests = readManifests(dir);
+  const stale = (what: string) => new CliError(EXIT.general, `${distDir}/ is stale: ${what} (lib/profiles.ts says namespace ${config.namespace}, release ${config.releaseName}, chart ${config.chartVersion})`, [SYNTH]);
+
+  const namespaces = manifests.filter((m) => m.kind === 'Namespace');
+  if (namespaces.length !== 1 || namespaces[0].metadata.name !== config.namespace) {
+    throw stale(`it renders namespace ${namespaces.map((m) => m.metadata.name).join(', ') || '(none)'}`);
+  }
+  for (const m of manifests) {
+    if (m.kind !== 'Namespace' && m.metadata.namespace !== config.namespace) throw stale(`${m.kind} ${m.metadata.name} is in namespace ${m.metadata.namespace}`);
+    const instance = m.metadata.labels?.['app.kubernetes.io/instance'];
+    if (instance !== undefined && instance !== config.releaseName) throw stale(`${m.kind} ${m.metadata.name} belongs to release ${instance}`);
+  }
+  const values = readFileSync(valuesPath, 'utf8');
+  const pinned = /--version (\S+)/.exec(values)?.[1];
+  if (pinned !== config.chartVersion) throw stale(`its values file is for chart ${pinned ?? '(unknown)'}`);
+
+  const oneJob = (name: string) => {
+    const found = manifests.filter((m) => m.kind === 'Job' && component(m) === name);
+    if (found.length !== 1) throw stale(`expected one ${name} Job, found ${found.length}`);
+    return found[0];
+  };
+  const credentials = oneJob('credentials');
+  const migrations = oneJob('migrations');
+  const verification = oneJob('verification');
+  const restore = manifests.find((m) => m.kind === 'CronJob' && component(m) === 'backup');
+  if (config.backup.enabled !== (restore !== undefined)) throw stale(`backup.enabled is ${config.backup.enabled} but the restore template is ${restore ? 'rendered' : 'missing'}`);
+
+  return {
+    profile,
+    config,
+    namespace: config.namespace,
+    release: config.releaseName,
+    chartVersion: config.chartVersion,
+    chartUrl: CHART_OCI_URL,
+    database: chartObjects(config.releaseName),
+    distDir,
+    valuesFile: displayPath(valuesPath),
+    manifests,
+    namespaceManifest: namespaces[0],
+    jobs: { credentials: credentials.metadata.name, migrations: migrations.metadata.name, verification: verification.metadata.name },
+    restoreTemplate: restore?.metadata.name,
+    // The chart names its backup CronJob (and claim) `<primary fullname>-pgdumpall`; standalone: the fullname.
+    backupCronJob: config.backup.enabled ? `${chartFullname(config.releaseName)}-pgdumpall` : undefined,
+    migrationPlan: migrationPlan(migrations, manifests, distDir),
+    connectionString: connectionString(migrations),
+    credentialsSecret: migrations.spec.template.spec.containers[0].env
+      ?.find((e: any) => e.name === 'PGPASSWORD')?.valueFrom?.secretKeyRef?.name ?? '(see the migration Job)',
+  };
+}
+
+/** The plan.tsv of the ConfigMaps the migration Job mounts: version and name of each migration. */
+function migrationPlan(job: KubeObject, manifests: readonly KubeObject[], distDir: string): MigrationRef[] {
+  const mounted = new Set<string>((job.spec.template.spec.volumes ?? [])
+    .flatMap((v: any) => (v.projected?.sources ?? []).map((s: any) => s.configMap?.name).concat(v.configMap?.name ?? []))
+    .filter(Boolean));
+  const plan = manifests.find((m) => m.kind === 'ConfigMap' && mounted.has(m.metadata.name) && typeof (m as any).data?.[PLAN_KEY] === 'string');
+  if (!plan) throw new CliError(EXIT.general, `${distDir}/: the migration Job ${job.metadata.name} mounts no ConfigMap with ${PLAN_KEY}`, [SYNTH]);
+  return String((plan as any).data[PLAN_KEY]).split('\n').filter((l) => l.trim() !== '').map((line) => {
+    const [version, name] = line.split('\t');
+    return { version, name };
+  });
+}
+
+/** The database the migration Job connects to, as a URI without the password. */
+function connectionString(job: KubeObject): string {
+  const env: Record<string, string> = {};
+  for (const e of job.spec.template.spec.containers[0].env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;
+  const query = env.PGSSLMODE === 'require' ? '?sslmode=require' : '';
+  return `postgresql://${env.PGUSER}@${env.PGHOST}:${env.PGPORT}/${env.PGDATABASE}${query}`;
+}

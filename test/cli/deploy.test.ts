@@ -1,0 +1,253 @@
+// `learnflow-postgres deploy` against a real kube-apiserver: preflight exit codes, --dry-run, and
+// whole deploys where the test plays the controllers (Job and StatefulSet controllers, kubelet,
+// volume binder) by writing the statuses they would write. helm is a recording stand-in (see
+// FakeHelm); every Kubernetes object is real. One API server; the tests run in order.
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chartObjects } from '../../lib/chart';
+import { ROOT, byComponent, findOne } from '../support/dist';
+import { Kube, describeKube, kubeBinaries, startKube } from '../support/kube';
+import {
+  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, get, jobPodExited,
+  kubectlDir, scratchDir, setPodReady, startCli, storageClass, unreachableKubeconfig,
+} from './support';
+
+const NS = 'postgres';
+const CHART = chartObjects('postgres');
+const job = (component: string) => findOne('development', byComponent('Job', component), `${component} Job`).metadata.name;
+const JOBS = { credentials: job('credentials'), migrations: job('migrations'), verification: job('verification') };
+const VALUES = 'dist/development/helm/postgresql-values.yaml';
+const HELM_UPGRADE = ['upgrade', '--install', 'postgres', 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', '15.5.38', '--namespace', NS, '-f', VALUES];
+
+describeKube('learnflow-postgres deploy on a real API server', () => {
+  let kube: Kube;
+  let scratch: ReturnType<typeof scratchDir>;
+  let helm: FakeHelm;
+  let env: CliEnv;
+
+  beforeAll(async () => {
+    scratch = scratchDir();
+    kube = await startKube();
+    helm = new FakeHelm(scratch.dir);
+    const home = path.join(scratch.dir, 'home');
+    mkdirSync(home);
+    env = { kubeconfig: kube.kubeconfig, path: [helm.dir, kubectlDir()], home };
+  });
+  afterAll(async () => {
+    await kube?.stop();
+    scratch?.remove();
+  });
+
+  const namespaceExists = async () => (await get(kube, '', `namespace/${NS}`)) !== undefined;
+
+  /** The credentials bootstrap of dist/, run as the Job's pod would: its script, its env, its ServiceAccount. */
+  const runBootstrap = async () => {
+    const [container] = findOne('development', byComponent('Job', 'credentials'), 'credentials Job').spec.template.spec.containers;
+    const vars = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+    const account = findOne('development', byComponent('Job', 'credentials'), 'credentials Job').spec.template.spec.serviceAccountName;
+    const kubeconfig = await kube.asServiceAccount(NS, account);
+    const tmp = path.join(scratch.dir, 'bootstrap-tmp');
+    mkdirSync(tmp, { recursive: true });
+    const [shell, ...args] = container.command;
+    // RBAC reaches the authorizer through an informer: retry briefly until the Role applies.
+    return eventually('the bootstrap to succeed', () => new Promise<string | undefined>((resolve) => {
+      const child = spawn(shell, args, {
+        env: { ...vars, PATH: `${path.dirname(kubeBinaries().kubectl)}:/usr/bin:/bin`, HOME: tmp, TMPDIR: tmp, KUBECONFIG: kubeconfig },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+      child.on('close', (code) => resolve(code === 0 ? out : undefined));
+    }), 15_000);
+  };
+
+  /** resourceVersion of every object of dist/development plus the generated Secret. */
+  const versions = async () => {
+    const list = JSON.parse(await kube.kubectlOk(['get', '-f', path.join(ROOT, 'dist', 'development', 'learnflow-postgres.yaml'), '-o', 'json']));
+    const secret = await get(kube, NS, 'secret/postgres-postgresql-credentials');
+    return { ...Object.fromEntries(list.items.map((m: any) => [`${m.kind}/${m.metadata.name}`, m.metadata.resourceVersion])), secret: secret.metadata.resourceVersion };
+  };
+
+  it('exits 2 with what to check when the cluster cannot be reached', async () => {
+    const r = await cli(['deploy', '--profile', 'development'], { ...env, kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/Kubernetes API not accessible \(kubectl get --raw \/readyz\): .*(refused|connect)/);
+    expect(r.stderr).toContain('kubectl config current-context');
+    expect(helm.calls()).toEqual([]);
+  });
+
+  it('exits 3 with an install hint when helm is not on PATH', async () => {
+    const r = await cli(['deploy', '--profile', 'development'], { ...env, path: [kubectlDir()] });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain('Helm not installed: `helm` not found on PATH');
+    expect(r.stderr).toContain('https://helm.sh/docs/intro/install/');
+    expect(await namespaceExists()).toBe(false);
+  });
+
+  it('exits 6 when no StorageClass is the default, naming the fix, and changes nothing', async () => {
+    await storageClass(kube, 'standard', false);
+    const r = await cli(['deploy', '--profile', 'development'], env);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toContain('insufficient resources');
+    expect(r.stderr).toContain("the data volume (8Gi) uses the cluster's default StorageClass, and no class is marked default (classes in this cluster: standard)");
+    expect(r.stderr).toContain(`kubectl patch storageclass <name> -p '{"metadata":{"annotations":{"storageclass.kubernetes.io/is-default-class":"true"}}}'`);
+    expect(await namespaceExists()).toBe(false);
+    expect(helm.changes()).toEqual([]);
+  });
+
+  it('exits 6 when the profile names a class the cluster lacks (production: gp3)', async () => {
+    const r = await cli(['deploy', '--profile', 'production'], env);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toContain("the data volume (20Gi) needs StorageClass 'gp3', which does not exist (classes in this cluster: standard)");
+    expect(r.stderr).toContain("the backup volume (20Gi) needs StorageClass 'gp3'");
+  });
+
+  it('--dry-run prints every command in order, contacts nothing and changes nothing', async () => {
+    const helmCalls = helm.calls().length;
+    const r = await cli(['deploy', '--profile', 'development', '--dry-run'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.split('\n');
+    const order = [
+      'kubectl get --raw /readyz',
+      'helm version --short',
+      'kubectl get storageclasses -o json',
+      `kubectl get namespace ${NS} -o json --ignore-not-found`,
+      "kubectl apply -f - <<'YAML'",
+      'kubectl apply -f dist/development/',
+      `kubectl -n ${NS} get job ${JOBS.credentials} -o json --ignore-not-found`,
+      `helm status postgres -n ${NS} -o json`,
+      `helm upgrade --install postgres oci://registry-1.docker.io/bitnamicharts/postgresql --version 15.5.38 --namespace ${NS} -f ${VALUES}`,
+      `kubectl -n ${NS} get pod ${CHART.pod} -o json --ignore-not-found`,
+      `kubectl -n ${NS} get job ${JOBS.migrations} -o json --ignore-not-found`,
+      `kubectl -n ${NS} get job ${JOBS.verification} -o json --ignore-not-found`,
+    ].map((command) => lines.findIndex((l) => l === command || l.startsWith(`${command}   #`)));
+    expect(order.every((i) => i >= 0), JSON.stringify(order)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(r.stdout).toContain(`# wait: job/${JOBS.credentials} Complete, polling every second for up to 180s`);
+    expect(r.stdout).toContain(`# wait: pod/${CHART.pod} Ready, polling every second for up to 300s`);
+    expect(r.stdout).toMatch(/^ {4}pod-security.kubernetes.io\/enforce: restricted$/m); // the Namespace of dist/, verbatim
+    expect(await namespaceExists()).toBe(false);
+    expect(helm.calls()).toHaveLength(helmCalls); // not even `helm version`
+  });
+
+  it('deploys: applies dist/, waits for each Job and the pod, runs the pinned helm command after the credentials', async () => {
+    await storageClass(kube, 'standard', true);
+    const helmCalls = helm.calls().length;
+    const run = startCli(['deploy', '--profile', 'development', '--timeout', '60'], env);
+
+    // The Job controller and the bootstrap's pod: the Secret is created, then the Job completes.
+    await eventually('the credentials Job', () => get(kube, NS, `job/${JOBS.credentials}`));
+    await eventually('deploy to wait for it', async () => (run.output().includes(`waiting`) ? true : undefined));
+    const bootstrap = await runBootstrap();
+    expect(bootstrap).toBe(`learnflow-credentials: secret ${NS}/postgres-postgresql-credentials created with generated passwords (40 characters)\n`);
+    expect(helm.changes()).toEqual([]); // the database waits for its Secret
+    await completeJob(kube, NS, JOBS.credentials);
+
+    // helm, then what the chart's StatefulSet, the kubelet and the volume binder would do.
+    await eventually('helm upgrade', async () => (helm.changes().length > 0 ? true : undefined));
+    await createChartObjects(kube, NS, CHART);
+    await bindClaim(kube, NS, CHART.dataClaim);
+    await setPodReady(kube, NS, CHART.pod, true);
+    await completeJob(kube, NS, JOBS.migrations);
+    await completeJob(kube, NS, JOBS.verification);
+
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(helm.changes()).toEqual([HELM_UPGRADE]);
+    expect(helm.calls().slice(helmCalls).map((c) => c[0])).toEqual(['version', 'status', 'upgrade']);
+    for (const line of [
+      '[1/7] preflight',
+      'storage: data volume (8Gi): default StorageClass standard',
+      `[2/7] namespace ${NS}: created`,
+      '      kubectl apply -f dist/development/',
+      `job.batch/${JOBS.credentials} created`,
+      `[3/7] manifests and credentials: job/${JOBS.credentials} complete, Secret postgres-postgresql-credentials ready`,
+      'no release yet: installing',
+      `      helm upgrade --install postgres oci://registry-1.docker.io/bitnamicharts/postgresql --version 15.5.38 --namespace ${NS} -f ${VALUES}`,
+      '[4/7] database (Helm release postgres, chart 15.5.38): installed (revision 1)',
+      `[5/7] readiness (pod ${CHART.pod}): Ready`,
+      `[6/7] migrations (job/${JOBS.migrations}, 6 in the plan): complete`,
+      `[7/7] verification (job/${JOBS.verification}): complete, database reachable, schema as planned`,
+      `deployed: postgresql://learnflow@postgres-postgresql.${NS}.svc:5432/learnflow (password: kubectl -n ${NS} get secret postgres-postgresql-credentials`,
+    ]) expect(r.stdout).toContain(line);
+    expect(r.stdout).toMatch(/^\[1\/7\] preflight: ok \(\d+\.\ds\)$/m);
+  });
+
+  it('deploys again without changing anything: namespace exists, Secret kept, release upgraded, Bound claim reused', async () => {
+    const before = await versions();
+    const r = await cli(['deploy', '--profile', 'development', '--timeout', '30'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await versions()).toEqual(before);
+    expect(r.stdout).toContain(`[2/7] namespace ${NS}: exists, continuing`);
+    expect(r.stdout).toMatch(/\d+ objects: 0 created or configured, \d+ unchanged/);
+    expect(r.stdout).toContain('release exists (deployed, revision 1, chart postgresql-15.5.38): upgrading');
+    expect(r.stdout).toContain(`data claim ${CHART.dataClaim}: Bound, 8Gi on standard: the StatefulSet reuses it (data kept)`);
+    expect(helm.changes()).toEqual([HELM_UPGRADE, HELM_UPGRADE]);
+  });
+
+  it('--skip-existing leaves an existing release alone', async () => {
+    const r = await cli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '30'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('release exists (deployed, revision 2, chart postgresql-15.5.38), skipped (--skip-existing)');
+    expect(helm.changes()).toHaveLength(2);
+  });
+
+  it('exits 4 when the pod does not become ready within --timeout, saying what it saw and what to check', async () => {
+    await setPodReady(kube, NS, CHART.pod, false);
+    const started = Date.now();
+    const r = await cli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '2'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(4);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(r.stderr).toContain(`timed out after 2s waiting for pod/${CHART.pod} to become Ready (last seen: pod/${CHART.pod}: phase Running; postgresql running, not ready)`);
+    expect(r.stderr).toContain(`kubectl -n ${NS} describe pod ${CHART.pod}`);
+    await setPodReady(kube, NS, CHART.pod, true);
+  });
+
+  it('exits 7 when the migration Job fails, with its log command and the next step', async () => {
+    await kube.kubectlOk(['delete', 'job', JOBS.migrations, '-n', NS]);
+    const run = startCli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '60'], env);
+    // deploy's apply re-creates the Job; its pod fails with the runner's exit 7.
+    await eventually('the re-created migration Job', () => get(kube, NS, `job/${JOBS.migrations}`));
+    const pod = await jobPodExited(kube, NS, JOBS.migrations, 'migrate', 7);
+    await failJob(kube, NS, JOBS.migrations, 'migrate', 7);
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(7);
+    expect(r.stderr).toContain(`learnflow-postgres: migration Job ${JOBS.migrations} failed (PodFailurePolicy: Container migrate`);
+    expect(r.stderr).toContain(`pod ${pod} exited 7; its log is not available here`);
+    expect(r.stderr).toContain(`read the log: kubectl -n ${NS} logs ${pod} --tail=-1`);
+    expect(r.stderr).toContain('add a new migration, run npm run synth, then deploy again');
+  });
+
+  it('exits 8 when the verification pod could not connect (exit 8)', async () => {
+    await kube.kubectlOk(['delete', 'job', JOBS.migrations, JOBS.verification, '-n', NS]);
+    await kube.kubectlOk(['delete', 'pods', '-l', `job-name=${JOBS.migrations}`, '-n', NS]);
+    const run = startCli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '60'], env);
+    await eventually('the re-created Jobs', async () => ((await get(kube, NS, `job/${JOBS.verification}`)) ? true : undefined));
+    await completeJob(kube, NS, JOBS.migrations);
+    await jobPodExited(kube, NS, JOBS.verification, 'verify', 8);
+    await failJob(kube, NS, JOBS.verification, 'verify', 8);
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(8);
+    expect(r.stderr).toContain(`verification Job ${JOBS.verification} failed: stage 3 (database ping) could not connect to postgresql://learnflow@postgres-postgresql.${NS}.svc:5432/learnflow`);
+    expect(r.stderr).toContain('learnflow.io/database-client=true');
+  });
+
+  it('exits 1 when the credentials Job fails, pointing at its log and how to run it again', async () => {
+    await kube.kubectlOk(['delete', 'job', JOBS.credentials, '-n', NS]);
+    const run = startCli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '60'], env);
+    await eventually('the re-created credentials Job', () => get(kube, NS, `job/${JOBS.credentials}`));
+    const pod = await jobPodExited(kube, NS, JOBS.credentials, 'bootstrap', 1);
+    await failJob(kube, NS, JOBS.credentials, 'bootstrap', 1);
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toContain(`credentials Job ${JOBS.credentials} failed`);
+    expect(r.stderr).toContain(`read why: kubectl -n ${NS} logs ${pod} --tail=-1`);
+    expect(r.stderr).toContain(`Secret is missing while the data claim ${CHART.dataClaim} exists`);
+    expect(r.stderr).toContain(`after the fix: kubectl -n ${NS} delete job ${JOBS.credentials}, then run deploy again`);
+    expect(helm.changes()).toHaveLength(2); // helm never ran
+  });
+});

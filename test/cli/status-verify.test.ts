@@ -1,0 +1,184 @@
+// `status` and `verify` computed from real objects on a real kube-apiserver: the test writes the
+// statuses the StatefulSet and Job controllers, the kubelet and the volume binder would write,
+// and reads what the CLI makes of them. helm (for verify's stage 1) is the recording stand-in.
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chartObjects } from '../../lib/chart';
+import { DeploymentStatus } from '../../lib/cli/commands/status';
+import { ROOT, byComponent, findOne } from '../support/dist';
+import { Kube, describeKube, startKube } from '../support/kube';
+import {
+  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, get, jobPodExited,
+  kubectlDir, scratchDir, setPodReady, startCli, time, unreachableKubeconfig,
+} from './support';
+
+const NS = 'postgres';
+const CHART = chartObjects('postgres');
+const job = (component: string) => findOne('development', byComponent('Job', component), `${component} Job`).metadata.name;
+const JOBS = { credentials: job('credentials'), migrations: job('migrations'), verification: job('verification') };
+const CONNECTION = `postgresql://learnflow@postgres-postgresql.${NS}.svc:5432/learnflow`;
+
+describeKube('learnflow-postgres status and verify from real objects', () => {
+  let kube: Kube;
+  let scratch: ReturnType<typeof scratchDir>;
+  let helm: FakeHelm;
+  let env: CliEnv;
+
+  beforeAll(async () => {
+    scratch = scratchDir();
+    kube = await startKube();
+    helm = new FakeHelm(scratch.dir);
+    const home = path.join(scratch.dir, 'home');
+    mkdirSync(home);
+    env = { kubeconfig: kube.kubeconfig, path: [helm.dir, kubectlDir()], home };
+  });
+  afterAll(async () => {
+    await kube?.stop();
+    scratch?.remove();
+  });
+
+  const status = async (): Promise<DeploymentStatus> => {
+    const r = await cli(['status', '--profile', 'development', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout);
+  };
+
+  /** Deletes a Job of dist/ and applies dist/ again: a fresh Job with no status, as after a new sync. */
+  const recreate = async (name: string) => {
+    await kube.kubectlOk(['delete', 'job', name, '-n', NS]);
+    await kube.kubectlOk(['apply', '-f', path.join(ROOT, 'dist', 'development')]);
+  };
+
+  it('exits 2 when the cluster cannot be reached', async () => {
+    const r = await cli(['status', '--profile', 'development'], { ...env, kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Kubernetes API not accessible');
+  });
+
+  it('NotDeployed on an empty cluster (exit 0), as JSON and as a table', async () => {
+    expect(await status()).toEqual({
+      profile: 'development', namespace: NS, release: 'postgres',
+      phase: 'NotDeployed', pods_ready: 0, pods_total: 0, pvc_bound: false, database_accessible: false,
+      migrations_applied: null, migrations_pending: null, connection_string: CONNECTION, last_updated: null,
+      jobs: {
+        credentials: { name: JOBS.credentials, phase: 'Missing' },
+        migrations: { name: JOBS.migrations, phase: 'Missing' },
+        verification: { name: JOBS.verification, phase: 'Missing' },
+      },
+      conditions: [`namespace ${NS} does not exist`],
+    });
+    const table = await cli(['status', '--profile', 'development'], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^Phase +NotDeployed$/m);
+    expect(table.stdout).toMatch(/^Connection string +postgresql:\/\/learnflow@postgres-postgresql\.postgres\.svc:5432\/learnflow$/m);
+    expect(table.stdout).toMatch(/^Why +namespace postgres does not exist$/m);
+  });
+
+  it('Deploying while the pod is not ready and the claim is Pending', async () => {
+    await kube.kubectlOk(['apply', '-f', path.join(ROOT, 'dist', 'development')]);
+    await createChartObjects(kube, NS, CHART);
+    await setPodReady(kube, NS, CHART.pod, false);
+    const s = await status();
+    expect(s).toMatchObject({ phase: 'Deploying', pods_ready: 0, pods_total: 1, pvc_bound: false, database_accessible: false, migrations_applied: null });
+    expect(s.conditions).toContain(`pod/${CHART.pod} not ready: phase Running; postgresql running, not ready`);
+    expect(s.conditions).toContain(`pvc/${CHART.dataClaim} Pending`);
+    expect(s.conditions).toContain(`job/${JOBS.migrations} (migrations) not finished yet`);
+    expect(s.last_updated).not.toBeNull();
+  });
+
+  it('Ready once the pod is Ready, the claim Bound and every Job complete; last_updated is the newest change', async () => {
+    await bindClaim(kube, NS, CHART.dataClaim);
+    await setPodReady(kube, NS, CHART.pod, true);
+    await completeJob(kube, NS, JOBS.credentials);
+    await completeJob(kube, NS, JOBS.migrations);
+    const newest = time(3600); // a transition an hour ahead is the newest thing on the server
+    await completeJob(kube, NS, JOBS.verification, newest);
+    const s = await status();
+    expect(s).toMatchObject({
+      phase: 'Ready', pods_ready: 1, pods_total: 1, pvc_bound: true, database_accessible: true,
+      migrations_applied: ['001', '002', '003', '004', '005', '006'], migrations_pending: [],
+      connection_string: CONNECTION, last_updated: newest, conditions: [],
+    });
+    const table = await cli(['status', '--profile', 'development'], env);
+    expect(table.stdout).toMatch(/^Pods ready +1\/1$/m);
+    expect(table.stdout).toMatch(/^Migrations +6 of 6 applied \(001\.\.006\)$/m);
+    expect(table.stdout).toMatch(/^Pending migrations +none$/m);
+  });
+
+  it('database not accessible while the pod is not Ready, even after a verification', async () => {
+    await setPodReady(kube, NS, CHART.pod, false);
+    expect(await status()).toMatchObject({ phase: 'Deploying', pods_ready: 0, database_accessible: false });
+    await setPodReady(kube, NS, CHART.pod, true);
+  });
+
+  it('verify: all four stages pass (exit 0)', async () => {
+    helm.setRelease('deployed');
+    const r = await cli(['verify', '--profile', 'development'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^stage 1 release +ok: release postgres deployed, revision 1, chart postgresql-15\.5\.38$/m);
+    expect(r.stdout).toMatch(new RegExp(`^stage 2 pod readiness +ok: pod ${CHART.pod} Ready$`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^stage 3 database ping +ok: job/${JOBS.verification} Complete$`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^stage 4 schema +ok: job/${JOBS.verification} Complete$`, 'm'));
+    expect(helm.calls().at(-1)).toEqual(['status', 'postgres', '-n', NS, '-o', 'json']);
+  });
+
+  it('verify: stage 1 fails without a release (exit 5); exit 3 without helm', async () => {
+    helm.setRelease(undefined);
+    const r = await cli(['verify', '--profile', 'development'], env);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toMatch(/^stage 1 release +FAILED: release postgres not installed in postgres$/m);
+    expect(r.stderr).toContain('health check failed at stage 1 release');
+    expect(r.stderr).toContain('learnflow-postgres deploy --profile development');
+    helm.setRelease('deployed');
+    const noHelm = await cli(['verify', '--profile', 'development'], { ...env, path: [kubectlDir()] });
+    expect(noHelm.code).toBe(3);
+  });
+
+  it('verify: exit 8 when the verification pod could not connect (stage 3), 5 when the schema check failed (stage 4)', async () => {
+    await recreate(JOBS.verification);
+    await jobPodExited(kube, NS, JOBS.verification, 'verify', 8);
+    await failJob(kube, NS, JOBS.verification, 'verify', 8);
+    const unreachable = await cli(['verify', '--profile', 'development'], env);
+    expect(unreachable.code, unreachable.stdout + unreachable.stderr).toBe(8);
+    expect(unreachable.stdout).toMatch(new RegExp(`^stage 3 database ping +FAILED: job/${JOBS.verification} could not connect to ${CONNECTION} \\(exit 8\\)$`, 'm'));
+    expect(unreachable.stdout).toMatch(/^stage 4 schema +FAILED: not run \(stage 3 failed\)$/m);
+    expect(unreachable.stderr).toContain('--rerun');
+
+    await recreate(JOBS.verification);
+    await kube.kubectlOk(['delete', 'pods', '-l', `job-name=${JOBS.verification}`, '-n', NS]);
+    await jobPodExited(kube, NS, JOBS.verification, 'verify', 5);
+    await failJob(kube, NS, JOBS.verification, 'verify', 5);
+    const schema = await cli(['verify', '--profile', 'development'], env);
+    expect(schema.code).toBe(5);
+    expect(schema.stdout).toMatch(/^stage 3 database ping +ok: passed \(the Job got to stage 4\)$/m);
+    expect(schema.stdout).toMatch(/^stage 4 schema +FAILED: /m);
+  });
+
+  it('verify --rerun creates the verification Job again from dist/ and waits for it', async () => {
+    const before = await get(kube, NS, `job/${JOBS.verification}`);
+    const run = startCli(['verify', '--profile', 'development', '--rerun', '--timeout', '30'], env);
+    const fresh = await eventually('a fresh verification Job', async () => {
+      const j = await get(kube, NS, `job/${JOBS.verification}`);
+      return j && j.metadata.uid !== before.metadata.uid ? j : undefined;
+    });
+    expect(fresh.spec.template.spec.containers[0].command).toEqual(findOne('development', byComponent('Job', 'verification'), 'verification Job').spec.template.spec.containers[0].command);
+    await completeJob(kube, NS, JOBS.verification);
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`re-created job/${JOBS.verification} from dist/development/: job.batch/${JOBS.verification} created`);
+  });
+
+  it('Failed when the migration Job failed; migrations then unknown', async () => {
+    await recreate(JOBS.migrations);
+    await failJob(kube, NS, JOBS.migrations, 'migrate', 7);
+    const s = await status();
+    expect(s).toMatchObject({ phase: 'Failed', migrations_applied: null, migrations_pending: null, jobs: { migrations: { name: JOBS.migrations, phase: 'Failed' } } });
+    expect(s.conditions).toContainEqual(expect.stringMatching(new RegExp(`^job/${JOBS.migrations} \\(migrations\\) Failed: PodFailurePolicy: Container migrate .* exit code 7`)));
+    const table = await cli(['status', '--profile', 'development'], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^Phase +Failed$/m);
+    expect(table.stdout).toContain(`unknown until job/${JOBS.migrations} completes (Failed); plan: 001, 002, 003, 004, 005, 006`);
+  });
+});

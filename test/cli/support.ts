@@ -1,0 +1,294 @@
+// Running bin/learnflow-postgres as a user would (a child process with kubectl on PATH and a
+// KUBECONFIG), and playing the parts a real cluster's controllers and kubelet would: the tier has
+// none, so the tests set the status of Jobs, pods and claims themselves through the status
+// subresource, exactly as those components write it.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { ROOT } from '../support/dist';
+import { Kube, kubeBinaries } from '../support/kube';
+
+export const BIN = path.join(ROOT, 'bin', 'learnflow-postgres');
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliEnv {
+  /** KUBECONFIG of the run. */
+  readonly kubeconfig: string;
+  /** Directories on PATH, in order (nothing else is on it). */
+  readonly path: readonly string[];
+  /** HOME (kubectl's discovery cache) and TMPDIR. */
+  readonly home: string;
+}
+
+export interface RunningCli {
+  /** Output so far. */
+  output(): string;
+  readonly done: Promise<CliResult>;
+}
+
+/** Starts `node bin/learnflow-postgres args…` in the project root; resolves when it exits. */
+export function startCli(args: readonly string[], env: CliEnv, timeoutMs = 90_000): RunningCli {
+  let stdout = '';
+  let stderr = '';
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { PATH: env.path.join(path.delimiter), KUBECONFIG: env.kubeconfig, HOME: env.home, TMPDIR: env.home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+  return { output: () => stdout + stderr, done };
+}
+
+export const cli = (args: readonly string[], env: CliEnv, timeoutMs?: number) => startCli(args, env, timeoutMs).done;
+
+/**
+ * A stand-in for `helm` (a small Node script) that records its argv, one JSON array per line,
+ * and keeps a release record in a file: `status` prints it (or "release: not found", exit 1),
+ * `upgrade --install` writes it. Used ONLY to assert the exact helm invocations; everything on
+ * the Kubernetes side is the real API server. The release record is what `helm status -o json`
+ * prints for a deployed release (the fields the CLI reads).
+ */
+export class FakeHelm {
+  readonly dir: string;
+  readonly log: string;
+  readonly release: string;
+
+  constructor(parent: string) {
+    this.dir = mkdtempSync(path.join(parent, 'fake-helm-'));
+    this.log = path.join(this.dir, 'argv.jsonl');
+    this.release = path.join(this.dir, 'release.json');
+    const script = `#!${process.execPath}
+const fs = require('fs');
+const args = process.argv.slice(2);
+fs.appendFileSync(${JSON.stringify(this.log)}, JSON.stringify(args) + '\\n');
+const releaseFile = ${JSON.stringify(this.release)};
+if (args[0] === 'version') { console.log('v3.15.4+gfake'); process.exit(0); }
+if (args[0] === 'status') {
+  if (!fs.existsSync(releaseFile)) { console.error('Error: release: not found'); process.exit(1); }
+  process.stdout.write(fs.readFileSync(releaseFile, 'utf8'));
+  process.exit(0);
+}
+if (args[0] === 'upgrade') {
+  const previous = fs.existsSync(releaseFile) ? JSON.parse(fs.readFileSync(releaseFile, 'utf8')) : { version: 0 };
+  const version = previous.version + 1;
+  const chartVersion = args[args.indexOf('--version') + 1];
+  fs.writeFileSync(releaseFile, JSON.stringify({ name: args[2], namespace: args[args.indexOf('--namespace') + 1], version,
+    info: { status: 'deployed' }, chart: { metadata: { name: 'postgresql', version: chartVersion } } }));
+  console.log('Release "' + args[2] + '" has been upgraded. Happy Helming!\\nREVISION: ' + version);
+  process.exit(0);
+}
+console.error('fake helm: unexpected ' + args.join(' '));
+process.exit(64);
+`;
+    writeFileSync(path.join(this.dir, 'helm'), script);
+    chmodSync(path.join(this.dir, 'helm'), 0o755);
+  }
+
+  /** Every argv helm was called with so far. */
+  calls(): string[][] {
+    return existsSync(this.log) ? readFileSync(this.log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  }
+
+  /** Only the calls that change something (not version or status). */
+  changes(): string[][] {
+    return this.calls().filter((c) => c[0] !== 'version' && c[0] !== 'status');
+  }
+
+  /** Sets the release record as `helm status -o json` would print it; undefined: no release. */
+  setRelease(status: string | undefined, chartVersion = '15.5.38'): void {
+    if (status === undefined) rmSync(this.release, { force: true });
+    else writeFileSync(this.release, JSON.stringify({ name: 'postgres', version: 1, info: { status }, chart: { metadata: { name: 'postgresql', version: chartVersion } } }));
+  }
+}
+
+/** A scratch directory for a test file; remove() at the end. */
+export function scratchDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-cli-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The directory of the tier's kubectl. */
+export const kubectlDir = () => path.dirname(kubeBinaries().kubectl);
+
+/** A kubeconfig like `kube`'s, pointing at a loopback port nothing listens on. */
+export async function unreachableKubeconfig(kube: Kube, dir: string): Promise<string> {
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = server.address() as { port: number };
+      server.close(() => resolve(p));
+    });
+  });
+  const config = JSON.parse(readFileSync(kube.kubeconfig, 'utf8'));
+  config.clusters[0].cluster.server = `https://127.0.0.1:${port}`;
+  const file = path.join(dir, 'unreachable.kubeconfig');
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  return file;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it returns a value (not undefined); throws after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** One object as the server holds it, or undefined. */
+export async function get(kube: Kube, ns: string, kindName: string): Promise<any> {
+  const r = await kube.kubectl(['get', kindName, '-n', ns, '-o', 'json', '--ignore-not-found']);
+  if (r.code !== 0) throw new Error(`kubectl get ${kindName}: ${r.stderr}`);
+  return r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout);
+}
+
+/** Applies objects (JSON documents), as admin. */
+export async function create(kube: Kube, ...objects: object[]): Promise<void> {
+  await kube.kubectlOk(['apply', '-f', '-'], { input: objects.map((o) => stringify(o)).join('---\n') });
+}
+
+/** `kubectl patch <kind/name> --subresource=status --type=merge`: what a controller or kubelet writes. */
+export async function patchStatus(kube: Kube, ns: string, kindName: string, status: object): Promise<void> {
+  const [kind, name] = kindName.split('/');
+  await kube.kubectlOk(['patch', kind, name, '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+}
+
+/** RFC 3339 without fractions, as Kubernetes writes times; `offsetS` from now. */
+export const time = (offsetS = 0) => new Date(Math.floor(Date.now() / 1000) * 1000 + offsetS * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** What the Job controller writes when a Job's pod succeeded. */
+export async function completeJob(kube: Kube, ns: string, job: string, at = time()): Promise<void> {
+  await patchStatus(kube, ns, `job/${job}`, {
+    startTime: at, completionTime: at, succeeded: 1, active: 0,
+    conditions: [{ type: 'Complete', status: 'True', lastProbeTime: at, lastTransitionTime: at }],
+  });
+}
+
+/** What the Job controller writes when a pod failure policy rule fails the Job. */
+export async function failJob(kube: Kube, ns: string, job: string, container: string, exitCode: number): Promise<void> {
+  const at = time();
+  const message = `Container ${container} for pod ${ns}/${job}-x1 failed with exit code ${exitCode} matching FailJob rule at index 0`;
+  await patchStatus(kube, ns, `job/${job}`, {
+    startTime: at, failed: 1, active: 0,
+    conditions: [
+      { type: 'FailureTarget', status: 'True', reason: 'PodFailurePolicy', message, lastProbeTime: at, lastTransitionTime: at },
+      { type: 'Failed', status: 'True', reason: 'PodFailurePolicy', message, lastProbeTime: at, lastTransitionTime: at },
+    ],
+  });
+}
+
+/** The "restricted" Pod Security settings every pod here needs (the namespace enforces them). */
+const restricted = {
+  securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
+  containerSecurity: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+};
+
+/** The namespace's `default` ServiceAccount, which the ServiceAccount controller would create (admission needs it for pods). */
+const defaultServiceAccount = (ns: string) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
+
+/**
+ * The pod the Job controller would have created for `job` (labels `job-name`), terminated with
+ * `exitCode` as the kubelet reports it.
+ */
+export async function jobPodExited(kube: Kube, ns: string, job: string, container: string, exitCode: number): Promise<string> {
+  const name = `${job}-x1`;
+  await create(kube, defaultServiceAccount(ns), {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace: ns, labels: { 'job-name': job, 'batch.kubernetes.io/job-name': job } },
+    spec: { restartPolicy: 'Never', securityContext: restricted.securityContext, containers: [{ name: container, image: 'example.invalid/job', securityContext: restricted.containerSecurity }] },
+  });
+  const at = time();
+  await patchStatus(kube, ns, `pod/${name}`, {
+    phase: 'Failed',
+    containerStatuses: [{
+      name: container, image: 'example.invalid/job', imageID: '', ready: false, restartCount: 0,
+      state: { terminated: { exitCode, reason: 'Error', startedAt: at, finishedAt: at } },
+    }],
+  });
+  return name;
+}
+
+/** Names and labels of what the chart creates for release `postgres` (lib/chart.ts chartObjects). */
+export interface ChartNames {
+  readonly statefulSet: string;
+  readonly headlessService: string;
+  readonly pod: string;
+  readonly dataClaim: string;
+  readonly podLabels: Readonly<Record<string, string>>;
+}
+
+/**
+ * What `helm install` and the StatefulSet controller would create: the `default` ServiceAccount
+ * (the ServiceAccount admission plugin needs it), the StatefulSet, its pod and its data claim.
+ * Minimal but valid manifests under the chart's names and labels; statuses are set separately.
+ */
+export async function createChartObjects(kube: Kube, ns: string, chart: ChartNames): Promise<void> {
+  const podSpec = {
+    securityContext: restricted.securityContext,
+    containers: [{ name: 'postgresql', image: 'docker.io/bitnamilegacy/postgresql:16.4.0-debian-12-r14', securityContext: restricted.containerSecurity }],
+  };
+  await create(kube,
+    defaultServiceAccount(ns),
+    {
+      apiVersion: 'apps/v1', kind: 'StatefulSet',
+      metadata: { name: chart.statefulSet, namespace: ns, labels: chart.podLabels },
+      spec: {
+        replicas: 1, serviceName: chart.headlessService, selector: { matchLabels: chart.podLabels },
+        template: { metadata: { labels: chart.podLabels }, spec: podSpec },
+        volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Gi' } } } }],
+      },
+    },
+    {
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+      metadata: { name: chart.dataClaim, namespace: ns, labels: chart.podLabels },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Gi' } } },
+    },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: chart.pod, namespace: ns, labels: chart.podLabels }, spec: podSpec },
+  );
+}
+
+/** The kubelet's report on the database pod: Running and Ready, or Running but not ready. */
+export async function setPodReady(kube: Kube, ns: string, pod: string, ready: boolean, at = time()): Promise<void> {
+  await patchStatus(kube, ns, `pod/${pod}`, {
+    phase: 'Running',
+    conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: at, ...(ready ? {} : { reason: 'ContainersNotReady' }) }],
+    containerStatuses: [{
+      name: 'postgresql', image: 'docker.io/bitnamilegacy/postgresql:16.4.0-debian-12-r14', imageID: '', ready, restartCount: 0,
+      started: true, state: { running: { startedAt: at } },
+    }],
+  });
+}
+
+/** The persistent volume controller's report: the claim is Bound. */
+export async function bindClaim(kube: Kube, ns: string, claim: string): Promise<void> {
+  await patchStatus(kube, ns, `pvc/${claim}`, { phase: 'Bound', accessModes: ['ReadWriteOnce'], capacity: { storage: '8Gi' } });
+}
+
+/** A StorageClass, marked the cluster's default when `isDefault`. */
+export async function storageClass(kube: Kube, name: string, isDefault: boolean): Promise<void> {
+  await create(kube, {
+    apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',
+    metadata: { name, ...(isDefault ? { annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } } : {}) },
+    provisioner: 'example.com/none',
+  });
+}
