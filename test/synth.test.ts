@@ -1,9 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST, ROOT } from './support/dist';
+import { projectCopy, synthProject } from './support/project';
 
 /** Every file below `dir` with its bytes, relative paths sorted. */
 function tree(dir: string): Record<string, string> {
@@ -19,18 +19,7 @@ function tree(dir: string): Record<string, string> {
   return out;
 }
 
-/** A copy of the project in a temp folder (node_modules linked), so runs cannot touch the checkout. */
-function projectCopy(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'learnflow-synth-'));
-  for (const entry of ['main.ts', 'lib', 'migrations', 'imports', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference']) {
-    cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-  }
-  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  return dir;
-}
-
-const synth = (cwd: string, env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'main.ts'], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
+const synth = synthProject;
 
 describe('synthesis', () => {
   let project: string;

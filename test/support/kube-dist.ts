@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { DIST, Manifest, manifests } from './dist';
 import { Kube, KubectlResult } from './kube';
-import { projectCopy } from './project';
+import { APP_COMMAND, projectCopy } from './project';
 
 export const NAMESPACE = 'postgres';
 export const PROFILES = ['development', 'production'] as const;
@@ -83,7 +83,7 @@ export async function synthesizeVariant(files: Record<string, string>): Promise<
   try {
     for (const [file, text] of Object.entries(files)) writeFileSync(path.join(dir, file), text);
     await new Promise<void>((resolve, reject) => {
-      execFile(process.execPath, ['--import', 'tsx', 'main.ts'], { cwd: dir }, (error, stdout, stderr) => {
+      execFile(process.execPath, APP_COMMAND.slice(1), { cwd: dir }, (error, stdout, stderr) => {
         if (error) reject(new Error(`synth in ${dir} failed: ${error.message}\n${stderr}${stdout}`));
         else resolve();
       });

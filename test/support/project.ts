@@ -1,11 +1,11 @@
-// Copies of the project in temp folders, synthesized the way a person does (`node --import tsx
-// main.ts` in the copy), so tests and the bench can change migrations/ or dist/ freely without
+// Copies of the project in temp folders, synthesized the way a person does (the `app` command
+// of cdk8s.yaml in the copy), so tests and the bench can change migrations/ or dist/ freely without
 // touching the checkout. node_modules is a symlink to the checkout's.
 import { SpawnSyncReturns, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { DistJob } from './dist-job';
+import { DistJob, jobContainer } from './dist-job';
 import { Manifest, ROOT, byComponent, manifests } from './dist';
 
 /** What a synth needs from the checkout, besides node_modules. */
@@ -40,9 +40,16 @@ export function writeMigrations(dir: string, files: Readonly<Record<string, stri
   }
 }
 
-/** `node --import tsx main.ts` in `project` (the `app` of cdk8s.yaml and `npm run synth`). */
+/** The `app` command of cdk8s.yaml (also `npm run synth`), as argv, e.g. `['node', '--require', 'tsx/cjs', 'main.ts']`. */
+export const APP_COMMAND: readonly string[] = (() => {
+  const app = /^app:\s*(.+)$/m.exec(readFileSync(path.join(ROOT, 'cdk8s.yaml'), 'utf8'));
+  if (!app) throw new Error('cdk8s.yaml has no app command');
+  return app[1].trim().split(/\s+/);
+})();
+
+/** The app command in `project`, run with this Node.js. */
 export function synthProject(project: string, env: Record<string, string> = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'main.ts'], {
+  return spawnSync(process.execPath, APP_COMMAND.slice(1), {
     cwd: project,
     env: { ...process.env, ...env },
     encoding: 'utf8',
@@ -58,16 +65,19 @@ export function synthProjectOrThrow(project: string, env: Record<string, string>
   throw new Error(`synth in ${project} exited ${run.status ?? run.signal}:\n${output}`);
 }
 
-/** The migration Job and its ConfigMaps of `<distDir>/<profile>`, as distMigrationJob() reads dist/. */
+/**
+ * The migration Job and its ConfigMaps of `<distDir>/<profile>`: what distMigrationJob() reads
+ * from the checkout's dist/, for the dist/ of a project copy.
+ */
 export function distMigrationJobIn(distDir: string, profile: string): DistJob & { readonly configMaps: Manifest[] } {
   const all = manifests(profile, distDir);
   const jobs = all.filter(byComponent('Job', 'migrations'));
   if (jobs.length !== 1) throw new Error(`expected one migration Job in ${distDir}/${profile}, found ${jobs.length}`);
   const job = jobs[0];
   const spec = job.spec.template.spec;
-  const [container] = spec.containers;
+  const { command, env, secretEnv } = jobContainer(job);
   const projected = spec.volumes.find((v: any) => v.projected);
-  const mount = container.volumeMounts.find((m: any) => m.name === projected.name);
+  const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === projected.name);
   const byName = new Map(all.filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, m]));
   const configMaps: Manifest[] = [];
   const files: Record<string, string> = {};
@@ -77,11 +87,5 @@ export function distMigrationJobIn(distDir: string, profile: string): DistJob & 
     configMaps.push(cm);
     Object.assign(files, cm.data);
   }
-  const env: Record<string, string> = {};
-  const secretEnv: Record<string, { name: string; key: string }> = {};
-  for (const e of container.env) {
-    if (e.valueFrom?.secretKeyRef) secretEnv[e.name] = e.valueFrom.secretKeyRef;
-    else env[e.name] = e.value;
-  }
-  return { job, files, command: container.command, env, secretEnv, mountPath: mount.mountPath, configMaps };
+  return { job, files, command, env, secretEnv, mountPath: mount.mountPath, configMaps };
 }

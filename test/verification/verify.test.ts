@@ -9,7 +9,8 @@ import { migration } from '../support/runner-harness';
 import { byComponent, findOne, ROOT } from '../support/dist';
 import { distMigrationJob, jobContainer, prepareDistJob, runJobContainer } from '../support/dist-job';
 import { runRunner } from '../support/runner-harness';
-import { Pg, usePostgres } from '../support/postgres';
+import { Pg } from '../support/postgres';
+import { usePostgres } from '../support/postgres-fixture';
 
 const verifyJob = findOne('development', byComponent('Job', 'verification'), 'verification Job');
 const { env: jobEnv } = jobContainer(verifyJob);

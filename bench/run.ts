@@ -1,0 +1,393 @@
+// `npm run bench`: synthesis against a minimal cdk8s app and the library's load time, synthesis
+// with 1,000 migrations, the migration runner against plain psql and dbmate, and the test
+// suite's wall time, all in one run; prints the tables and writes BENCHMARKS.md.
+//
+//   npm run bench [-- --runs N] [-- --skip-tests]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { ROOT } from '../test/support/dist';
+import { smallMigrationSet } from '../test/support/generated-migrations';
+import { startPostgres } from '../test/support/postgres';
+import { projectCopy } from '../test/support/project';
+import { DBMATE_VERSION, installDbmate } from './dbmate';
+import { Command, Sample, formatMs, formatRatio, sampleInterleaved, timeCommand } from './measure';
+import { RunnerCase, Tool, benchMigrations } from './migrations';
+import { ProfileShare, precompile, profileByOwner, stairs } from './profile';
+import { APP_COMMAND, appProject, minimalProject } from './projects';
+import { Machine, Target, loadAverage, machine, table, verdict } from './report';
+
+const SMALL_SET_SIZE = 1000;
+const PROFILE = 'development';
+
+interface Options {
+  /** Runs per case (medians); slow cases use min(runs, 5). */
+  readonly runs: number;
+  readonly skipTests: boolean;
+  readonly output: string;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  let runs = 7;
+  let skipTests = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--runs' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) runs = Number(argv[++i]);
+    else if (argv[i] === '--skip-tests') skipTests = true;
+    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests])`);
+  }
+  return { runs, skipTests, output: path.join(ROOT, 'BENCHMARKS.md') };
+}
+
+const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+interface SynthResults {
+  readonly samples: Map<string, Sample>;
+  /** Per variant: its name in the tables, its command as typed, and its layer in the staircase. */
+  readonly labels: Map<string, { label: string; command: string; layer?: string }>;
+  readonly profile: { totalMs: number; shares: ProfileShare[] };
+  /** Staircase ids in order, and the alternatives shown under it. */
+  readonly layers: readonly string[];
+  readonly alternatives: readonly string[];
+}
+
+interface TestSuite {
+  readonly seconds: number;
+  readonly ok: boolean;
+  readonly summary: string;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const started = Date.now();
+  const info = machine();
+  const work = mkdtempSync(path.join(tmpdir(), 'learnflow-bench-'));
+  const slowRuns = Math.min(options.runs, 5);
+  try {
+    log(`preparing project copies in ${work}`);
+    const app = appProject(work);
+    // With 1,000 migrations the synth may refuse (a limit of lib/): measure what can be measured.
+    let small: string;
+    let smallSynthError: string | undefined;
+    try {
+      small = appProject(work, smallMigrationSet(SMALL_SET_SIZE));
+    } catch (error) {
+      smallSynthError = firstProblem(error);
+      log(`synth with ${SMALL_SET_SIZE} migrations failed, its synth rows are marked FAIL: ${smallSynthError}`);
+      small = projectCopy({ parent: work, migrations: smallMigrationSet(SMALL_SET_SIZE) });
+    }
+    const minimal = minimalProject(work);
+    const compiled = projectCopy({ parent: work });
+    precompile(compiled);
+    const minimalCompiled = minimalProject(work, 'minimal-precompiled');
+    precompile(minimalCompiled);
+
+    log(`synthesis: ${options.runs} runs per case, interleaved`);
+    const synth = benchSynth({ app, small: smallSynthError ? undefined : small, minimal, compiled, minimalCompiled }, options.runs, slowRuns);
+
+    const dbmate = installDbmate();
+    if (!dbmate.installed) log(`dbmate rows skipped: ${dbmate.reason}`);
+    log('migration runner: starting a throwaway PostgreSQL');
+    const pg = await startPostgres();
+    let runner: RunnerCase[];
+    let postgresVersion: string;
+    try {
+      postgresVersion = pg.psql('postgres', 'SHOW server_version');
+      runner = benchMigrations({
+        pg,
+        work,
+        dbmate,
+        profile: PROFILE,
+        sets: [
+          { id: 'real', label: 'the real schema, migrations/', project: app },
+          { id: 'small', label: `${SMALL_SET_SIZE.toLocaleString('en')} small generated migrations`, project: small, bundleFromLib: smallSynthError !== undefined },
+        ],
+        noopSet: 'small',
+        runs: (set) => (set === 'real' ? options.runs : slowRuns),
+      });
+    } finally {
+      await pg.stop();
+    }
+
+    const tests = options.skipTests ? undefined : runTestSuite();
+    const markdown = render({
+      info,
+      loadAtEnd: loadAverage(),
+      postgresVersion,
+      dbmate: dbmate.installed ? `dbmate ${dbmate.version} (npm \`dbmate@${DBMATE_VERSION}\`, installed into .bench/dbmate)` : `not measured: ${dbmate.reason}`,
+      synth,
+      runner,
+      tests,
+      smallSynthError,
+      options,
+      benchSeconds: (Date.now() - started) / 1000,
+    });
+    writeFileSync(options.output, markdown);
+    process.stdout.write(`${markdown.slice(markdown.indexOf('## Results'))}\n`);
+    log(`wrote ${path.relative(process.cwd(), options.output) || options.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The first line of a synth failure that names the problem. */
+function firstProblem(error: unknown): string {
+  const lines = String(error instanceof Error ? error.message : error).split('\n').map((l) => l.replace(/^\s*\|\s?/, '').trim());
+  return lines.find((l) => l && !l.startsWith('synth in') && !l.includes('synth failed')) ?? lines[0];
+}
+
+interface SynthProjects {
+  readonly app: string;
+  /** The app with the generated migrations; undefined when its synth failed. */
+  readonly small: string | undefined;
+  readonly minimal: string;
+  /** Copies with .js files beside the .ts ones (see precompile()). */
+  readonly compiled: string;
+  readonly minimalCompiled: string;
+}
+
+function benchSynth({ app, small, minimal, compiled, minimalCompiled }: SynthProjects, runs: number, slowRuns: number): SynthResults {
+  const labels = new Map<string, { label: string; command: string; layer?: string }>();
+  const variants: { id: string; command: Command }[] = [];
+  const add = (id: string, label: string, command: Command, layer?: string) => {
+    const typed = [path.basename(command.cmd) === path.basename(process.execPath) ? 'node' : command.cmd, ...command.args];
+    labels.set(id, { label, command: typed.map(shellWord).join(' '), layer });
+    variants.push({ id, command });
+  };
+  const appCommand = (cwd: string): Command => ({ cmd: process.execPath, args: APP_COMMAND.slice(1), cwd });
+  const names: Record<string, string> = {
+    app: 'the app (this project, real migrations)',
+    floor: 'the floor: cdk8s-plus-27 loaded, nothing else',
+  };
+  const steps = stairs(app, compiled);
+  for (const step of steps) add(step.id, names[step.id] ?? step.label, step.command, step.label);
+  add('minimal', 'a minimal cdk8s app (one Chart, one ConfigMap), run the same way', appCommand(minimal));
+  add('minimal-precompiled', 'the minimal app precompiled', { cmd: process.execPath, args: ['main.js'], cwd: minimalCompiled },
+    'the minimal app precompiled the same way: `node main.js`');
+  if (small) add('app-small', `the app with ${SMALL_SET_SIZE.toLocaleString('en')} small migrations`, appCommand(small));
+  const npx = (cwd: string, ...args: string[]): Command => ({ cmd: 'npx', args: ['cdk8s', ...args], cwd });
+  const cli: { id: string; label: string; command: Command }[] = [
+    { id: 'npx-app', label: 'the app through the cdk8s CLI', command: npx(app, 'synth') },
+    { id: 'npx-minimal', label: 'the minimal app through the cdk8s CLI', command: npx(minimal, 'synth') },
+    { id: 'npx-version', label: 'the CLI alone (its fixed cost)', command: npx(minimal, '--version') },
+  ];
+  for (const c of cli) add(c.id, c.label, c.command);
+
+  const samples = new Map<string, Sample>([
+    ...sampleInterleaved(variants.filter((v) => !v.id.startsWith('npx-')).map((v) => ({ id: v.id, run: () => timeCommand(v.command) })), runs),
+    ...sampleInterleaved(variants.filter((v) => v.id.startsWith('npx-')).map((v) => ({ id: v.id, run: () => timeCommand(v.command) })), slowRuns),
+  ]);
+  log('synthesis: CPU profile of one app run');
+  const profile = profileByOwner(appCommand(app), app);
+  return { samples, labels, profile, layers: steps.filter((t) => t.kind === 'layer').map((t) => t.id), alternatives: steps.filter((t) => t.kind === 'alternative').map((t) => t.id) };
+}
+
+function runTestSuite(): TestSuite {
+  log('test suite: npx vitest run (once)');
+  const started = process.hrtime.bigint();
+  const run = spawnSync('npx', ['vitest', 'run'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, maxBuffer: 256 * 1024 * 1024 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const output = `${run.stdout}\n${run.stderr}`.replace(/\x1b\[[0-9;]*m/g, '');
+  const summary = ['Test Files', 'Tests']
+    .map((what) => new RegExp(`^\\s*${what}\\s+(.+)$`, 'm').exec(output)?.[1]?.trim())
+    .filter(Boolean)
+    .join('; ');
+  return { seconds, ok: run.status === 0, summary: summary || `exit ${run.status}` };
+}
+
+const shellWord = (word: string) => (/^[A-Za-z0-9_./=:-]+$/.test(word) ? word : `"${word.replace(/(["\\$`])/g, '\\$1')}"`);
+
+// ---------------------------------------------------------------------------------------------
+// BENCHMARKS.md
+
+interface RenderInput {
+  readonly info: Machine;
+  readonly loadAtEnd: string;
+  readonly postgresVersion: string;
+  readonly dbmate: string;
+  readonly synth: SynthResults;
+  readonly runner: RunnerCase[];
+  readonly tests: TestSuite | undefined;
+  /** Why the synth with the generated migrations failed, if it did. */
+  readonly smallSynthError: string | undefined;
+  readonly options: Options;
+  readonly benchSeconds: number;
+}
+
+function render(input: RenderInput): string {
+  const { info, synth, runner } = input;
+  const s = (id: string) => synth.samples.get(id)!;
+  const smallSynth = synth.samples.get('app-small');
+  const smallFailed = `synth fails: ${input.smallSynthError}`;
+  const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  const spread = (sample: Sample) => `${formatMs(Math.min(...sample.runs))}–${formatMs(Math.max(...sample.runs))}`;
+
+  const app = s('app').median;
+  const synthRow = (id: string, ratioText = '') => {
+    const sample = s(id);
+    const { label, command } = synth.labels.get(id)!;
+    return [label, `\`${command}\``, formatMs(sample.median), spread(sample), String(sample.runs.length), ratioText];
+  };
+  const vsApp = (id: string, base = 'app') => `${base === 'app' ? 'the app' : 'the app via the CLI'} ÷ this = ${formatRatio(s(base).median / s(id).median)}`;
+  const synthTable = table(['Case', 'Command', 'Median', 'Min–max', 'Runs', 'Ratio'], [
+    synthRow('app'),
+    synthRow('minimal', vsApp('minimal')),
+    synthRow('floor', vsApp('floor')),
+    smallSynth
+      ? synthRow('app-small', `this ÷ the app = ${formatRatio(smallSynth.median / app)}`)
+      : [`the app with ${SMALL_SET_SIZE.toLocaleString('en')} small migrations`, `\`${synth.labels.get('app')!.command}\``, '**failed**', '', '', smallFailed],
+    synthRow('npx-app'),
+    synthRow('npx-minimal', vsApp('npx-minimal', 'npx-app')),
+    synthRow('npx-version'),
+  ]);
+
+  const tools: Tool[] = ['runner', 'psql', 'dbmate'];
+  const toolName: Record<Tool, string> = { runner: 'runner (the Job from dist/)', psql: 'plain psql -1 (floor)', dbmate: 'dbmate (peer)' };
+  const cell = (c: RunnerCase, tool: Tool) => {
+    const sample = c.samples.get(tool);
+    return sample ? `${formatMs(sample.median)} (${spread(sample)}, n=${sample.runs.length})` : tool === 'psql' && c.id.startsWith('noop') ? 'n/a' : 'skipped';
+  };
+  const runnerRatio = (c: RunnerCase, tool: Tool) => ratio(c.samples.get('runner')?.median, c.samples.get(tool)?.median);
+  const runnerTable = table(['Case', ...tools.map((t) => toolName[t]), 'runner ÷ psql', 'runner ÷ dbmate'], runner.map((c) => [
+    c.label,
+    ...tools.map((t) => cell(c, t)),
+    fmtRatio(runnerRatio(c, 'psql')),
+    fmtRatio(runnerRatio(c, 'dbmate')),
+  ]));
+
+  const targets: Target[] = [
+    target('`app` command ≤ 1.3× the minimal cdk8s app', 1.3, ratio(app, s('minimal').median)),
+    target('`app` command ≤ 3× the floor', 3, ratio(app, s('floor').median)),
+    smallSynth
+      ? target(`synth with ${SMALL_SET_SIZE.toLocaleString('en')} migrations ≤ 1.5× synth with the real ones`, 1.5, ratio(smallSynth.median, app))
+      : { what: `synth with ${SMALL_SET_SIZE.toLocaleString('en')} migrations ≤ 1.5× synth with the real ones`, goal: '≤ 1.50×', measured: smallFailed, pass: false },
+    ...runner.flatMap((c) => c.id.startsWith('noop')
+      ? [target(`${c.label}: runner no slower than dbmate`, 1, runnerRatio(c, 'dbmate'))]
+      : [
+          target(`${c.label}: runner ≤ 1.3× plain psql`, 1.3, runnerRatio(c, 'psql')),
+          target(`${c.label}: runner no slower than dbmate`, 1, runnerRatio(c, 'dbmate')),
+        ]),
+  ];
+  const targetTable = table(['Target', 'Measured', 'Result'], targets.map((t) => [t.what, t.measured, `**${verdict(t.pass)}**`]));
+
+  const stairsTable = table(['Layer', 'Median', 'Adds, or compared'], [
+    ...synth.layers.map((id, i, all) => [
+      synth.labels.get(id)!.layer!,
+      formatMs(s(id).median),
+      i === 0 ? '' : `+${formatMs(s(id).median - s(all[i - 1]).median)}`,
+    ]),
+    ...synth.alternatives.map((id) => [synth.labels.get(id)!.layer!, formatMs(s(id).median), `${formatRatio(s(id).median / s('floor').median)} the floor`]),
+    [synth.labels.get('minimal-precompiled')!.layer!, formatMs(s('minimal-precompiled').median),
+      `the precompiled app ÷ this = ${formatRatio(s('precompiled').median / s('minimal-precompiled').median)}`],
+  ]);
+  const profileTable = table(['Owner of the code', 'Self time', 'Share'], synth.profile.shares.slice(0, 10).map((p) => [p.owner, formatMs(p.ms), `${(p.share * 100).toFixed(0)} %`]));
+  const tsxCost = s('app').median - s('precompiled').median;
+  const modulesCost = s('modules').median - s('floor').median;
+  const synthCost = s('precompiled').median - s('modules').median;
+
+  const tests = input.tests
+    ? `\`npx vitest run\`, once: **${input.tests.seconds.toFixed(1)} s** wall time (${input.tests.summary}${input.tests.ok ? '' : '; the suite FAILED, so this time may be short'}).`
+    : 'Not run (`--skip-tests`).';
+
+  return `# Benchmarks
+
+Generated by \`npm run bench\` (bench/run.ts) on ${info.date}; do not edit by hand, re-run it.
+
+## Machine
+
+| | |
+| --- | --- |
+| CPU | ${info.cpu}, ${info.cores} cores |
+| Memory | ${info.memoryGiB} GiB |
+| OS | ${info.os} |
+| Node.js | ${info.node} |
+| PostgreSQL | ${input.postgresVersion} (throwaway cluster: initdb on loopback, fsync off, as the tests run it) |
+| dbmate | ${input.dbmate} |
+| Packages | ${Object.entries(info.packages).map(([p, v]) => `${p} ${v}`).join(', ')} |
+| Load average (1/5/15 min) | ${info.loadAtStart} at the start, ${input.loadAtEnd} at the end |
+| Bench wall time | ${input.benchSeconds.toFixed(0)} s |
+
+## Results
+
+Medians of ${input.options.runs} runs (the cdk8s CLI and the ${SMALL_SET_SIZE.toLocaleString('en')}-migration cases: ${Math.min(input.options.runs, 5)}), wall time from spawn to exit,
+after one untimed warm-up run each; the variants of a table run round-robin, so a busy moment
+of the machine hits all of them alike.
+
+### Targets
+
+${targetTable}
+
+### Synthesis
+
+Each command runs in its own temp copy (node_modules linked): this project, or a minimal cdk8s
+app with one Chart and one ConfigMap whose \`cdk8s.yaml\` has the same \`app\` command. The floor is
+loading cdk8s-plus-27 and nothing else. Both profiles (development, production) are rendered.
+
+${synthTable}
+
+### Migration runner
+
+One PostgreSQL server, a fresh database per run owned by the application user (the chart's
+setup), the same up files for every tool: the runner is the Job from the copy's \`dist/\` (its
+ConfigMaps laid out like the kubelet's mount, \`sh runner.sh migrate\`); the floor is
+\`psql -X -1 -v ON_ERROR_STOP=1 -f all.sql\` (every up file concatenated, one transaction, no
+bookkeeping); dbmate runs \`--no-dump-schema migrate\` on the same files in its own layout (one
+transaction per migration, like the runner). Every run is checked afterwards: the tables
+exist and the tool recorded every migration. \`PGSSLMODE=disable\` for all three.${input.smallSynthError ? `
+
+The synth of the ${SMALL_SET_SIZE.toLocaleString('en')} generated migrations failed (${input.smallSynthError}), so their
+runner rows run the same runner.sh on the bundle lib/migrations/bundle.ts renders for them (runner, plan.tsv and
+files, laid out like the mount), with the real Job's command and environment.` : ''}
+
+${runnerTable}
+
+### Test suite
+
+${tests}
+
+## Where the synth's time goes
+
+Each layer adds one thing to the one before (medians, same runs as above):
+
+${stairsTable}
+
+Of the app's ${formatMs(app)}: cdk8s-plus-27 and Node ${formatMs(s('floor').median)}, loading our modules (and cdk8s, yaml) ${formatMs(modulesCost)},
+the synth of both profiles ${formatMs(synthCost)}, tsx ${formatMs(tsxCost)}. CPU profile of one run of the app as it runs
+today (main thread, self time by owner; tsx's module hooks run in a second thread, so the main
+thread shows them as waiting):
+
+${profileTable}
+
+## How to reproduce
+
+\`\`\`sh
+npm ci
+npm run bench                      # about 3-5 minutes on 2 cores; rewrites BENCHMARKS.md
+npm run bench -- --runs 9          # more runs per case
+npm run bench -- --skip-tests      # without the test suite's wall time
+\`\`\`
+
+Needs what the tests need (PostgreSQL server binaries: \`initdb\`, \`pg_ctl\`, \`psql\`) and, once,
+the npm registry: dbmate is not a dependency of the project (its per-platform binary packages
+are published unevenly and can break \`npm ci\`), so the bench installs \`dbmate@${DBMATE_VERSION}\` into
+the gitignored \`.bench/dbmate\` on first use and marks its rows skipped when that fails. Numbers
+move with the machine and its load (see the load average above): compare ratios, not times,
+across machines.
+`;
+}
+
+function target(what: string, limit: number, measured: number | undefined): Target {
+  return {
+    what,
+    goal: `≤ ${formatRatio(limit)}`,
+    measured: measured === undefined ? 'not measured' : `${formatRatio(measured)} (limit ${formatRatio(limit)})`,
+    pass: measured === undefined ? undefined : measured <= limit,
+  };
+}
+
+const fmtRatio = (r: number | undefined) => (r === undefined ? '' : formatRatio(r));
+
+main().catch((error) => {
+  process.stderr.write(`bench: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
