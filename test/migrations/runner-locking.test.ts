@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { ADVISORY_LOCK_KEY, EXIT, migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
-import { Pg, usePostgres } from '../support/postgres';
+import { Pg } from '../support/postgres';
+import { usePostgres } from '../support/postgres-fixture';
 import { eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
 
 let pg: Pg;

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT, migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
-import { Pg, usePostgres } from '../support/postgres';
+import { Pg } from '../support/postgres';
+import { usePostgres } from '../support/postgres-fixture';
 import { materializeBundle, migration, runRunner } from '../support/runner-harness';
 
 let pg: Pg;

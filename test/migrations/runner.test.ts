@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT, migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
-import { Pg, usePostgres } from '../support/postgres';
+import { Pg } from '../support/postgres';
+import { usePostgres } from '../support/postgres-fixture';
 import { RunnerOptions, eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
 
 let pg: Pg;
