@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { reportFailure } from './lib/errors';
 import { mirrorOutput, synthesize } from './lib/synth';
 
-const root = __dirname;
+// scripts/synth.cjs runs a compiled copy of this file from a cache folder and names the project.
+const root = path.resolve(process.env.LEARNFLOW_ROOT ?? __dirname);
 const dist = path.join(root, 'dist');
 try {
   const profiles = synthesize({ root, outdir: dist, profile: process.env.LEARNFLOW_PROFILE || undefined });

@@ -29,7 +29,8 @@ export function stairs(project: string, precompiled: string): Stair[] {
     { kind: 'layer', id: 'floor', label: "+ the library: `node -e \"require('cdk8s-plus-27')\"` (the floor)", command: node('-e', "require('cdk8s-plus-27')") },
     { kind: 'layer', id: 'modules', label: "+ our modules, precompiled: `node -e \"require('./lib/synth')\"`", command: compiled('-e', "require('./lib/synth')") },
     { kind: 'layer', id: 'precompiled', label: '+ the synth itself, precompiled: `node main.js`', command: compiled('main.js') },
-    { kind: 'layer', id: 'app', label: `+ tsx compiling on the fly: \`${APP_COMMAND.join(' ')}\` (the app's command)`, command: node(...APP_COMMAND.slice(1)) },
+    { kind: 'layer', id: 'app', label: `+ the app's command: \`${APP_COMMAND.join(' ')}\``, command: node(...APP_COMMAND.slice(1)) },
+    { kind: 'alternative', id: 'tsx-cjs', label: "the app compiled on the fly by tsx: `node --require tsx/cjs main.ts`", command: node('--require', 'tsx/cjs', 'main.ts') },
     { kind: 'alternative', id: 'tsx-esm', label: "the app with tsx's ESM loader as well: `node --import tsx main.ts`", command: node('--import', 'tsx', 'main.ts') },
     { kind: 'alternative', id: 'tsx', label: "tsx's own start-up: `node --import tsx -e \"require('cdk8s-plus-27')\"`", command: node('--import', 'tsx', '-e', "require('cdk8s-plus-27')") },
   ];

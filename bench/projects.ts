@@ -1,6 +1,6 @@
 // The projects the bench synthesizes, each in its own temp folder with node_modules linked:
 // copies of this project (real or generated migrations) and a minimal cdk8s app run the same way.
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../test/support/dist';
 import { MigrationFiles } from '../test/support/generated-migrations';
@@ -24,6 +24,11 @@ export function minimalProject(parent: string, name = 'minimal-cdk8s-app'): stri
   mkdirSync(dir);
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'minimal-cdk8s-app', private: true }, null, 2) + '\n');
   writeFileSync(path.join(dir, 'cdk8s.yaml'), `language: typescript\napp: ${APP_COMMAND.join(' ')}\noutput: .cdk8s.out\n`);
+  // The same launcher as ours, where the app command names one.
+  for (const arg of APP_COMMAND.slice(1).filter((a) => a.startsWith('scripts/'))) {
+    mkdirSync(path.join(dir, path.dirname(arg)), { recursive: true });
+    copyFileSync(path.join(ROOT, arg), path.join(dir, arg));
+  }
   writeFileSync(
     path.join(dir, 'main.ts'),
     [

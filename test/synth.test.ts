@@ -87,6 +87,31 @@ describe('synthesis', () => {
     }
   });
 
+  it('notices any change to the sources it compiles once and caches (TypeScript or embedded shell)', () => {
+    const job = () => readFileSync(path.join(project, 'dist', 'development', 'learnflow-postgres.yaml'), 'utf8');
+    const before = job();
+    const script = path.join(project, 'lib', 'verification', 'verify.sh');
+    const original = readFileSync(script, 'utf8');
+    writeFileSync(script, `${original}# a comment only this test adds\n`);
+    try {
+      expect(synth(project).status).toBe(0);
+      expect(job()).toContain('# a comment only this test adds');
+    } finally {
+      writeFileSync(script, original);
+    }
+    const names = path.join(project, 'lib', 'names.ts');
+    const ts = readFileSync(names, 'utf8');
+    writeFileSync(names, ts.replace("'app.kubernetes.io/managed-by': 'cdk8s'", "'app.kubernetes.io/managed-by': 'cdk8s-test'"));
+    try {
+      expect(synth(project).status).toBe(0);
+      expect(job()).toContain('app.kubernetes.io/managed-by: cdk8s-test');
+    } finally {
+      writeFileSync(names, ts);
+    }
+    expect(synth(project).status).toBe(0);
+    expect(job()).toBe(before);
+  });
+
   it('runs under the cdk8s CLI too: `cdk8s synth` fills dist/ and its own output folder', () => {
     const out = path.join(project, 'cli-out');
     execFileSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['synth', '--output', out], {

@@ -9,7 +9,7 @@ import { DistJob, jobContainer } from './dist-job';
 import { Manifest, ROOT, byComponent, manifests } from './dist';
 
 /** What a synth needs from the checkout, besides node_modules. */
-export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
+export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
 
 export interface ProjectCopyOptions {
   /** Folder for the copy's temp directory. @default os.tmpdir() */
@@ -40,7 +40,7 @@ export function writeMigrations(dir: string, files: Readonly<Record<string, stri
   }
 }
 
-/** The `app` command of cdk8s.yaml (also `npm run synth`), as argv, e.g. `['node', '--require', 'tsx/cjs', 'main.ts']`. */
+/** The `app` command of cdk8s.yaml (also `npm run synth`), as argv, e.g. `['node', 'scripts/synth.cjs']`. */
 export const APP_COMMAND: readonly string[] = (() => {
   const app = /^app:\s*(.+)$/m.exec(readFileSync(path.join(ROOT, 'cdk8s.yaml'), 'utf8'));
   if (!app) throw new Error('cdk8s.yaml has no app command');
