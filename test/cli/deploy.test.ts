@@ -5,14 +5,13 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { chartObjects } from '../../lib/chart';
 import { ROOT, byComponent, findOne } from '../support/dist';
-import { Kube, describeKube, kubeBinaries, startKube } from '../support/kube';
+import { Kube, describeKube, kubeBinaries } from '../support/kube';
 import {
   CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, get, jobPodExited,
-  kubectlDir, scratchDir, setPodReady, startCli, storageClass, unreachableKubeconfig,
-} from './support';
+  kubectlDir, setPodReady, startCli, storageClass, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
 
 const NS = 'postgres';
 const CHART = chartObjects('postgres');
@@ -23,22 +22,10 @@ const HELM_UPGRADE = ['upgrade', '--install', 'postgres', 'oci://registry-1.dock
 
 describeKube('learnflow-postgres deploy on a real API server', () => {
   let kube: Kube;
-  let scratch: ReturnType<typeof scratchDir>;
+  let scratch: CliCluster['scratch'];
   let helm: FakeHelm;
   let env: CliEnv;
-
-  beforeAll(async () => {
-    scratch = scratchDir();
-    kube = await startKube();
-    helm = new FakeHelm(scratch.dir);
-    const home = path.join(scratch.dir, 'home');
-    mkdirSync(home);
-    env = { kubeconfig: kube.kubeconfig, path: [helm.dir, kubectlDir()], home };
-  });
-  afterAll(async () => {
-    await kube?.stop();
-    scratch?.remove();
-  });
+  useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
   const namespaceExists = async () => (await get(kube, '', `namespace/${NS}`)) !== undefined;
 

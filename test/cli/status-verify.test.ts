@@ -1,17 +1,15 @@
 // `status` and `verify` computed from real objects on a real kube-apiserver: the test writes the
 // statuses the StatefulSet and Job controllers, the kubelet and the volume binder would write,
 // and reads what the CLI makes of them. helm (for verify's stage 1) is the recording stand-in.
-import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { chartObjects } from '../../lib/chart';
 import { DeploymentStatus } from '../../lib/cli/commands/status';
 import { ROOT, byComponent, findOne } from '../support/dist';
-import { Kube, describeKube, startKube } from '../support/kube';
+import { Kube, describeKube } from '../support/kube';
 import {
   CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, get, jobPodExited,
-  kubectlDir, scratchDir, setPodReady, startCli, time, unreachableKubeconfig,
-} from './support';
+  kubectlDir, setPodReady, startCli, time, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
 
 const NS = 'postgres';
 const CHART = chartObjects('postgres');
@@ -21,22 +19,10 @@ const CONNECTION = `postgresql://learnflow@postgres-postgresql.${NS}.svc:5432/le
 
 describeKube('learnflow-postgres status and verify from real objects', () => {
   let kube: Kube;
-  let scratch: ReturnType<typeof scratchDir>;
+  let scratch: CliCluster['scratch'];
   let helm: FakeHelm;
   let env: CliEnv;
-
-  beforeAll(async () => {
-    scratch = scratchDir();
-    kube = await startKube();
-    helm = new FakeHelm(scratch.dir);
-    const home = path.join(scratch.dir, 'home');
-    mkdirSync(home);
-    env = { kubeconfig: kube.kubeconfig, path: [helm.dir, kubectlDir()], home };
-  });
-  afterAll(async () => {
-    await kube?.stop();
-    scratch?.remove();
-  });
+  useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
   const status = async (): Promise<DeploymentStatus> => {
     const r = await cli(['status', '--profile', 'development', '--json'], env);

@@ -3,13 +3,14 @@
 // none, so the tests set the status of Jobs, pods and claims themselves through the status
 // subresource, exactly as those components write it.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { ROOT } from '../support/dist';
-import { Kube, kubeBinaries } from '../support/kube';
+import { afterAll, beforeAll } from 'vitest';
+import { Kube, kubeBinaries, startKube } from '../support/kube';
 
 export const BIN = path.join(ROOT, 'bin', 'learnflow-postgres');
 
@@ -290,5 +291,34 @@ export async function storageClass(kube: Kube, name: string, isDefault: boolean)
     apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',
     metadata: { name, ...(isDefault ? { annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } } : {}) },
     provisioner: 'example.com/none',
+  });
+}
+
+/** What a CLI test file works with: its API server, a scratch folder, a recording helm, and the CLI's environment. */
+export interface CliCluster {
+  readonly kube: Kube;
+  readonly scratch: { dir: string; remove(): void };
+  readonly helm: FakeHelm;
+  readonly env: CliEnv;
+}
+
+/**
+ * One API server per test file (inside a describeKube block), started before its tests and
+ * stopped after them; `ready` hands the pieces to the file's variables.
+ */
+export function useCliCluster(ready: (cluster: CliCluster) => void): void {
+  let cluster: CliCluster | undefined;
+  beforeAll(async () => {
+    const scratch = scratchDir();
+    const kube = await startKube();
+    const helm = new FakeHelm(scratch.dir);
+    const home = path.join(scratch.dir, 'home');
+    mkdirSync(home);
+    cluster = { kube, scratch, helm, env: { kubeconfig: kube.kubeconfig, path: [helm.dir, kubectlDir()], home } };
+    ready(cluster);
+  });
+  afterAll(async () => {
+    await cluster?.kube.stop();
+    cluster?.scratch.remove();
   });
 }
