@@ -118,41 +118,27 @@ export function benchMigrations(options: {
     }
   };
 
-  const fresh = (set: Prepared): Variant[] =>
-    tools.map((tool) => {
-      let db = '';
-      return {
-        id: tool,
-        prepare: () => void (db = createDatabase()),
-        run: () => timeCommand(set.command[tool](db)),
-        cleanup: () => {
-          try {
-            verify(set, tool, db);
-          } finally {
-            dropDatabase(db);
-          }
-        },
-      };
-    });
-  const noop = (set: Prepared): Variant[] =>
-    tools.filter((tool) => tool !== 'psql').map((tool) => {
-      let db = '';
-      return {
-        id: tool,
-        prepare: () => {
-          db = createDatabase();
-          timeCommand(set.command[tool](db));
-        },
-        run: () => timeCommand(set.command[tool](db)),
-        cleanup: () => {
-          try {
-            verify(set, tool, db);
-          } finally {
-            dropDatabase(db);
-          }
-        },
-      };
-    });
+  /** One tool on a fresh database; `warm` runs it once before the timed run (the no-op case). */
+  const variant = (set: Prepared, tool: Tool, warm: boolean): Variant => {
+    let db = '';
+    return {
+      id: tool,
+      prepare: () => {
+        db = createDatabase();
+        if (warm) timeCommand(set.command[tool](db));
+      },
+      run: () => timeCommand(set.command[tool](db)),
+      cleanup: () => {
+        try {
+          verify(set, tool, db);
+        } finally {
+          dropDatabase(db);
+        }
+      },
+    };
+  };
+  const fresh = (set: Prepared): Variant[] => tools.map((tool) => variant(set, tool, false));
+  const noop = (set: Prepared): Variant[] => tools.filter((tool) => tool !== 'psql').map((tool) => variant(set, tool, true));
 
   const cases: RunnerCase[] = [];
   for (const set of prepared.values()) {
