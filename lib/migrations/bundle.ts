@@ -1,12 +1,22 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { CONFIGMAP_DATA_BUDGET, encodedSize } from './layout';
 import { Migration } from './types';
 
 /** ConfigMap key (and file name in the Job's mount) of the runner script. */
 export const RUNNER_KEY = 'runner.sh';
-/** ConfigMap key of the plan: one tab-separated line per migration, ascending version. */
+/**
+ * ConfigMap key of the plan: one tab-separated line per migration, ascending version. When the
+ * plan is too big for one ConfigMap entry, this is its first part (see {@link PLAN_PARTS_KEY}).
+ */
 export const PLAN_KEY = 'plan.tsv';
+/**
+ * ConfigMap key of the list of plan parts, one file name a line, in order: `plan.tsv`,
+ * `plan-002.tsv`, … Present only when the plan has more than one part; the runner reads the
+ * parts it names (it never lists its mount) and concatenates them.
+ */
+export const PLAN_PARTS_KEY = 'plan.parts';
 
 /** The runner's exit codes (`sh runner.sh [migrate|status|rollback]`). */
 export const EXIT = {
@@ -27,7 +37,7 @@ export const EXIT = {
  * PGPASSWORD, …). `default` is what runner.sh uses when the variable is unset or empty.
  */
 export const RUNNER_ENV = {
-  /** Directory with plan.tsv and the SQL files. Default: the directory of runner.sh. */
+  /** Directory with the plan and the SQL files. Default: the directory of runner.sh. */
   migrationsDir: { name: 'MIGRATIONS_DIR', default: undefined },
   /** Whole seconds to wait for the database to accept connections, then exit 8. */
   dbWaitSeconds: { name: 'MIGRATE_DB_WAIT_SECONDS', default: '300' },
@@ -57,13 +67,48 @@ const byVersion = (a: Migration, b: Migration): number => {
 
 /**
  * plan.tsv: one line per migration in ascending version, tab-separated, no header:
- * `version name up_key up_sha256 down_key down_sha256 tx|notx`.
+ * `version name up_sha256 down_sha256 tx|notx`. The files' names follow from version and name
+ * (`version_name.up.sql`, `version_name.down.sql`, as files.ts names every migration's keys).
  */
 export function renderPlan(migrations: readonly Migration[]): string {
-  return [...migrations]
-    .sort(byVersion)
-    .map((m) => [m.version, m.name, m.up.key, m.up.sha256, m.down.key, m.down.sha256, m.transactional ? 'tx' : 'notx'].join('\t') + '\n')
-    .join('');
+  return planLines(migrations).join('');
+}
+
+function planLines(migrations: readonly Migration[]): string[] {
+  return [...migrations].sort(byVersion).map((m) => {
+    for (const [file, direction] of [[m.up, 'up'], [m.down, 'down']] as const) {
+      if (file.key !== `${m.version}_${m.name}.${direction}.sql`) {
+        throw new Error(`${file.key}: a plan names files ${m.version}_${m.name}.${direction}.sql; this migration's key differs`);
+      }
+    }
+    return [m.version, m.name, m.up.sha256, m.down.sha256, m.transactional ? 'tx' : 'notx'].join('\t') + '\n';
+  });
+}
+
+/**
+ * The plan as ConfigMap entries: `plan.tsv` alone while it fits one ConfigMap; beyond that,
+ * whole lines in parts `plan.tsv`, `plan-002.tsv`, … of at most `budget` bytes each (as
+ * kubectl encodes them), listed in order under {@link PLAN_PARTS_KEY}.
+ */
+export function planEntries(migrations: readonly Migration[], budget = CONFIGMAP_DATA_BUDGET): [string, string][] {
+  const partKey = (i: number) => (i === 0 ? PLAN_KEY : `plan-${String(i + 1).padStart(3, '0')}.tsv`);
+  const parts: [string, string][] = [];
+  let lines: string[] = [];
+  let size = encodedSize(partKey(0), '');
+  for (const line of planLines(migrations)) {
+    // Encoded sizes add up line by line: JSON escapes character by character.
+    const lineSize = encodedSize('', line) - encodedSize('', '');
+    if (lines.length > 0 && size + lineSize > budget) {
+      parts.push([partKey(parts.length), lines.join('')]);
+      lines = [];
+      size = encodedSize(partKey(parts.length), '');
+    }
+    lines.push(line);
+    size += lineSize;
+  }
+  parts.push([partKey(parts.length), lines.join('')]);
+  if (parts.length === 1) return parts;
+  return [[PLAN_PARTS_KEY, parts.map(([key]) => `${key}\n`).join('')], ...parts];
 }
 
 /** The runner script as stored next to this module. */
@@ -72,22 +117,19 @@ export function runnerScript(): string {
 }
 
 /**
- * The migration ConfigMap's data: runner.sh, plan.tsv and every up and down file under its key,
- * keys sorted so the output is deterministic.
+ * The migration ConfigMaps' data: runner.sh, the plan (plan.tsv, or its parts and their list)
+ * and every up and down file under its key, keys sorted so the output is deterministic.
  */
-export function migrationBundle(migrations: readonly Migration[]): Record<string, string> {
-  const entries: [string, string][] = [
-    [RUNNER_KEY, runnerScript()],
-    [PLAN_KEY, renderPlan(migrations)],
-    ...migrations.flatMap((m): [string, string][] => [
-      [m.up.key, m.up.sql],
-      [m.down.key, m.down.sql],
-    ]),
-  ];
+export function migrationBundle(migrations: readonly Migration[], options: { readonly planPartBudget?: number } = {}): Record<string, string> {
+  const files = migrations.flatMap((m): [string, string][] => [
+    [m.up.key, m.up.sql],
+    [m.down.key, m.down.sql],
+  ]);
   const seen = new Set<string>();
-  for (const [key] of entries) {
+  for (const [key] of files) {
     if (seen.has(key)) throw new Error(`${key}: two bundle entries share this key (each migration file needs its own name)`);
     seen.add(key);
   }
+  const entries: [string, string][] = [[RUNNER_KEY, runnerScript()], ...planEntries(migrations, options.planPartBudget), ...files];
   return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

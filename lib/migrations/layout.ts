@@ -9,25 +9,52 @@ export const CONFIGMAP_DATA_BUDGET = 200 * 1024;
 
 export class ConfigMapLayoutError extends Error {}
 
-/** Size of an entry in the last-applied-configuration annotation (JSON-escaped). */
+/**
+ * Characters that Go's encoding/json (kubectl, in the last-applied annotation) writes as a
+ * six-byte `\uXXXX` escape, with the bytes that adds over what JSON.stringify writes: `<`, `>`
+ * and `&` (1 byte there), U+2028 and U+2029 (3 bytes, unescaped), `\b` and `\f` (`\b`, `\f`
+ * there and since Go 1.22; `\u0008`, `\u000c` before).
+ */
+const GO_EXTRA_BYTES: Readonly<Record<string, number>> = { '<': 5, '>': 5, '&': 5, '\u2028': 3, '\u2029': 3, '\b': 4, '\f': 4 };
+const GO_ESCAPED = /[<>&\u2028\u2029\b\f]/g;
+
+/** Size of an entry in the last-applied-configuration annotation, JSON-encoded as Go does it. */
 export function encodedSize(key: string, value: string): number {
-  return Buffer.byteLength(JSON.stringify(key) + ':' + JSON.stringify(value) + ',');
+  return jsonStringSize(key) + 1 + jsonStringSize(value) + 1; // "key":"value",
+}
+
+function jsonStringSize(text: string): number {
+  let size = Buffer.byteLength(JSON.stringify(text));
+  for (const [c] of text.matchAll(GO_ESCAPED)) size += GO_EXTRA_BYTES[c];
+  return size;
+}
+
+export interface ConfigMapLayoutOptions {
+  /** Most bytes of data per ConfigMap, measured by {@link encodedSize}. @default CONFIGMAP_DATA_BUDGET */
+  readonly budget?: number;
+  /** How an error names an entry, e.g. its source file. @default the key */
+  readonly describe?: (key: string) => string;
 }
 
 /**
  * Groups entries in the given order into as few ConfigMaps as fit the budget, keeping order
- * stable so that adding a migration changes only the last group's content.
+ * stable so that adding a migration changes only the last group's content. An entry is never
+ * split: one larger than the budget fails, with every such entry named.
  */
-export function splitIntoConfigMaps(entries: readonly (readonly [string, string])[], budget = CONFIGMAP_DATA_BUDGET): Record<string, string>[] {
+export function splitIntoConfigMaps(entries: readonly (readonly [string, string])[], options: ConfigMapLayoutOptions = {}): Record<string, string>[] {
+  const budget = options.budget ?? CONFIGMAP_DATA_BUDGET;
+  const describe = options.describe ?? ((key: string) => key);
   const groups: Record<string, string>[] = [];
+  const tooLarge: string[] = [];
   let current: Record<string, string> = {};
   let size = 0;
   for (const [key, value] of entries) {
     const entrySize = encodedSize(key, value);
     if (entrySize > budget) {
-      throw new ConfigMapLayoutError(
-        `${key}: ${entrySize} bytes once encoded, more than one ConfigMap may carry (${budget} bytes, under client-side kubectl apply's 256 KiB annotation limit); split it into several migrations`,
-      );
+      tooLarge.push(`${describe(key)}: ${entrySize} bytes once JSON-encoded as kubectl apply stores it, more than one ConfigMap may carry ` +
+        `(${budget} bytes, under client-side kubectl apply's 256 KiB annotation limit); a file cannot be split across ConfigMaps` +
+        (key.endsWith('.sql') ? ', so split this migration into several smaller ones' : ''));
+      continue;
     }
     if (size + entrySize > budget && size > 0) {
       groups.push(current);
@@ -37,6 +64,7 @@ export function splitIntoConfigMaps(entries: readonly (readonly [string, string]
     current[key] = value;
     size += entrySize;
   }
+  if (tooLarge.length > 0) throw new ConfigMapLayoutError(tooLarge.join('\n'));
   if (size > 0) groups.push(current);
   return groups;
 }

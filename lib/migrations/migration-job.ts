@@ -12,7 +12,7 @@ import { splitIntoConfigMaps } from './layout';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
 import { Migration } from './types';
 
-/** Where the Job mounts the ConfigMaps; the runner finds plan.tsv and the SQL beside itself. */
+/** Where the Job mounts the ConfigMaps; the runner finds the plan and the SQL beside itself. */
 export const MIGRATIONS_MOUNT = '/migrations';
 
 export interface MigrationJobProps {
@@ -42,7 +42,9 @@ export class MigrationJob extends Construct {
     const hash = contentHash(entries.flat());
     const labels = standardLabels(config.releaseName, 'migrations');
 
-    this.configMapNames = splitIntoConfigMaps(entries).map((data, i, all) => {
+    const sources = new Map(props.migrations.flatMap((m): [string, string][] => [[m.up.key, m.up.source], [m.down.key, m.down.source]]));
+    const describe = (key: string) => sources.get(key) ?? key;
+    this.configMapNames = splitIntoConfigMaps(entries, { describe }).map((data, i, all) => {
       const name = resourceName(config.releaseName, all.length === 1 ? `migrations-${hash}` : `migrations-${hash}-${i + 1}`);
       new kplus.ConfigMap(this, `files-${i + 1}`, {
         metadata: { name, namespace: config.namespace, labels, annotations: syncWave(SYNC_WAVES.migrations) },

@@ -1,10 +1,12 @@
 #!/bin/sh
-# learnflow-migrate: applies the SQL migrations listed in plan.tsv to PostgreSQL.
+# learnflow-migrate: applies the SQL migrations listed in the plan to PostgreSQL.
 #
 #   sh runner.sh [migrate|status|rollback]          (default: migrate)
 #
-# Reads plan.tsv and the SQL files from MIGRATIONS_DIR (default: this script's directory). The
-# directory is never listed, so a ConfigMap mount's ..data and ..2024_… entries do not matter.
+# Reads the plan and the SQL files from MIGRATIONS_DIR (default: this script's directory). The
+# plan is plan.tsv; a plan too long for one ConfigMap entry comes in parts that plan.parts
+# lists in order (plan.tsv, plan-002.tsv, …). The directory is never listed, so a ConfigMap
+# mount's ..data and ..2024_… entries do not matter.
 # Connects with libpq's variables: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE, …
 #
 #   MIGRATE_DB_WAIT_SECONDS    wait this long for the database to accept connections (300)
@@ -17,10 +19,16 @@
 # lock; 7 a migration failed, or drift (database, plan and files disagree); 8 the database
 # was unreachable, refused the login, or the connection dropped (safe to retry).
 #
-# The shell checks the files, then runs ONE psql session on a script generated here: poll a
-# session advisory lock with short statements, refuse drift, write the steps of the pending
-# migrations (each: BEGIN, the file, its applied_migrations row, COMMIT) and run them.
+# The shell runs ONE psql session on a script generated here: load and check the plan, poll a
+# session advisory lock with short statements, check the files it will run against the plan's
+# sha256, refuse drift, write the steps of the pending migrations (each: BEGIN, the file, its
+# applied_migrations row, COMMIT) and run them.
 # POSIX sh, coreutils and psql only: it runs in the database's own image.
+#
+# Needs psql 15 or later (the database images ship 16 and 17): a step sends its row, its
+# COMMIT and the next step's BEGIN in one round trip (`EXECUTE learnflow_record(…) \; COMMIT \;
+# BEGIN …`, a prepared INSERT … RETURNING), and only psql 15+ prints the RETURNING row of such
+# a combined query. With an older psql the runner stops with exit 1 before it changes anything.
 set -eu
 
 PROG=learnflow-migrate
@@ -31,6 +39,8 @@ LOCK_CLASSID=279713597
 LOCK_OBJID=2324705244
 LOCK_MARKER=LEARNFLOW_LOCK_TIMEOUT
 PLAN_MARKER=LEARNFLOW_BAD_PLAN
+PSQL_MARKER=LEARNFLOW_OLD_PSQL
+FILES_MARKER=LEARNFLOW_BAD_FILES
 NO_TX_HEADER='-- learnflow:no-transaction'
 TABLE=public.applied_migrations
 
@@ -88,8 +98,9 @@ fi
 case $dir in *"'"*|*\\*) problem "MIGRATIONS_DIR: '$dir' must not contain quotes or backslashes" ;; esac
 [ -d "$dir" ] || problem "MIGRATIONS_DIR: '$dir' is not a directory"
 report_problems 1
-dir=$(cd "$dir" && pwd)
-plan="$dir/plan.tsv"
+case $dir in /*) ;; *) dir=$(cd "$dir" && pwd) ;; esac
+plan="$dir/plan.tsv" # the plan as the session reads it: plan.tsv, or its parts concatenated
+plan_name=$plan      # … and as messages name it
 [ -f "$plan" ] || fail 1 "$plan not found (MIGRATIONS_DIR must hold plan.tsv and the SQL files)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/learnflow-migrate.XXXXXX") ||
@@ -98,48 +109,39 @@ trap 'rm -rf "$tmp"' EXIT
 case $tmp in *"'"*|*\\*) fail 1 "TMPDIR: '$tmp' must not contain quotes or backslashes" ;; esac
 stopped=''
 psql_pid=''
-nl='
-'
 # TERM (pod deletion) or INT: cancel psql's running statement, so PostgreSQL rolls back now.
 trap 'stopped=143; [ -z "$psql_pid" ] || kill -INT "$psql_pid" 2>/dev/null || :' TERM
 trap 'stopped=130; [ -z "$psql_pid" ] || kill -INT "$psql_pid" 2>/dev/null || :' INT
 
-script="$tmp/$mode.sql" # the session's script
-steps="$tmp/steps.sql"  # written by the session: one block per migration to run
-sums="$tmp/sums"        # sha256sum -c input
+script="$tmp/$mode.sql"     # the session's script
+polls="$tmp/lock-wait.sql"  # written by the session while another runner holds the lock
+steps="$tmp/steps.sql"      # written by the session: one block per migration to run
+sums="$tmp/sums"            # sha256sum -c input, written by the session
 
-# ---------------------------------------------------------------- plan and files
-# plan.tsv: version, name, up key, up sha256, down key, down sha256, tx|notx; ascending. The
-# session loads it with \copy and checks every field (a bad plan exits 1). The shell checks
-# that every file matches its sha256 with a few coreutils over whole columns: no per-line
-# shell loop, as dash's `read` takes a syscall per byte (too slow for 1,000 migrations).
-expected='' actual=''
-if [ -s "$plan" ]; then
+# ---------------------------------------------------------------- the plan
+# plan.tsv: version, name, up sha256, down sha256, tx|notx; ascending; a migration's files are
+# <version>_<name>.up.sql and .down.sql. The session loads it with \copy and checks every field
+# (a bad plan exits 1), then checks the files it is about to run against their sha256 (exit 7):
+# migrate the up and down files of the pending migrations, rollback the down files it will
+# run, status every up file. A re-run with nothing to do reads no SQL file at all.
+if [ -e "$dir/plan.parts" ]; then # a long plan, in parts: concatenate them in the listed order
   set -f
-  expected=$(cut -f4,6 --output-delimiter="$nl" "$plan")
-  # shellcheck disable=SC2046 # one argument per file name; globbing is off
-  actual=$(cd "$dir" && sha256sum -- $(cut -f3,5 --output-delimiter="$nl" "$plan") 2>/dev/null | cut -d ' ' -f 1) || :
-  set +f
-fi
-if [ "$actual" != "$expected" ]; then # find out which, file by file
-  cut -f4 "$plan" >"$tmp/up.sha"
-  cut -f3 "$plan" >"$tmp/up.key"
-  cut -f6 "$plan" >"$tmp/down.sha"
-  cut -f5 "$plan" >"$tmp/down.key"
-  {
-    paste -d ' ' "$tmp/up.sha" /dev/null "$tmp/up.key"
-    paste -d ' ' "$tmp/down.sha" /dev/null "$tmp/down.key"
-  } >"$sums"
-  (cd "$dir" && sha256sum -c --strict "$sums") >"$sums.out" 2>&1 || :
-  while IFS= read -r line; do
-    case $line in
-      *': FAILED open or read') problem "${line%: FAILED open or read}: listed in plan.tsv but missing from $dir" ;;
-      *': FAILED') problem "${line%: FAILED}: content differs from the sha256 in plan.tsv (the mounted files and the plan are out of sync)" ;;
+  parts=$(cat "$dir/plan.parts")
+  [ -n "$parts" ] || problem "$dir/plan.parts lists no plan part"
+  for part in $parts; do
+    case $part in
+      *[!0-9a-z.-]*) problem "$dir/plan.parts: '$part' is not a plan part (plan.tsv, plan-002.tsv, …)" ;;
+      plan.tsv|plan-[0-9]*.tsv) [ -f "$dir/$part" ] || problem "$part: listed in plan.parts but missing from $dir" ;;
+      *) problem "$dir/plan.parts: '$part' is not a plan part (plan.tsv, plan-002.tsv, …)" ;;
     esac
-  done <"$sums.out"
-  [ -n "$problems" ] || fail 1 "$plan is malformed: its sha256 fields must be 64 lowercase hex digits"
+  done
+  report_problems 1
+  # shellcheck disable=SC2086 # one argument per part; globbing is off
+  (cd "$dir" && cat -- $parts) >"$tmp/plan.tsv"
+  set +f
+  plan="$tmp/plan.tsv"
+  plan_name="$dir/plan.tsv and the parts plan.parts lists"
 fi
-report_problems 7
 
 if [ "$mode" = rollback ]; then
   int_of "$target"
@@ -159,61 +161,135 @@ fi
 
 # ---------------------------------------------------------------- the session's script
 # Settings reach the session as psql variables. Every variable the script sets is named lf_*
-# and is \unset before the steps run, so ':lf_…' in migration text stays literal.
+# and is \unset before the steps run, so ':lf_…' in migration text stays literal. The emit_*
+# functions print with the printf builtin rather than `cat <<EOF`: process starts are a good
+# part of a no-op run's time.
 
 PLAN=pg_temp.learnflow_migrate_plan
+# Its rows with their files' names, which follow from version and name. (Not generated columns
+# of the table: those cost a few ms of catalog work in a new database.)
+PLAN_FILES="(SELECT *, version || '_' || name || '.up.sql' AS up_key, version || '_' || name || '.down.sql' AS down_key FROM $PLAN)"
+# A check is a plain query whose column `problems` is NULL or lists what is wrong: $FOUND keeps
+# the list in a setting and tells psql (lf_bad); PL/pgSQL only runs to raise it.
+FOUND="CASE WHEN problems IS NULL THEN false ELSE set_config('learnflow.problems', problems, false) IS NOT NULL END"
+raise_found() { # $1: the error's first line
+  printf '%s\n' '\if :lf_bad' \
+    "DO \$lf\$ BEGIN RAISE EXCEPTION E'$1\\n%', current_setting('learnflow.problems'); END \$lf\$;" \
+    '\endif' '\unset lf_bad'
+}
 
+# Connects, checks psql's version (see the header), loads and checks the plan.
 emit_prelude() {
   # The connected file tells a failed first connection (wait, retry) from a lost one (exit 8);
-  # the plan-loaded file tells a plan.tsv that \copy cannot read (exit 1).
-  cat <<EOF
-\\o '$tmp/connected'
+  # the plan-loaded file tells a plan that \copy cannot read (exit 1). On PostgreSQL 14+, the
+  # server notices a vanished client within a second, so a killed runner's migration is rolled back.
+  printf '%s\n' "\\o '$tmp/connected'
 \\o
 \\set ON_ERROR_STOP on
 \\set QUIET on
+\\set SHOW_ALL_RESULTS on
+-- Our own errors need no PL/pgSQL context lines; migrations get them back (run_steps).
+\\set SHOW_CONTEXT never
+SELECT :VERSION_NUM >= 150000 AS lf_psql_ok,
+       CASE WHEN current_setting('server_version_num')::int >= 140000
+         THEN set_config('client_connection_check_interval', '1s', false) END AS lf_ccci \\gset
+\\if :lf_psql_ok
+\\else
+DO \$lf\$ BEGIN RAISE EXCEPTION '$PSQL_MARKER: the runner needs psql 15 or later'; END \$lf\$;
+\\endif
+\\unset lf_psql_ok
+\\unset lf_ccci
 \\set lf_dir '$dir'
 \\set lf_statement_timeout '$statement_timeout'
 \\set lf_lock_timeout '$lock_timeout'
-SELECT current_setting('server_version_num')::int >= 140000 AS lf_ccci \\gset
-\\if :lf_ccci
--- Notice a vanished client within a second, so a killed runner's migration is rolled back.
-SET client_connection_check_interval = '1s';
-\\endif
-\\unset lf_ccci
+-- Bounded columns: a row this small needs no TOAST table, which costs a few ms to create in a
+-- new database. A longer field fails the copy, whose error context names its line and column.
 CREATE TEMP TABLE learnflow_migrate_plan (
   ord bigint GENERATED ALWAYS AS IDENTITY,
-  version text, name text, up_key text, checksum text, down_key text, down_checksum text, mode text
+  version varchar(18), name varchar(255), checksum varchar(64), down_checksum varchar(64), mode varchar(4)
 );
-\\copy $PLAN (version, name, up_key, checksum, down_key, down_checksum, mode) FROM '$plan'
+\\set SHOW_CONTEXT errors
+\\copy $PLAN (version, name, checksum, down_checksum, mode) FROM '$plan'
+\\set SHOW_CONTEXT never
 \\o '$tmp/plan-loaded'
 \\o
--- Our own errors need no PL/pgSQL context lines; migrations get them back (emit_run_steps).
-\\set SHOW_CONTEXT never
-EOF
+-- Every field of every line; a bad plan stops the runner with exit 1 before any change.
+SELECT $FOUND AS lf_bad FROM (
+  SELECT string_agg(format('  - plan.tsv line %s: %s', ord, msg), E'\\n' ORDER BY ord) AS problems FROM (
+    SELECT ord, CASE
+        WHEN num_nulls(version, name, checksum, down_checksum, mode) > 0 THEN 'a field is \\N'
+        -- Unbounded patterns plus length(): bounded repeats like {64} are slow in PostgreSQL.
+        WHEN version !~ '^[0-9]+\$' OR length(version) > 18 THEN format('version %s is not 1 to 18 digits', version)
+        WHEN name !~ '^[a-z0-9_]+\$' THEN format('name %s is not lowercase words joined by _', name)
+        WHEN checksum !~ '^[0-9a-f]+\$' OR length(checksum) <> 64 OR down_checksum !~ '^[0-9a-f]+\$' OR length(down_checksum) <> 64
+          THEN 'a sha256 is not 64 lowercase hex digits'
+        WHEN mode NOT IN ('tx', 'notx') THEN format('mode %s is not tx or notx', mode)
+        WHEN CASE WHEN previous ~ '^[0-9]+\$' THEN version::numeric <= previous::numeric END
+          THEN format('version %s is not above the line before', version)
+      END AS msg
+    FROM (SELECT *, lag(version) OVER (ORDER BY ord) AS previous FROM $PLAN) AS plan
+  ) AS checked WHERE msg IS NOT NULL
+) AS found \\gset"
+  raise_found "$PLAN_MARKER: plan.tsv is malformed, nothing was changed:"
 }
 
-# Short autocommit polls: a waiter never holds a snapshot longer than one poll interval, so the
-# lock holder's CREATE INDEX CONCURRENTLY does not wait for it (as it would for a waiter
-# blocked inside pg_advisory_lock). psql has no loops: the polls are unrolled, and also stop
-# at a clock deadline.
+# Whether the table exists (lf_no_table) and its rows as a query for the next ones (lf_applied).
+# After the lock: a runner that waited must see the table the one before it created.
+emit_find_table() {
+  printf '%s\n' "SELECT to_regclass('$TABLE') IS NULL AS lf_no_table \\gset
+\\if :lf_no_table
+\\set lf_applied 'SELECT NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::integer WHERE false'
+\\else
+\\set lf_applied 'SELECT version, name, checksum, applied_at, execution_ms FROM $TABLE'
+\\endif"
+}
+
+# The files this run will run must match their sha256 in the plan. sha256sum runs only when
+# there are some (the usual re-run has none); with --quiet it prints only the failures.
+emit_verify() { # $1: a query for the plan rows whose files to check, $2: the columns to check
+  printf '%s\n' "SELECT count(*) > 0 AS lf_verify FROM ($1) AS files \\gset
+\\if :lf_verify
+\\o '$sums'
+SELECT concat_ws(E'\\n', $2) FROM ($1) AS files ORDER BY ord;
+\\o
+\\set lf_files_failed \`cd '$dir' && exec sha256sum -c --strict --quiet '$sums' 2>&1\`
+SELECT :'lf_files_failed' = '' AS lf_files_ok \\gset
+\\if :lf_files_ok
+\\else
+\\o '$sums.out'
+\\qecho :lf_files_failed
+\\o
+DO \$lf\$ BEGIN RAISE EXCEPTION '$FILES_MARKER: the files differ from the plan'; END \$lf\$;
+\\endif
+\\unset lf_files_failed
+\\unset lf_files_ok
+\\endif
+\\unset lf_verify"
+}
+
+# One try; while another runner holds the lock, short autocommit polls: a waiter never holds a
+# snapshot longer than one poll, so the lock holder's CREATE INDEX CONCURRENTLY does not wait
+# for it (as it would for a waiter blocked inside pg_advisory_lock). psql has no loops: the
+# session writes the polls out (only then) and runs them: 50 ms, doubling up to 1 s (or the wait
+# / 240, so there are at most about 250), each cut short at the deadline, the rest skipped.
 emit_lock() {
-  _interval_ms=250
-  [ $((lock_wait * 1000 / 2400)) -le "$_interval_ms" ] || _interval_ms=$((lock_wait * 1000 / 2400))
-  _polls=$(((lock_wait * 1000 + _interval_ms - 1) / _interval_ms))
-  printf '%s\n' \
-    "SELECT pg_try_advisory_lock($LOCK_KEY) AS lf_locked, false AS lf_lock_expired," \
-    "       clock_timestamp() + interval '$lock_wait seconds' AS lf_lock_deadline \\gset" \
-    '\if :lf_locked' '\else' \
-    "\\echo '$PROG: another runner holds the migration lock; waiting up to ${lock_wait}s'" \
-    '\endif'
-  _i=0
-  while [ "$_i" -lt "$_polls" ]; do
-    printf '%s\n' '\if :lf_locked' '\elif :lf_lock_expired' '\else' \
-      "SELECT pg_try_advisory_lock($LOCK_KEY) AS lf_locked, clock_timestamp() >= :'lf_lock_deadline' AS lf_lock_expired FROM pg_sleep($_interval_ms / 1000.0) \\gset" \
-      '\endif'
-    _i=$((_i + 1))
-  done
-  cat <<EOF
+  _cap=1000
+  [ $((lock_wait * 1000 / 240)) -le "$_cap" ] || _cap=$((lock_wait * 1000 / 240))
+  printf '%s\n' "SELECT pg_try_advisory_lock($LOCK_KEY) AS lf_locked \\gset
+\\if :lf_locked
+\\else
+\\echo '$PROG: another runner holds the migration lock; waiting up to ${lock_wait}s'
+SELECT clock_timestamp() + interval '$lock_wait seconds' AS lf_lock_deadline, false AS lf_lock_expired \\gset
+\\o '$polls'
+SELECT line FROM generate_series(1, $((lock_wait * 1000 / _cap + 6))) AS i, LATERAL (VALUES
+    (1, '\\if :lf_locked'), (2, '\\elif :lf_lock_expired'), (3, '\\else'),
+    (4, 'SELECT pg_try_advisory_lock($LOCK_KEY) AS lf_locked, clock_timestamp() >= :''lf_lock_deadline'' AS lf_lock_expired'),
+    (5, format('  FROM pg_sleep(least(%s, extract(epoch FROM :''lf_lock_deadline'' - clock_timestamp()))) \\gset',
+               least(0.05 * 2 ^ (i - 1), $_cap / 1000.0))),
+    (6, '\\endif')) AS poll (k, line)
+ ORDER BY i, k;
+\\o
+\\i '$polls'
 \\if :lf_locked
 \\else
 DO \$lf\$ BEGIN RAISE EXCEPTION '$LOCK_MARKER: gave up after ${lock_wait}s waiting for the migration lock, held by %',
@@ -223,51 +299,17 @@ DO \$lf\$ BEGIN RAISE EXCEPTION '$LOCK_MARKER: gave up after ${lock_wait}s waiti
               AND l.classid = $LOCK_CLASSID AND l.objid = $LOCK_OBJID AND l.objsubid = 1), 'another session');
 END \$lf\$;
 \\endif
-\\unset lf_locked
 \\unset lf_lock_deadline
 \\unset lf_lock_expired
-SET statement_timeout = :'lf_statement_timeout';
-SET lock_timeout = :'lf_lock_timeout';
-EOF
-}
-
-# Every field of every plan line; a bad plan stops the runner with exit 1 before any change.
-emit_validate() {
-  cat <<EOF
-DO \$lf\$
-DECLARE
-  problems text;
-BEGIN
-  SELECT string_agg(format('  - plan.tsv line %s: %s', ord, msg), E'\\n' ORDER BY ord) INTO problems FROM (
-    SELECT ord, CASE
-        WHEN num_nulls(version, name, up_key, checksum, down_key, down_checksum, mode) > 0 THEN 'a field is \\N'
-        -- Unbounded patterns plus length(): bounded repeats like {64} are slow in PostgreSQL.
-        WHEN version !~ '^[0-9]+\$' OR length(version) > 18 THEN format('version %s is not 1 to 18 digits', version)
-        WHEN name !~ '^[a-z0-9_]+\$' THEN format('name %s is not lowercase words joined by _', name)
-        WHEN up_key !~ '^[A-Za-z0-9_-][A-Za-z0-9_.-]*\$' THEN format('%s is not a plain file name', up_key)
-        WHEN down_key !~ '^[A-Za-z0-9_-][A-Za-z0-9_.-]*\$' THEN format('%s is not a plain file name', down_key)
-        WHEN checksum !~ '^[0-9a-f]+\$' OR length(checksum) <> 64 OR down_checksum !~ '^[0-9a-f]+\$' OR length(down_checksum) <> 64
-          THEN 'a sha256 is not 64 lowercase hex digits'
-        WHEN mode NOT IN ('tx', 'notx') THEN format('mode %s is not tx or notx', mode)
-        WHEN CASE WHEN previous ~ '^[0-9]+\$' THEN version::numeric <= previous::numeric END
-          THEN format('version %s is not above the line before', version)
-      END AS msg
-    FROM (SELECT *, lag(version) OVER (ORDER BY ord) AS previous FROM $PLAN) AS plan
-  ) AS checked WHERE msg IS NOT NULL;
-  IF problems IS NOT NULL THEN
-    RAISE EXCEPTION E'$PLAN_MARKER: plan.tsv is malformed, nothing was changed:\\n%', problems;
-  END IF;
-END
-\$lf\$;
-EOF
+\\endif
+\\unset lf_locked
+SET statement_timeout = :'lf_statement_timeout' \\; SET lock_timeout = :'lf_lock_timeout';"
 }
 
 # In one transaction, so that on drift nothing changes: create the table if needed, refuse
 # drift, remember how many were applied.
 emit_check() {
-  cat <<EOF
-BEGIN;
-SELECT to_regclass('$TABLE') IS NULL AS lf_no_table \\gset
+  printf '%s\n' "BEGIN;
 \\if :lf_no_table
 CREATE TABLE $TABLE (
   version      text        PRIMARY KEY,  -- as in the file name, e.g. 001
@@ -275,21 +317,19 @@ CREATE TABLE $TABLE (
   checksum     text        NOT NULL,     -- sha256 (hex) of the up file
   applied_at   timestamptz NOT NULL DEFAULT now(),  -- when it finished
   execution_ms integer     NOT NULL
-);
+) \\;
 COMMENT ON TABLE $TABLE IS 'Managed by learnflow-migrate: one row per applied migration.';
 \\endif
 \\unset lf_no_table
-DO \$lf\$
-DECLARE
-  problems text;
-BEGIN
-  WITH plan AS (SELECT * FROM $PLAN),
-  applied AS (
-    SELECT version, name, checksum FROM $TABLE
-  ), newest AS (
-    SELECT version FROM applied ORDER BY version::numeric DESC LIMIT 1
-  )
-  SELECT string_agg('  - ' || msg, E'\\n' ORDER BY kind, ord) INTO problems FROM (
+\\unset lf_applied
+WITH plan AS $PLAN_FILES,
+applied AS (
+  SELECT version, name, checksum FROM $TABLE
+), newest AS (
+  SELECT version FROM applied ORDER BY version::numeric DESC LIMIT 1
+)
+SELECT $FOUND AS lf_bad FROM (
+  SELECT string_agg('  - ' || msg, E'\\n' ORDER BY kind, ord) AS problems FROM (
     SELECT 1, p.ord, format('%s was changed after it was applied (the database recorded checksum %s, the file has %s); restore it and add a new migration instead',
                             p.up_key, a.checksum, p.checksum)
       FROM plan p JOIN applied a USING (version) WHERE a.checksum <> p.checksum
@@ -300,117 +340,83 @@ BEGIN
     SELECT 3, p.ord, format('%s is pending but older than the newest applied version %s; give it a version above %s', p.up_key, n.version, n.version)
       FROM plan p CROSS JOIN newest n
       WHERE p.version NOT IN (SELECT version FROM applied) AND p.version::numeric < n.version::numeric
-  ) AS found (kind, ord, msg);
-  IF problems IS NOT NULL THEN
-    RAISE EXCEPTION E'the database does not match the migrations, nothing was changed:\\n%', problems;
-  END IF;
-END
-\$lf\$;
-SELECT set_config('learnflow.applied_before', count(*)::text, false) FROM $TABLE \\g /dev/null
-COMMIT;
-EOF
+  ) AS found (kind, ord, msg)
+) AS found \\gset"
+  raise_found 'the database does not match the migrations, nothing was changed:'
+  printf '%s\n' "SELECT set_config('learnflow.applied_before', count(*)::text, false) FROM $TABLE \\; COMMIT \\g /dev/null"
 }
 
-# Runs the steps the query above wrote, with no lf_* variable left for migration text to see.
-emit_run_steps() {
-  cat <<EOF
-\\o
+# Runs the steps the session wrote, with no lf_* variable left for migration text to see.
+run_steps="\\o
 \\unset lf_dir
 \\unset lf_statement_timeout
 \\unset lf_lock_timeout
 \\set SHOW_CONTEXT errors
-\\i '$steps'
-EOF
-}
+\\i '$steps'"
 
 # Pending migrations in plan order. The drift check has made sure they all come after the
 # applied ones. A tx step commits the migration and its row together; a notx step runs the
-# file in autocommit (it must be idempotent), then records it.
+# file in autocommit (it must be idempotent), then records it. A tx step's bookkeeping is one
+# round trip: its row (a prepared INSERT: planned once, not once per migration), its COMMIT
+# and, when the next step is a tx step too, that one's BEGIN, whose now() starts its clock.
 emit_migrate() {
-  emit_prelude
-  emit_validate
-  emit_lock
-  emit_check
-  cat <<EOF
+  printf '%s\n' "PREPARE learnflow_record (text, text, text, timestamptz, text) AS
+  INSERT INTO $TABLE (version, name, checksum, applied_at, execution_ms)
+  VALUES (\$1, \$2, \$3, clock_timestamp(), round(extract(epoch FROM clock_timestamp() - \$4) * 1000))
+  RETURNING format('$PROG: applied %s %s (%s ms%s)', version, name, execution_ms, \$5);
 \\o '$steps'
 SELECT concat_ws(E'\\n',
          '-- learnflow:step ' || up_key,
-         CASE mode WHEN 'tx' THEN 'BEGIN;' END,
-         format('SET %s statement_timeout = %L;', CASE mode WHEN 'tx' THEN 'LOCAL' ELSE 'SESSION' END, :'lf_statement_timeout'),
-         format('SET %s lock_timeout = %L;', CASE mode WHEN 'tx' THEN 'LOCAL' ELSE 'SESSION' END, :'lf_lock_timeout'),
-         'SELECT set_config(''learnflow.step_started_at'', clock_timestamp()::text, false) \\g /dev/null',
+         CASE WHEN mode = 'notx' THEN format('SET statement_timeout = %L \\; SET lock_timeout = %L \\; %s \\g /dev/null',
+                                             :'lf_statement_timeout', :'lf_lock_timeout',
+                                             'SELECT set_config(''learnflow.step_started_at'', clock_timestamp()::text, false)')
+              WHEN previous IS DISTINCT FROM 'tx' THEN begin_tx || ';' END,
          '\\o /dev/null',
          format('\\i %L', :'lf_dir' || '/' || up_key),
          '\\o',
-         format('INSERT INTO $TABLE (version, name, checksum, applied_at, execution_ms) VALUES (%L, %L, %L, clock_timestamp(),', version, name, checksum),
-         '  round(extract(epoch FROM clock_timestamp() - current_setting(''learnflow.step_started_at'')::timestamptz) * 1000))',
-         format('  RETURNING format(''$PROG: applied %%s %%s (%%s ms%s)'', version, name, execution_ms);',
-                CASE mode WHEN 'tx' THEN '' ELSE ', no transaction' END),
-         CASE mode WHEN 'tx' THEN 'COMMIT;' END)
-  FROM $PLAN AS plan
- WHERE version NOT IN (SELECT version FROM $TABLE)
+         format('EXECUTE learnflow_record(%L, %L, %L, %s)', version, name, checksum,
+                CASE mode WHEN 'tx' THEN 'now(), ''''' ELSE 'current_setting(''learnflow.step_started_at'')::timestamptz, '', no transaction''' END)
+           || CASE WHEN mode = 'notx' THEN ';'
+                   WHEN next = 'tx' THEN ' \\; COMMIT \\; ' || begin_tx || ';'
+                   ELSE ' \\; COMMIT;' END)
+  FROM (SELECT *, lag(mode) OVER w AS previous, lead(mode) OVER w AS next,
+               format('BEGIN \\; SET LOCAL statement_timeout = %L \\; SET LOCAL lock_timeout = %L',
+                      :'lf_statement_timeout', :'lf_lock_timeout') AS begin_tx
+          FROM $PLAN_FILES AS plan
+         WHERE version NOT IN (SELECT version FROM $TABLE)
+        WINDOW w AS (ORDER BY ord)) AS plan
  ORDER BY ord;
-EOF
-  emit_run_steps
-  cat <<EOF
+$run_steps
+DEALLOCATE learnflow_record \\;
 SELECT format('$PROG: %s applied, %s already up to date', now_applied - before, before)
-  FROM (SELECT count(*) AS now_applied FROM $TABLE) AS t, CAST(current_setting('learnflow.applied_before') AS bigint) AS before;
-EOF
+  FROM (SELECT count(*) AS now_applied FROM $TABLE) AS t, CAST(current_setting('learnflow.applied_before') AS bigint) AS before;"
 }
 
 # Applied migrations above the target, newest first. Down files always run in a transaction
 # (files.ts rejects the no-transaction header there).
 emit_rollback() {
-  emit_prelude
-  emit_validate
-  emit_lock
-  emit_check
-  cat <<EOF
-\\o '$steps'
+  printf '%s\n' "\\o '$steps'
 SELECT concat_ws(E'\\n',
          '-- learnflow:step ' || down_key,
-         'BEGIN;',
-         format('SET LOCAL statement_timeout = %L;', :'lf_statement_timeout'),
-         format('SET LOCAL lock_timeout = %L;', :'lf_lock_timeout'),
+         format('BEGIN \\; SET LOCAL statement_timeout = %L \\; SET LOCAL lock_timeout = %L;', :'lf_statement_timeout', :'lf_lock_timeout'),
          '\\o /dev/null',
          format('\\i %L', :'lf_dir' || '/' || down_key),
          '\\o',
          format('DELETE FROM $TABLE WHERE version = %L', version),
-         '  RETURNING format(''$PROG: rolled back %s %s (%s ms)'', version, name, round(extract(epoch FROM clock_timestamp() - now()) * 1000));',
-         'COMMIT;')
-  FROM $PLAN AS plan
+         '  RETURNING format(''$PROG: rolled back %s %s (%s ms)'', version, name, round(extract(epoch FROM clock_timestamp() - now()) * 1000)) \\; COMMIT;')
+  FROM $PLAN_FILES AS plan
  WHERE version IN (SELECT version FROM $TABLE) AND version::numeric > $target_int
  ORDER BY ord DESC;
-EOF
-  emit_run_steps
-  cat <<EOF
+$run_steps
 SELECT format('$PROG: %s rolled back, %s still applied', before - now_applied, now_applied)
-  FROM (SELECT count(*) AS now_applied FROM $TABLE) AS t, CAST(current_setting('learnflow.applied_before') AS bigint) AS before;
-EOF
+  FROM (SELECT count(*) AS now_applied FROM $TABLE) AS t, CAST(current_setting('learnflow.applied_before') AS bigint) AS before;"
 }
 
 # Read-only: no lock, no table creation; works before the first migration.
 emit_status() {
-  emit_prelude
-  emit_validate
-  printf '%s\n' "SELECT to_regclass('$TABLE') IS NOT NULL AS lf_has_table \\gset" '\if :lf_has_table'
-  emit_status_query "SELECT version, name, checksum, applied_at, execution_ms FROM $TABLE"
-  printf '%s\n' '\else'
-  emit_status_query 'SELECT NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::integer WHERE false'
-  cat <<EOF
-\\endif
-\\echo :lf_report
-\\if :lf_drifted
-DO \$lf\$ BEGIN RAISE EXCEPTION 'the database does not match the migrations (see the drifted, missing or out-of-order lines above)'; END \$lf\$;
-\\endif
-EOF
-}
-
-emit_status_query() { # $1: a query for the applied rows
-  cat <<EOF
-WITH plan AS (SELECT * FROM $PLAN),
+  printf '%s\n' "WITH plan AS $PLAN_FILES,
 applied (version, name, checksum, applied_at, execution_ms) AS (
-  $1
+  :lf_applied
 ), newest AS (
   SELECT max(version::numeric) AS v FROM applied
 ), lines AS (
@@ -425,7 +431,7 @@ applied (version, name, checksum, applied_at, execution_ms) AS (
               WHEN a.version IS NULL THEN ''
               WHEN a.checksum <> p.checksum
                 THEN format('%s changed after it was applied (recorded %s, file %s)', p.up_key, a.checksum, p.checksum)
-              ELSE format('at %s in %s ms', to_char(a.applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), a.execution_ms)
+              ELSE format('at %s in %s ms', to_char(a.applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), a.execution_ms)
          END AS detail
     FROM plan p LEFT JOIN applied a USING (version) CROSS JOIN newest n
   UNION ALL
@@ -440,13 +446,34 @@ SELECT coalesce(string_agg(format('$PROG: %s %s %s%s', state, version, name, CAS
                  count(*) FILTER (WHERE state = 'out-of-order')) AS lf_report,
        coalesce(bool_or(state IN ('drifted', 'missing', 'out-of-order')), false) AS lf_drifted
   FROM lines \\gset
-EOF
+\\echo :lf_report
+\\if :lf_drifted
+DO \$lf\$ BEGIN RAISE EXCEPTION 'the database does not match the migrations (see the drifted, missing or out-of-order lines above)'; END \$lf\$;
+\\endif"
 }
 
+PENDING="SELECT * FROM $PLAN_FILES AS plan WHERE version NOT IN (SELECT version FROM (:lf_applied) AS a (version))"
 case $mode in
-  migrate) emit_migrate ;;
-  status) emit_status ;;
-  rollback) emit_rollback ;;
+  migrate)
+    emit_prelude
+    emit_lock
+    emit_find_table
+    emit_verify "$PENDING" "checksum || '  ' || up_key, down_checksum || '  ' || down_key"
+    emit_check
+    emit_migrate ;;
+  rollback)
+    emit_prelude
+    emit_lock
+    emit_find_table
+    emit_verify "SELECT * FROM $PLAN_FILES AS plan WHERE version IN (SELECT version FROM (:lf_applied) AS a (version)) AND version::numeric > $target_int" \
+      "down_checksum || '  ' || down_key"
+    emit_check
+    emit_rollback ;;
+  status)
+    emit_prelude
+    emit_find_table
+    emit_verify "SELECT * FROM $PLAN_FILES AS plan" "checksum || '  ' || up_key"
+    emit_status ;;
 esac >"$script"
 
 # ---------------------------------------------------------------- run, waiting for the database
@@ -457,7 +484,7 @@ server="${PGHOST:-localhost}:${PGPORT:-5432}"
 
 # Runs the script; psql in the background so the TERM/INT traps can cancel it. Sets rc.
 run_psql() { # connect timeout
-  rm -f "$tmp/connected"
+  [ ! -e "$tmp/connected" ] || rm -f "$tmp/connected"
   PGCONNECT_TIMEOUT=$1 psql -X -q -At -v ON_ERROR_STOP=1 -f "$script" 2>"$tmp/psql.err" </dev/null &
   psql_pid=$!
   while :; do
@@ -468,8 +495,9 @@ run_psql() { # connect timeout
 }
 
 # Until the first connection succeeds (the script then creates $tmp/connected), retry within
-# MIGRATE_DB_WAIT_SECONDS; each attempt bounded by PGCONNECT_TIMEOUT (default 10 s).
-deadline=$(($(date +%s) + db_wait))
+# MIGRATE_DB_WAIT_SECONDS, counted from the first failed attempt (which took at most
+# PGCONNECT_TIMEOUT, default 10 s; the clock is not read when the first attempt connects).
+deadline=''
 left=$db_wait
 said=''
 while :; do
@@ -484,6 +512,7 @@ while :; do
     *'password authentication failed'*|*'no password supplied'*)
       fail 8 "cannot log in to $server as ${PGUSER:-?}, not retrying: $err" ;;
   esac
+  [ -n "$deadline" ] || deadline=$(($(date +%s) + db_wait))
   left=$((deadline - $(date +%s)))
   [ "$left" -gt 0 ] ||
     fail 8 "gave up after ${db_wait}s waiting for the database at $server to accept connections: $err"
@@ -513,6 +542,7 @@ while IFS= read -r line; do
   case $line in
     "ERROR:  $LOCK_MARKER: "*) line="ERROR:  ${line#"ERROR:  $LOCK_MARKER: "}" ;;
     "ERROR:  $PLAN_MARKER: "*) line="ERROR:  ${line#"ERROR:  $PLAN_MARKER: "}" ;;
+    "ERROR:  $PSQL_MARKER: "*|"ERROR:  $FILES_MARKER: "*) continue ;; # said below
   esac
   printf '%s: %s\n' "$PROG" "$line" >&2
 done <"$tmp/psql.err"
@@ -543,10 +573,22 @@ case $rc in
   0) exit 0 ;;
   2) fail 8 "lost the connection to the database at $server; PostgreSQL rolls back the migration in progress (safe to retry)" ;;
   3)
-    [ -e "$tmp/plan-loaded" ] || fail 1 "could not load $plan into the session (7 tab-separated fields per line; the role needs TEMP on the database) (exit 1)"
+    case $(cat "$tmp/psql.err") in
+      *"$PSQL_MARKER"*) fail 1 "$(psql --version 2>&1 || :): too old, the runner needs psql 15 or later (the database image's own psql; nothing was changed) (exit 1)" ;;
+    esac
+    [ -e "$tmp/plan-loaded" ] || fail 1 "could not load $plan_name into the session (5 tab-separated fields per line, none longer than its column; the role needs TEMP on the database) (exit 1)"
     case $(cat "$tmp/psql.err") in
       *"$LOCK_MARKER"*) fail 4 "timed out after ${lock_wait}s waiting for the migration lock; nothing was changed" ;;
       *"$PLAN_MARKER"*) fail 1 "plan.tsv is malformed (exit 1)" ;;
+      *"$FILES_MARKER"*)
+        while IFS= read -r line; do
+          case $line in
+            *': FAILED open or read') problem "${line%: FAILED open or read}: listed in plan.tsv but missing from $dir" ;;
+            *': FAILED') problem "${line%: FAILED}: content differs from the sha256 in plan.tsv (the mounted files and the plan are out of sync)" ;;
+          esac
+        done <"$sums.out"
+        report_problems 7
+        fail 7 "could not check the files against the plan: $(tr '\n' ' ' <"$sums.out")" ;;
     esac
     describe_failure
     fail 7 "$mode failed (exit 7)" ;;

@@ -1,17 +1,20 @@
-// The migration ConfigMap's data: plan.tsv, the runner and the SQL files, and the constants
-// the synthesizer shares with runner.sh.
+// The migration ConfigMaps' data: the plan (plan.tsv, or its parts), the runner and the SQL
+// files, and the constants the synthesizer shares with runner.sh.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ADVISORY_LOCK_KEY,
   PLAN_KEY,
+  PLAN_PARTS_KEY,
   POSTGRES_DURATION,
   RUNNER_ENV,
   RUNNER_KEY,
   migrationBundle,
+  planEntries,
   renderPlan,
 } from '../../lib/migrations/bundle';
+import { CONFIGMAP_DATA_BUDGET, encodedSize } from '../../lib/migrations/layout';
 import { migration } from '../support/runner-harness';
 
 const runnerText = readFileSync(path.join(__dirname, '..', '..', 'lib', 'migrations', 'runner.sh'), 'utf8');
@@ -22,11 +25,16 @@ describe('renderPlan', () => {
   it('writes one tab-separated line per migration in ascending version, no header', () => {
     expect(renderPlan([index, users])).toBe(
       [
-        ['001', 'create_users', '001_create_users.up.sql', users.up.sha256, '001_create_users.down.sql', users.down.sha256, 'tx'].join('\t'),
-        ['002', 'index_users', '002_index_users.up.sql', index.up.sha256, '002_index_users.down.sql', index.down.sha256, 'notx'].join('\t'),
+        ['001', 'create_users', users.up.sha256, users.down.sha256, 'tx'].join('\t'),
+        ['002', 'index_users', index.up.sha256, index.down.sha256, 'notx'].join('\t'),
         '',
       ].join('\n'),
     );
+  });
+
+  it('leaves out the file names, which follow from version and name', () => {
+    const renamed = { ...users, up: { ...users.up, key: 'users.sql' } };
+    expect(() => renderPlan([renamed])).toThrow('users.sql: a plan names files 001_create_users.up.sql');
   });
 
   it('orders versions by number, not as text', () => {
@@ -37,6 +45,35 @@ describe('renderPlan', () => {
 
   it('is empty for no migrations', () => {
     expect(renderPlan([])).toBe('');
+  });
+});
+
+describe('planEntries', () => {
+  const many = Array.from({ length: 40 }, (_, i) => migration(String(i + 1).padStart(3, '0'), `step_${i + 1}`, `SELECT ${i + 1};\n`));
+
+  it('is plan.tsv alone while the plan fits one ConfigMap', () => {
+    expect(planEntries(many)).toEqual([[PLAN_KEY, renderPlan(many)]]);
+  });
+
+  it('splits a longer plan into whole lines in parts of at most the budget, listed in order in plan.parts', () => {
+    const budget = 1000;
+    const entries = planEntries(many, budget);
+    const [[indexKey, index], ...parts] = entries;
+    expect(indexKey).toBe(PLAN_PARTS_KEY);
+    expect(index).toBe(parts.map(([key]) => `${key}\n`).join(''));
+    expect(parts.map(([key]) => key).slice(0, 3)).toEqual([PLAN_KEY, 'plan-002.tsv', 'plan-003.tsv']);
+    expect(parts.map(([, text]) => text).join('')).toBe(renderPlan(many));
+    for (const [key, text] of parts) {
+      expect(encodedSize(key, text), key).toBeLessThanOrEqual(budget);
+      expect(text.endsWith('\n'), key).toBe(true);
+    }
+  });
+
+  it('keeps 1,000 migrations in plan.tsv, under the budget of one ConfigMap', () => {
+    const thousand = Array.from({ length: 1000 }, (_, i) => migration(String(i + 1).padStart(4, '0'), `add_feature_${i}_enabled`, `SELECT ${i};\n`));
+    const entries = planEntries(thousand);
+    expect(entries.map(([key]) => key)).toEqual([PLAN_KEY]);
+    expect(encodedSize(PLAN_KEY, entries[0][1])).toBeLessThanOrEqual(CONFIGMAP_DATA_BUDGET);
   });
 });
 
@@ -54,6 +91,22 @@ describe('migrationBundle', () => {
     expect(bundle[RUNNER_KEY]).toBe(runnerText);
     expect(bundle[PLAN_KEY]).toBe(renderPlan([users, index]));
     expect(bundle['002_index_users.up.sql']).toBe(index.up.sql);
+  });
+
+  it('carries the plan in parts when it is split', () => {
+    const bundle = migrationBundle([users, index], { planPartBudget: 200 });
+    expect(Object.keys(bundle)).toEqual([
+      '001_create_users.down.sql',
+      '001_create_users.up.sql',
+      '002_index_users.down.sql',
+      '002_index_users.up.sql',
+      'plan-002.tsv',
+      PLAN_PARTS_KEY,
+      PLAN_KEY,
+      RUNNER_KEY,
+    ]);
+    expect(bundle[PLAN_PARTS_KEY]).toBe('plan.tsv\nplan-002.tsv\n');
+    expect(bundle[PLAN_KEY] + bundle['plan-002.tsv']).toBe(renderPlan([users, index]));
   });
 
   it('refuses two files with the same key', () => {

@@ -1,4 +1,6 @@
 // The runner's status and rollback commands against a real PostgreSQL.
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT, migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
@@ -13,8 +15,9 @@ const { freshDatabase } = usePostgres('modes', (server, dir) => {
   mounts = dir;
 });
 
-function run(db: string, migrations: readonly Migration[], args: string[] = [], env: Record<string, string> = {}) {
+function run(db: string, migrations: readonly Migration[], args: string[] = [], env: Record<string, string> = {}, edit?: (dir: string) => void) {
   const dir = materializeBundle(migrationBundle(migrations), mounts);
+  edit?.(dir);
   return runRunner(dir, { ...pg.env(db), TMPDIR: mounts, MIGRATE_DB_WAIT_SECONDS: '2', MIGRATE_LOCK_WAIT_SECONDS: '2', ...env }, args);
 }
 
@@ -110,6 +113,20 @@ describe('rollback', () => {
     expect(result.stdout).toContain('2 rolled back, 0 still applied');
     expect(appliedVersions(db)).toEqual([]);
     expect(tableExists(db, 't1')).toBe(false);
+  });
+
+  it('refuses a down file it would run that differs from the plan, with exit 7, changing nothing', async () => {
+    const db = freshDatabase();
+    pg.psql(db, 'CREATE TABLE journal (id serial, entry text)');
+    const all = [numbered(1), numbered(2)];
+    await run(db, all);
+    const result = await run(db, all, ['rollback'], { MIGRATE_TARGET_VERSION: '001' }, (dir) =>
+      writeFileSync(path.join(dir, '..data', '002_create_t2.down.sql'), 'DROP TABLE t1;\n'),
+    );
+    expect(result.code).toBe(EXIT.migrationFailed);
+    expect(result.stderr).toContain('002_create_t2.down.sql: content differs from the sha256 in plan.tsv');
+    expect(appliedVersions(db)).toEqual(['001', '002']);
+    expect([tableExists(db, 't1'), tableExists(db, 't2')]).toEqual([true, true]);
   });
 
   it('refuses to run without MIGRATE_TARGET_VERSION, with exit 1', async () => {

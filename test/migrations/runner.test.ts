@@ -1,7 +1,7 @@
 // The migration runner (lib/migrations/runner.sh) against a real PostgreSQL: applying,
 // refusing drift, failing safely. Locking and interruption: runner-locking.test.ts;
 // status and rollback: runner-modes.test.ts.
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -101,6 +101,28 @@ describe('migrate', () => {
     expect(noop.ms).toBeLessThan(1500);
   });
 
+  it('applies a plan that comes in parts, in the order plan.parts lists them', async () => {
+    const db = freshDatabase();
+    const migrations = [createWidgets, addName, createGadgets];
+    const bundle = migrationBundle(migrations, { planPartBudget: 200 });
+    expect(bundle['plan.parts'].trim().split('\n')).toEqual(['plan.tsv', 'plan-002.tsv', 'plan-003.tsv']);
+    const dir = materializeBundle(bundle, mounts);
+    const result = await runRunner(dir, { ...pg.env(db), TMPDIR: mounts, ...QUICK });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(EXIT.ok);
+    expect(result.stdout).toMatch(/applied 001 create_widgets .*\n.*applied 002 add_name .*\n.*applied 003 create_gadgets .*\n.*3 applied, 0 already up to date\n$/);
+  });
+
+  it('refuses a plan part that plan.parts lists but the mount lacks, with exit 1', async () => {
+    const db = freshDatabase();
+    const dir = materializeBundle(migrationBundle([createWidgets, addName], { planPartBudget: 200 }), mounts);
+    rmSync(path.join(dir, 'plan-002.tsv'));
+    const result = await runRunner(dir, { ...pg.env(db), TMPDIR: mounts, ...QUICK });
+    expect(result.code).toBe(EXIT.usage);
+    expect(result.stderr).toContain('plan-002.tsv: listed in plan.parts but missing from');
+    expect(tableExists(db, 'applied_migrations')).toBe(false);
+  });
+
   it('ignores the hidden ..data and timestamped entries of a ConfigMap mount', async () => {
     // materializeBundle lays out ..data, ..2024_… and a stale ..2023_… with a broken plan and a failing file.
     const db = freshDatabase();
@@ -150,6 +172,17 @@ describe('drift is refused before anything changes', () => {
     expect(result.code).toBe(EXIT.migrationFailed);
     expect(result.stderr).toContain('002_add_name.up.sql: content differs from the sha256 in plan.tsv');
     expect(tableExists(db, 'applied_migrations')).toBe(false);
+  });
+
+  it('checks only the files it will run: a re-run reads no SQL file', async () => {
+    const db = freshDatabase();
+    const { dir, env } = job(db, [createWidgets, addName]);
+    expect((await runRunner(dir, env)).code).toBe(EXIT.ok);
+    // Unreadable now: a re-run with nothing to apply must not need them.
+    for (const file of ['001_create_widgets.up.sql', '002_add_name.down.sql']) rmSync(path.join(dir, '..data', file));
+    const again = await runRunner(dir, env);
+    expect(again.stderr).toBe('');
+    expect(again.stdout).toBe('learnflow-migrate: 0 applied, 2 already up to date\n');
   });
 
   it('refuses a plan whose file is missing from the mount, naming it', async () => {
@@ -252,6 +285,21 @@ describe('configuration and connection errors', () => {
     const result = await run(freshDatabase(), [createWidgets], ['upgrade']);
     expect(result.code).toBe(EXIT.usage);
     expect(result.stderr).toContain("unknown command 'upgrade'");
+  });
+
+  it('refuses a psql older than 15 with exit 1, changing nothing', async () => {
+    const db = freshDatabase();
+    // The real psql, telling the script it is psql 14 (the variable the runner checks).
+    const bin = path.join(mounts, 'old-psql');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(path.join(bin, 'psql'), `#!/bin/sh\nexec '${path.join(pg.bindir, 'psql')}' -v VERSION_NUM=140011 "$@"\n`);
+    chmodSync(path.join(bin, 'psql'), 0o755);
+    const result = await run(db, [createWidgets], [], { PATH: `${bin}:${pg.env(db).PATH}` });
+    expect(result.code).toBe(EXIT.usage);
+    expect(result.stderr).toContain('the runner needs psql 15 or later');
+    expect(result.stderr).not.toContain('LEARNFLOW_');
+    expect(tableExists(db, 'applied_migrations')).toBe(false);
+    expect(tableExists(db, 'widgets')).toBe(false);
   });
 
   it('gives up on an unreachable database after MIGRATE_DB_WAIT_SECONDS with exit 8', async () => {

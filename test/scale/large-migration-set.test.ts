@@ -1,7 +1,7 @@
 // A migration set of more than 5 MiB, synthesized by the real app in a copy of the project and
 // applied by the synthesized Job on a real PostgreSQL: the split across ConfigMaps holds up at
 // the size where one ConfigMap could never carry it.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { prepareDistJob } from '../support/dist-job';
 import { largeMigrationSet, totalBytes } from '../support/generated-migrations';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { distMigrationJobIn, projectCopy, synthProjectOrThrow } from '../support/project';
+import { distMigrationJobIn, projectCopy, synthProject, synthProjectOrThrow } from '../support/project';
 import { runRunner } from '../support/runner-harness';
 
 const PROFILE = 'development';
@@ -136,5 +136,29 @@ describe('a migration set of more than 5 MiB', () => {
       SELECT sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I', tablename), false, true, '')))[1]::text::bigint)
         FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'content\\_%'`);
     expect(rows).toBe(String(seededRows));
+  });
+});
+
+describe('a single migration file too large for one ConfigMap', () => {
+  it('fails the synth naming the file, its encoded size and what to do, and leaves dist/ alone', () => {
+    // 108 KB on disk and to JSON.stringify, but kubectl writes each <, > and & as six bytes: 216 KB.
+    const html = `INSERT INTO pages (body) VALUES ('${'<p>Fish &amp; chips</p>'.repeat(4500)}');\n`;
+    const copy = projectCopy({
+      migrations: {
+        '001_create_pages.up.sql': 'CREATE TABLE pages (body text);\n',
+        '001_create_pages.down.sql': 'DROP TABLE pages;\n',
+        '002_seed_pages/up.sql': html,
+        '002_seed_pages/down.sql': 'DELETE FROM pages;\n',
+      },
+    });
+    try {
+      const run = synthProject(copy, { LEARNFLOW_PROFILE: PROFILE });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(/migrations\/002_seed_pages\/up\.sql: \d+ bytes once JSON-encoded as kubectl apply stores it, more than one ConfigMap may carry \(204800 bytes/);
+      expect(run.stderr).toContain('split this migration into several smaller ones');
+      expect(existsSync(path.join(copy, 'dist'))).toBe(false);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 });
