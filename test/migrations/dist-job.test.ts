@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../../lib/profiles';
 import { resolveConfig } from '../../lib/config';
-import { Pg } from '../support/postgres';
+import { Pg, connectionEnv } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJob, prepareDistJob } from '../support/dist-job';
 import { runRunner } from '../support/runner-harness';
@@ -26,13 +26,7 @@ const { freshDatabase } = usePostgres('learnflow', (server, dir) => {
 
 /** Runs the dist/ Job (or one of its CronJob templates) against `db`. */
 function run(db: string, cronJob?: string, overrides: Record<string, string> = {}) {
-  const prepared = prepareDistJob(cronJob ? distMigrationJob(PROFILE, cronJob) : job, mounts, {
-    PATH: pg.env().PATH,
-    PGHOST: pg.host,
-    PGPORT: String(pg.port),
-    PGDATABASE: db,
-    PGPASSWORD: appPassword,
-  }, overrides);
+  const prepared = prepareDistJob(cronJob ? distMigrationJob(PROFILE, cronJob) : job, mounts, connectionEnv(pg, db, appPassword), overrides);
   return runRunner(prepared.dir, prepared.env, prepared.args);
 }
 

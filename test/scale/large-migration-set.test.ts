@@ -11,7 +11,7 @@ import { PROFILES } from '../../lib/profiles';
 import { Manifest } from '../support/dist';
 import { prepareDistJob } from '../support/dist-job';
 import { largeMigrationSet, totalBytes } from '../support/generated-migrations';
-import { Pg } from '../support/postgres';
+import { Pg, connectionEnv } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJobIn, projectCopy, synthProject, synthProjectOrThrow } from '../support/project';
 import { runRunner } from '../support/runner-harness';
@@ -120,13 +120,7 @@ describe('a migration set of more than 5 MiB', () => {
   it('applies completely through the synthesized Job on a real PostgreSQL', async () => {
     const db = freshDatabase();
     expect(job.env.PGUSER).toBe(appUser);
-    const prepared = prepareDistJob(job, mounts, {
-      PATH: pg.env().PATH,
-      PGHOST: pg.host,
-      PGPORT: String(pg.port),
-      PGDATABASE: db,
-      PGPASSWORD: appPassword,
-    });
+    const prepared = prepareDistJob(job, mounts, connectionEnv(pg, db, appPassword));
     const result = await runRunner(prepared.dir, prepared.env, prepared.args);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);

@@ -9,7 +9,7 @@ import { CONFIGMAP_DATA_BUDGET, encodedSize } from '../../lib/migrations/layout'
 import { PROFILES } from '../../lib/profiles';
 import { prepareDistJob } from '../support/dist-job';
 import { smallMigrationSet } from '../support/generated-migrations';
-import { Pg } from '../support/postgres';
+import { Pg, connectionEnv } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJobIn, projectCopy, synthProjectOrThrow } from '../support/project';
 import { runRunner } from '../support/runner-harness';
@@ -57,13 +57,7 @@ describe('a long migration history', () => {
     }
 
     const db = freshDatabase();
-    const prepared = prepareDistJob(job, mounts, {
-      PATH: pg.env().PATH,
-      PGHOST: pg.host,
-      PGPORT: String(pg.port),
-      PGDATABASE: db,
-      PGPASSWORD: appPassword,
-    });
+    const prepared = prepareDistJob(job, mounts, connectionEnv(pg, db, appPassword));
     const first = await runRunner(prepared.dir, prepared.env, prepared.args);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);

@@ -202,3 +202,8 @@ function openSession(psqlPath: string, env: Record<string, string>): PsqlSession
   };
 }
 
+
+/** The libpq variables that point a Job's command at `db` on `pg`, as the user whose password is given. */
+export function connectionEnv(pg: Pg, db: string, password: string): Record<string, string> {
+  return { PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGDATABASE: db, PGPASSWORD: password };
+}

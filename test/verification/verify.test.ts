@@ -9,7 +9,7 @@ import { migration } from '../support/runner-harness';
 import { byComponent, findOne, ROOT } from '../support/dist';
 import { distMigrationJob, jobContainer, prepareDistJob, runJobContainer } from '../support/dist-job';
 import { runRunner } from '../support/runner-harness';
-import { Pg } from '../support/postgres';
+import { Pg, connectionEnv } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 
 const verifyJob = findOne('development', byComponent('Job', 'verification'), 'verification Job');
@@ -23,7 +23,7 @@ const { freshDatabase } = usePostgres('verify', (server, dir) => {
 }, { appUser: { name: jobEnv.PGUSER, password: appPassword } });
 
 const connection = (db: string) => ({
-  PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGDATABASE: db, PGPASSWORD: appPassword, TMPDIR: tmp,
+  ...connectionEnv(pg, db, appPassword), TMPDIR: tmp,
 });
 const verify = (db: string, overrides: Record<string, string> = {}) =>
   runJobContainer(verifyJob, { ...connection(db), VERIFY_DB_WAIT_SECONDS: '2', VERIFY_MIGRATIONS_WAIT_SECONDS: '1', ...overrides });
