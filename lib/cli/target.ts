@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CHART_OCI_URL, ChartObjects, chartFullname, chartObjects } from '../chart';
 import { DeploymentConfig, resolveConfig } from '../config';
-import { PLAN_KEY } from '../migrations/bundle';
+import { PLAN_KEY, PLAN_PARTS_KEY } from '../migrations/bundle';
 import { PROFILE_NAMES, PROFILES, ProfileName, isProfileName } from '../profiles';
 import { CliError, EXIT } from './exit-codes';
 import { KubeObject } from './k8s-state';
@@ -130,14 +130,20 @@ export function loadTarget(profile: string, root = PROJECT_ROOT): Target {
   };
 }
 
-/** The plan.tsv of the ConfigMaps the migration Job mounts: version and name of each migration. */
+/**
+ * The plan of the ConfigMaps the migration Job mounts: version and name of each migration, from
+ * plan.tsv, or from every part plan.parts lists, in order, when the plan is split.
+ */
 function migrationPlan(job: KubeObject, manifests: readonly KubeObject[], distDir: string): MigrationRef[] {
   const mounted = new Set<string>((job.spec.template.spec.volumes ?? [])
     .flatMap((v: any) => (v.projected?.sources ?? []).map((s: any) => s.configMap?.name).concat(v.configMap?.name ?? []))
     .filter(Boolean));
-  const plan = manifests.find((m) => m.kind === 'ConfigMap' && mounted.has(m.metadata.name) && typeof (m as any).data?.[PLAN_KEY] === 'string');
-  if (!plan) throw new CliError(EXIT.general, `${distDir}/: the migration Job ${job.metadata.name} mounts no ConfigMap with ${PLAN_KEY}`, [SYNTH]);
-  return String((plan as any).data[PLAN_KEY]).split('\n').filter((l) => l.trim() !== '').map((line) => {
+  const files: Record<string, string> = Object.assign({}, ...manifests
+    .filter((m) => m.kind === 'ConfigMap' && mounted.has(m.metadata.name))
+    .map((m) => (m as any).data ?? {}));
+  if (typeof files[PLAN_KEY] !== 'string') throw new CliError(EXIT.general, `${distDir}/: the migration Job ${job.metadata.name} mounts no ConfigMap with ${PLAN_KEY}`, [SYNTH]);
+  const parts = typeof files[PLAN_PARTS_KEY] === 'string' ? files[PLAN_PARTS_KEY].split('\n').filter((l) => l.trim() !== '') : [PLAN_KEY];
+  return parts.flatMap((part) => String(files[part] ?? '').split('\n')).filter((l) => l.trim() !== '').map((line) => {
     const [version, name] = line.split('\t');
     return { version, name };
   });
