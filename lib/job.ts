@@ -36,7 +36,7 @@ export interface ProjectJobProps {
  * ordered by sync waves, the same objects for kubectl and Argo CD.
  */
 export function projectJob(scope: Construct, id: string, props: ProjectJobProps): kplus.Job {
-  const base = workloadProps(props);
+  const base = workloadProps(scope, id, props);
   const job = new kplus.Job(scope, id, {
     ...base,
     metadata: { ...base.metadata, labels: { ...base.metadata.labels, [CONTENT_NAMED]: 'true' } },
@@ -79,7 +79,7 @@ export function withoutServerDefaults(manifest: Record<string, any>): Record<str
  */
 export function manualJobTemplate(scope: Construct, id: string, props: ProjectJobProps): kplus.CronJob {
   const cronJob = new kplus.CronJob(scope, id, {
-    ...workloadProps(props),
+    ...workloadProps(scope, id, props),
     schedule: Cron.schedule({ minute: '0', hour: '0', day: '31', month: '2' }),
     suspend: true,
     concurrencyPolicy: kplus.ConcurrencyPolicy.FORBID,
@@ -91,15 +91,20 @@ export function manualJobTemplate(scope: Construct, id: string, props: ProjectJo
   return cronJob;
 }
 
-function workloadProps(props: ProjectJobProps) {
+/**
+ * Pod settings shared by Jobs and their templates. Every container's root file system is read-only
+ * (lib/security.ts), so each gets a writable emptyDir at /tmp for psql, kubectl and mktemp.
+ */
+function workloadProps(scope: Construct, id: string, props: ProjectJobProps) {
   const labels = standardLabels(props.releaseName, props.component);
+  const tmp = kplus.Volume.fromEmptyDir(scope, `${id}-tmp`, 'tmp');
   return {
     metadata: { name: props.name, namespace: props.namespace, labels, annotations: syncWave(props.syncWave) },
     podMetadata: { labels: { ...labels, ...props.podLabels } },
     restartPolicy: kplus.RestartPolicy.NEVER,
     serviceAccount: props.serviceAccount,
     automountServiceAccountToken: props.serviceAccount !== undefined,
-    volumes: props.volumes,
+    volumes: [tmp, ...(props.volumes ?? [])],
     securityContext: { ensureNonRoot: true },
     containers: [{
       resources: {
@@ -108,6 +113,7 @@ function workloadProps(props: ProjectJobProps) {
       },
       imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
       ...props.container,
+      volumeMounts: [{ path: '/tmp', volume: tmp }, ...(props.container.volumeMounts ?? [])],
     }],
   };
 }

@@ -64,7 +64,6 @@ export class RestoreTemplate extends Construct {
     super(scope, id);
     const { config, database } = props;
     this.name = resourceName(config.releaseName, 'backup-restore');
-    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     const backups = kplus.Volume.fromPersistentVolumeClaim(this, 'backups',
       kplus.PersistentVolumeClaim.fromClaimName(this, 'claim', backupClaim(config.releaseName)), { readOnly: true });
     const env: Record<string, string> = {
@@ -82,13 +81,13 @@ export class RestoreTemplate extends Construct {
       podLabels: { [DATABASE_CLIENT_LABEL]: 'true' },
       failJobOnExitCodes: [1],
       syncWave: SYNC_WAVES.migrations,
-      volumes: [tmp, backups],
+      volumes: [backups],
       container: {
         name: 'restore',
         image: imageName(deploymentImages(config).postgresql),
         command: ['/bin/sh', '-c', RESTORE_SCRIPT, 'restore'],
         envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }),
-        volumeMounts: [{ path: '/tmp', volume: tmp }, { path: BACKUP_MOUNT, volume: backups, readOnly: true }],
+        volumeMounts: [{ path: BACKUP_MOUNT, volume: backups, readOnly: true }],
       },
     });
   }

@@ -90,7 +90,6 @@ export class DatabaseCredentials extends Construct {
       ...(scheme ? { URI_QUERY: scheme } : {}),
     };
     const image = imageName(deploymentImages(config).kubectl);
-    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     projectJob(this, 'bootstrap', {
       name: resourceName(config.releaseName, 'credentials'),
       namespace: config.namespace,
@@ -100,14 +99,12 @@ export class DatabaseCredentials extends Construct {
       backoffLimit: 3,
       failJobOnExitCodes: [1],
       syncWave: SYNC_WAVES.credentials,
-      volumes: [tmp],
       container: {
         name: 'bootstrap',
         image,
         // The script travels in the Job itself: nothing to mount, nothing to drift.
         command: ['/bin/sh', '-c', BOOTSTRAP_SCRIPT, 'bootstrap'],
         envVariables: containerEnvironment(env),
-        volumeMounts: [{ path: '/tmp', volume: tmp }],
       },
     });
   }

@@ -55,7 +55,6 @@ export class MigrationJob extends Construct {
       return name;
     });
 
-    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     const envVariables = containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password });
     const common = (name: string, command: string): ProjectJobProps => ({
       name,
@@ -67,14 +66,12 @@ export class MigrationJob extends Construct {
       // 7: migration failed or drift, 1: bad configuration. Retrying cannot fix either.
       failJobOnExitCodes: [EXIT.migrationFailed, EXIT.usage],
       syncWave: SYNC_WAVES.migrations,
-      volumes: [tmp],
       configMapDirectory: { mountPath: MIGRATIONS_MOUNT, configMaps: this.configMapNames },
       container: {
         name: 'migrate',
         image,
         command: ['sh', `${MIGRATIONS_MOUNT}/runner.sh`, command],
         envVariables,
-        volumeMounts: [{ path: '/tmp', volume: tmp }],
       },
     });
     projectJob(this, 'job', common(resourceName(config.releaseName, 'migrate'), 'migrate'));

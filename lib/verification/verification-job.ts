@@ -44,7 +44,6 @@ export class VerificationJob extends Construct {
       VERIFY_MIGRATIONS_WAIT_SECONDS: String(config.migrations.waitForDatabaseSeconds + 600),
     };
     const image = imageName(deploymentImages(config).postgresql);
-    const tmp = kplus.Volume.fromEmptyDir(this, 'tmp', 'tmp');
     projectJob(this, 'job', {
       name: resourceName(config.releaseName, 'verify'),
       namespace: config.namespace,
@@ -55,13 +54,11 @@ export class VerificationJob extends Construct {
       // 5: the schema is wrong, 1: bad configuration. Retrying cannot fix either.
       failJobOnExitCodes: [VERIFY_EXIT.healthCheckFailed, VERIFY_EXIT.usage],
       syncWave: SYNC_WAVES.verification,
-      volumes: [tmp],
       container: {
         name: 'verify',
         image,
         command: ['/bin/sh', '-c', VERIFY_SCRIPT, 'verify'],
         envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password }),
-        volumeMounts: [{ path: '/tmp', volume: tmp }],
       },
     });
   }
