@@ -11,12 +11,10 @@ import { ROOT, byComponent, findOne } from '../support/dist';
 import { Kube, describeKube, kubeBinaries } from '../support/kube';
 import {
   CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, get, jobPodExited,
-  kubectlDir, setPodReady, startCli, storageClass, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
+  kubectlDir, setPodReady, startCli, storageClass, unreachableKubeconfig, CliCluster, useCliCluster, JOBS } from './support';
 
 const NS = 'postgres';
 const CHART = chartObjects('postgres');
-const job = (component: string) => findOne('development', byComponent('Job', component), `${component} Job`).metadata.name;
-const JOBS = { credentials: job('credentials'), migrations: job('migrations'), verification: job('verification') };
 const VALUES = 'dist/development/helm/postgresql-values.yaml';
 const HELM_UPGRADE = ['upgrade', '--install', 'postgres', 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', '15.5.38', '--namespace', NS, '-f', VALUES];
 

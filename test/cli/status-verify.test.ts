@@ -9,12 +9,10 @@ import { ROOT, byComponent, findOne } from '../support/dist';
 import { Kube, describeKube } from '../support/kube';
 import {
   CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, get, jobPodExited,
-  kubectlDir, setPodReady, startCli, time, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
+  kubectlDir, setPodReady, startCli, time, unreachableKubeconfig, CliCluster, useCliCluster, JOBS } from './support';
 
 const NS = 'postgres';
 const CHART = chartObjects('postgres');
-const job = (component: string) => findOne('development', byComponent('Job', component), `${component} Job`).metadata.name;
-const JOBS = { credentials: job('credentials'), migrations: job('migrations'), verification: job('verification') };
 const CONNECTION = `postgresql://learnflow@postgres-postgresql.${NS}.svc:5432/learnflow`;
 
 describeKube('learnflow-postgres status and verify from real objects', () => {

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { ROOT } from '../support/dist';
+import { ROOT, byComponent, findOne } from '../support/dist';
 import { afterAll, beforeAll } from 'vitest';
 import { Kube, kubeBinaries, startKube } from '../support/kube';
 
@@ -322,3 +322,7 @@ export function useCliCluster(ready: (cluster: CliCluster) => void): void {
     cluster?.scratch.remove();
   });
 }
+
+/** Names of the development profile's Jobs as dist/ renders them (content-hashed). */
+export const JOBS = Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
+  [component, findOne('development', byComponent('Job', component), `${component} Job`).metadata.name])) as Record<'credentials' | 'migrations' | 'verification', string>;
