@@ -4,6 +4,7 @@ import { App, Yaml, YamlOutputType } from 'cdk8s';
 import { ArgoApplicationChart } from './argocd';
 import { CHART_OCI_URL } from './chart';
 import { LearnflowPostgresChart } from './learnflow-postgres';
+import { ManifestYaml } from './manifest-yaml';
 import { loadMigrations } from './migrations/files';
 import { PROFILES, PROFILE_NAMES, ProfileName, isProfileName } from './profiles';
 import { ValidationError } from './validation';
@@ -31,7 +32,8 @@ export function synthesize(options: SynthOptions): ProfileName[] {
   mkdirSync(path.dirname(outdir), { recursive: true });
   const staging = mkdtempSync(path.join(path.dirname(outdir), `.${path.basename(outdir)}.staging-`));
   try {
-    for (const name of profiles) renderProfile(name, migrations, path.join(staging, name));
+    const yaml = new ManifestYaml();
+    for (const name of profiles) renderProfile(name, migrations, path.join(staging, name), yaml);
     if (options.profile) {
       if (!existsSync(outdir)) mkdirSync(outdir);
       swap(path.join(staging, options.profile), path.join(outdir, options.profile));
@@ -44,7 +46,7 @@ export function synthesize(options: SynthOptions): ProfileName[] {
   return profiles;
 }
 
-function renderProfile(name: ProfileName, migrations: ReturnType<typeof loadMigrations>, dir: string): void {
+function renderProfile(name: ProfileName, migrations: ReturnType<typeof loadMigrations>, dir: string, yaml: ManifestYaml): void {
   const app = new App({ outdir: dir, outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
   let chart: LearnflowPostgresChart;
   try {
@@ -53,7 +55,11 @@ function renderProfile(name: ProfileName, migrations: ReturnType<typeof loadMigr
     if (error instanceof ValidationError) throw new ValidationError(`profile '${name}'`, error.problems);
     throw error;
   }
-  app.synth();
+  // Chart.toJson() is cdk8s's whole synthesis of a chart (dependencies, validation, order), and
+  // app.synth() would write it as Yaml.stringify does; written here instead so that manifests
+  // the profiles share (the migration ConfigMaps above all) are turned into YAML once.
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${chart.node.id}.yaml`), yaml.documents(chart.toJson()));
   if (chart.config.argocd) {
     const argo = new App({ outdir: path.join(dir, 'argocd'), outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
     new ArgoApplicationChart(argo, 'application', { profile: name, config: chart.config, argocd: chart.config.argocd });

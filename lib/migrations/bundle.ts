@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CONFIGMAP_DATA_BUDGET, encodedSize } from './layout';
+import { CONFIGMAP_DATA_BUDGET, encodedSize, encodedTextSize } from './layout';
 import { Migration } from './types';
+import { compareVersions } from './versions';
 
 /** ConfigMap key (and file name in the Job's mount) of the runner script. */
 export const RUNNER_KEY = 'runner.sh';
@@ -60,10 +61,7 @@ export const ADVISORY_LOCK_KEY: bigint = createHash('sha256').update('learnflow-
 /** Table where the runner records applied migrations (created by the first migrate run). */
 export const APPLIED_MIGRATIONS_TABLE = 'public.applied_migrations';
 
-const byVersion = (a: Migration, b: Migration): number => {
-  const d = BigInt(a.version) - BigInt(b.version);
-  return d < 0n ? -1 : d > 0n ? 1 : 0;
-};
+const byVersion = (a: Migration, b: Migration): number => compareVersions(a.version, b.version);
 
 /**
  * plan.tsv: one line per migration in ascending version, tab-separated, no header:
@@ -97,7 +95,7 @@ export function planEntries(migrations: readonly Migration[], budget = CONFIGMAP
   let size = encodedSize(partKey(0), '');
   for (const line of planLines(migrations)) {
     // Encoded sizes add up line by line: JSON escapes character by character.
-    const lineSize = encodedSize('', line) - encodedSize('', '');
+    const lineSize = encodedTextSize(line);
     if (lines.length > 0 && size + lineSize > budget) {
       parts.push([partKey(parts.length), lines.join('')]);
       lines = [];

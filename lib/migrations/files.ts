@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Migration, MigrationFile } from './types';
+import { compareVersions } from './versions';
 
 /**
  * Reading the `migrations/` folder into checked {@link Migration}s.
@@ -90,16 +91,21 @@ export function loadMigrations(dir: string, options: LoadMigrationsOptions = {})
   const problems: Problem[] = [];
   const walk = (absoluteDir: string, relativeDir: string): number => {
     let files = 0;
-    for (const name of fs.readdirSync(absoluteDir).sort()) {
+    const listing = fs.readdirSync(absoluteDir, { withFileTypes: true }).sort((a, b) => compareStrings(a.name, b.name));
+    for (const dirent of listing) {
+      const name = dirent.name;
       const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
       const full = path.join(absoluteDir, name);
       const shownPath = joinSource(directory, relative);
-      let entryStat: fs.Stats;
-      try {
-        entryStat = fs.statSync(full);
-      } catch (error) {
-        problems.push({ file: shownPath, line: 0, text: `${shownPath}: cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)} (regular files and folders)` });
-        continue;
+      // The listing already knows plain files and folders; only links (followed) need a stat.
+      let entryStat: Pick<fs.Stats, 'isFile' | 'isDirectory'> = dirent;
+      if (!dirent.isFile() && !dirent.isDirectory()) {
+        try {
+          entryStat = fs.statSync(full);
+        } catch (error) {
+          problems.push({ file: shownPath, line: 0, text: `${shownPath}: cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)} (regular files and folders)` });
+          continue;
+        }
       }
       if (entryStat.isDirectory()) {
         const inside = walk(full, relative);
@@ -135,7 +141,7 @@ export function parseMigrations(entries: readonly MigrationSourceEntry[], option
 
 /** Lowercase hex SHA-256 of `bytes`. */
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return hash('sha256', bytes, 'hex');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,11 +291,7 @@ function parseEntries(entries: readonly MigrationSourceEntry[], directory: strin
     }
   }
 
-  migrations.sort((a, b) => {
-    const x = BigInt(a.migration.version);
-    const y = BigInt(b.migration.version);
-    return x < y ? -1 : x > y ? 1 : compareStrings(a.label, b.label);
-  });
+  migrations.sort((a, b) => compareVersions(a.migration.version, b.migration.version) || compareStrings(a.label, b.label));
   return { migrations: migrations.map((m) => m.migration), problems };
 }
 
@@ -326,16 +328,19 @@ interface CheckedContent {
   readonly transactional: boolean;
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const LENIENT_UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
 function checkContent(bytes: Uint8Array, direction: Direction, report: (text: string, line?: number) => void): CheckedContent {
   const hasBom = bytes.length >= 3 && BOM.every((b, i) => bytes[i] === b);
   if (hasBom) report('starts with a byte order mark (UTF-8 without BOM)');
 
   let sql: string;
   try {
-    sql = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    sql = STRICT_UTF8.decode(bytes);
   } catch {
     report('is not valid UTF-8 (UTF-8 text)');
-    sql = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+    sql = LENIENT_UTF8.decode(bytes);
   }
   const text = hasBom ? sql.slice(1) : sql;
 
@@ -454,8 +459,10 @@ export interface SqlScan {
 }
 
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
-const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
-const NUMBER_PART = /[0-9A-Za-z_.]/;
+// Sticky patterns: each consumes a whole token at lastIndex, faster than testing character by character.
+const WORD = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/y;
+const NUMBER = /[0-9][0-9A-Za-z_.]*/y;
+const SPACES = /[ \t\n\r\f\v]+/y;
 const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y;
 const WHITESPACE = new Set([' ', '\t', '\n', '\r', '\f', '\v']);
 
@@ -515,7 +522,9 @@ export function scanSql(sql: string): SqlScan {
     const c = sql[i];
     const next = sql[i + 1];
     if (WHITESPACE.has(c)) {
-      i++;
+      SPACES.lastIndex = i;
+      SPACES.test(sql);
+      i = SPACES.lastIndex;
     } else if (c === '-' && next === '-') {
       const eol = sql.indexOf('\n', i);
       const end = eol < 0 ? n : eol;
@@ -555,8 +564,9 @@ export function scanSql(sql: string): SqlScan {
           i = close < 0 ? n : close + tag.length;
         }
       } else if (IDENT_START.test(c)) {
-        let j = i + 1;
-        while (j < n && IDENT_PART.test(sql[j])) j++;
+        WORD.lastIndex = i;
+        WORD.test(sql);
+        const j = WORD.lastIndex;
         const word = sql.slice(i, j).toUpperCase();
         const after = sql[j];
         if (after === "'" && (word === 'E' || word === 'B' || word === 'X' || word === 'N')) {
@@ -576,9 +586,9 @@ export function scanSql(sql: string): SqlScan {
           i = j;
         }
       } else if (c >= '0' && c <= '9') {
-        let j = i + 1;
-        while (j < n && NUMBER_PART.test(sql[j])) j++;
-        i = j;
+        NUMBER.lastIndex = i;
+        NUMBER.test(sql);
+        i = NUMBER.lastIndex;
       } else {
         if (c === '(' || c === '[') parenDepth++;
         else if ((c === ')' || c === ']') && parenDepth > 0) parenDepth--;
@@ -595,7 +605,7 @@ export function scanSql(sql: string): SqlScan {
 
 function lineLocator(text: string): (offset: number) => number {
   const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text[i] === '\n') starts.push(i + 1);
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
   return (offset) => {
     let lo = 0;
     let hi = starts.length - 1;

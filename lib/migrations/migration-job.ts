@@ -1,3 +1,4 @@
+import { ApiObject } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ChartObjects } from '../chart';
@@ -34,24 +35,22 @@ export class MigrationJob extends Construct {
   constructor(scope: Construct, id: string, props: MigrationJobProps) {
     super(scope, id);
     const { config, database } = props;
-    const bundle = migrationBundle(props.migrations);
-    const entries = Object.entries(bundle);
     const image = imageName(deploymentImages(config).postgresql);
     const env = runnerEnvironment(config, database);
-    // ConfigMaps are named by their content; the Job by its whole spec (lib/job.ts).
-    const hash = contentHash(entries.flat());
     const labels = standardLabels(config.releaseName, 'migrations');
-
-    const sources = new Map(props.migrations.flatMap((m): [string, string][] => [[m.up.key, m.up.source], [m.down.key, m.down.source]]));
-    const describe = (key: string) => sources.get(key) ?? key;
-    this.configMapNames = splitIntoConfigMaps(entries, { describe }).map((data, i, all) => {
+    // ConfigMaps are named by their content; the Job by its whole spec (lib/job.ts).
+    const { hash, groups } = configMapLayout(props.migrations);
+    this.configMapNames = groups.map((data, i, all) => {
       const name = resourceName(config.releaseName, all.length === 1 ? `migrations-${hash}` : `migrations-${hash}-${i + 1}`);
-      new kplus.ConfigMap(this, `files-${i + 1}`, {
+      // A plain ApiObject, typed by the generated props: the generated KubeConfigMap (and
+      // kplus.ConfigMap on top of it) copies `data` once per key, quadratic in the number of files.
+      const props: kplus.k8s.KubeConfigMapProps = {
         metadata: { name, namespace: config.namespace, labels, annotations: syncWave(SYNC_WAVES.migrations) },
         data,
         // Content-named, so never edited in place: immutable spares the kubelet its watches.
         immutable: true,
-      });
+      };
+      new ApiObject(this, `files-${i + 1}`, { ...kplus.k8s.KubeConfigMap.GVK, ...props });
       return name;
     });
 
@@ -81,6 +80,31 @@ export class MigrationJob extends Construct {
       backoffLimit: 0,
     });
   }
+}
+
+interface ConfigMapLayout {
+  /** Hash of the whole bundle: the ConfigMaps' names. */
+  readonly hash: string;
+  /** Each ConfigMap's data. */
+  readonly groups: readonly Record<string, string>[];
+}
+
+const layouts = new WeakMap<readonly Migration[], ConfigMapLayout>();
+
+/**
+ * The bundle split into ConfigMaps, computed once per migration set: every profile of a synth
+ * renders the same set, and hashing and measuring thousands of files is most of the work.
+ */
+function configMapLayout(migrations: readonly Migration[]): ConfigMapLayout {
+  let layout = layouts.get(migrations);
+  if (!layout) {
+    const entries = Object.entries(migrationBundle(migrations));
+    const sources = new Map(migrations.flatMap((m): [string, string][] => [[m.up.key, m.up.source], [m.down.key, m.down.source]]));
+    const describe = (key: string) => sources.get(key) ?? key;
+    layout = { hash: contentHash(entries.flat()), groups: splitIntoConfigMaps(entries, { describe }) };
+    layouts.set(migrations, layout);
+  }
+  return layout;
 }
 
 /** The libpq variables and runner knobs of the Job's container, PGPASSWORD aside. */

@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { compareVersions } from '../../lib/migrations/versions';
 import {
   MigrationFileError,
   MigrationSourceEntry,
@@ -91,6 +93,12 @@ describe('ordering', () => {
   it('sorts numerically, so 1000 comes after 999', () => {
     const migrations = valid([...flat('1000_later'), ...flat('999_earlier')]);
     expect(migrations.map((m) => m.version)).toEqual(['999', '1000']);
+  });
+
+  it('compares versions by value: leading zeros, and 18 digits beyond what a double holds', () => {
+    const versions = ['900719925474099300', '0010', '900719925474099299', '999', '009', '000011'];
+    expect([...versions].sort(compareVersions)).toEqual(['009', '0010', '000011', '999', '900719925474099299', '900719925474099300']);
+    expect(compareVersions('010', '10')).toBe(0);
   });
 });
 
@@ -579,6 +587,35 @@ describe('loadMigrations', () => {
     const root = project({ '001_a.up.sql': UP, '001_a.down.sql': DOWN, '002_b': null });
     expect(() => loadMigrations('migrations', { root })).toThrow(
       'migrations/002_b: empty folder (a migration folder NNN_name/ holds up.sql and down.sql)',
+    );
+  });
+
+  it('follows symbolic links to files and folders', () => {
+    const root = project({ '001_a.up.sql': UP, '001_a.down.sql': DOWN });
+    const elsewhere = path.join(root, 'shared');
+    fs.mkdirSync(path.join(elsewhere, '002_b'), { recursive: true });
+    fs.writeFileSync(path.join(elsewhere, '002_b', 'up.sql'), UP);
+    fs.writeFileSync(path.join(elsewhere, '002_b', 'down.sql'), DOWN);
+    fs.writeFileSync(path.join(elsewhere, 'c.up.sql'), UP);
+    fs.writeFileSync(path.join(elsewhere, 'c.down.sql'), DOWN);
+    fs.symlinkSync(path.join(elsewhere, '002_b'), path.join(root, 'migrations', '002_b'));
+    fs.symlinkSync(path.join(elsewhere, 'c.up.sql'), path.join(root, 'migrations', '003_c.up.sql'));
+    fs.symlinkSync(path.join(elsewhere, 'c.down.sql'), path.join(root, 'migrations', '003_c.down.sql'));
+    const migrations = loadMigrations('migrations', { root });
+    expect(migrations.map((m) => m.up.source)).toEqual(['migrations/001_a.up.sql', 'migrations/002_b/up.sql', 'migrations/003_c.up.sql']);
+    expect(migrations[2].up.sql).toBe(UP);
+  });
+
+  it('names a dangling link and anything that is neither a file nor a folder', () => {
+    const root = project({ '001_a.up.sql': UP });
+    fs.symlinkSync(path.join(root, 'nowhere.sql'), path.join(root, 'migrations', '001_a.down.sql'));
+    execFileSync('mkfifo', [path.join(root, 'migrations', '002_b.up.sql')]);
+    expect(() => loadMigrations('migrations', { root })).toThrow(
+      [
+        'migrations/001_a.down.sql: cannot be read: ENOENT (regular files and folders)',
+        'migrations/001_a.up.sql: has no matching down file (every migration has both: add migrations/001_a.down.sql)',
+        'migrations/002_b.up.sql: not a regular file (regular files and folders)',
+      ].map((p) => `  - ${p}`).join('\n'),
     );
   });
 
