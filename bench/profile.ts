@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../test/support/dist';
-import { Command } from './measure';
+import { Command, median } from './measure';
 import { APP_COMMAND } from '../test/support/project';
 
 export interface Stair {
@@ -50,6 +50,22 @@ export function precompile(project: string): void {
     encoding: 'utf8',
   });
   if (run.status !== 0) throw new Error(`esbuild failed in ${project}:\n${run.stderr}`);
+}
+
+/**
+ * Median wall time of each synth phase over `runs` runs of the app command with
+ * LEARNFLOW_SYNTH_TIMINGS=1 (lib/timings.ts), in the order the app prints them.
+ */
+export function phaseTimings(command: Command, runs: number): Map<string, number> {
+  const perPhase = new Map<string, number[]>();
+  for (let i = 0; i < runs; i++) {
+    const run = spawnSync(command.cmd, command.args, { cwd: command.cwd, encoding: 'utf8', env: { ...process.env, LEARNFLOW_SYNTH_TIMINGS: '1' } });
+    if (run.status !== 0) throw new Error(`${command.args.join(' ')} with LEARNFLOW_SYNTH_TIMINGS=1 failed:\n${run.stderr}`);
+    for (const [, ms, phase] of run.stderr.matchAll(/^ +(\d+\.\d) ms {2}(.+)$/gm)) {
+      perPhase.set(phase, [...(perPhase.get(phase) ?? []), Number(ms)]);
+    }
+  }
+  return new Map([...perPhase].map(([phase, values]) => [phase, median(values)]));
 }
 
 export interface ProfileShare {
@@ -104,6 +120,8 @@ function owner(frame: { functionName: string; url: string }, project: string): s
     return `V8/native: ${frame.functionName || 'anonymous'}`;
   }
   if (url.startsWith('node:')) return 'Node.js internals (module loader, fs, …)';
+  // scripts/synth.cjs runs our sources compiled into this cache folder.
+  if (url.includes('/node_modules/.cache/learnflow-postgres/')) return 'our code (main.ts, lib/)';
   const inModules = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
   if (inModules) return inModules[1] === 'esbuild' ? 'tsx (esbuild)' : inModules[1];
   if (url.startsWith(project) || url.startsWith(ROOT)) {

@@ -6,7 +6,9 @@ import { CHART_OCI_URL } from './chart';
 import { LearnflowPostgresChart } from './learnflow-postgres';
 import { ManifestYaml } from './manifest-yaml';
 import { loadMigrations } from './migrations/files';
+import { Migration } from './migrations/types';
 import { PROFILES, PROFILE_NAMES, ProfileName, isProfileName } from './profiles';
+import { PhaseTimings } from './timings';
 import { ValidationError } from './validation';
 
 export interface SynthOptions {
@@ -16,6 +18,8 @@ export interface SynthOptions {
   readonly outdir: string;
   /** Only this profile (LEARNFLOW_PROFILE); the other profiles' folders are left as they are. */
   readonly profile?: string;
+  /** Receives the wall time of each phase (LEARNFLOW_SYNTH_TIMINGS=1). */
+  readonly timings?: PhaseTimings;
 }
 
 /**
@@ -27,52 +31,66 @@ export function synthesize(options: SynthOptions): ProfileName[] {
     throw new ValidationError('LEARNFLOW_PROFILE', [`LEARNFLOW_PROFILE: '${options.profile}' is not a profile (one of ${PROFILE_NAMES.join(', ')})`]);
   }
   const profiles = options.profile ? [options.profile as ProfileName] : PROFILE_NAMES;
-  const migrations = loadMigrations(path.join(options.root, 'migrations'), { root: options.root });
+  const timings = options.timings ?? new PhaseTimings();
+  const migrations = timings.measure('reading and checking migrations/', () =>
+    loadMigrations(path.join(options.root, 'migrations'), { root: options.root }));
   const outdir = path.resolve(options.outdir);
   mkdirSync(path.dirname(outdir), { recursive: true });
   const staging = mkdtempSync(path.join(path.dirname(outdir), `.${path.basename(outdir)}.staging-`));
   try {
     const yaml = new ManifestYaml();
-    for (const name of profiles) renderProfile(name, migrations, path.join(staging, name), yaml);
-    if (options.profile) {
-      if (!existsSync(outdir)) mkdirSync(outdir);
-      swap(path.join(staging, options.profile), path.join(outdir, options.profile));
-    } else {
-      swap(staging, outdir);
-    }
+    for (const name of profiles) renderProfile(name, migrations, path.join(staging, name), { yaml, timings });
+    timings.measure('writing and swapping dist/', () => {
+      if (options.profile) {
+        if (!existsSync(outdir)) mkdirSync(outdir);
+        swap(path.join(staging, options.profile), path.join(outdir, options.profile));
+      } else {
+        swap(staging, outdir);
+      }
+    });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
   return profiles;
 }
 
-function renderProfile(name: ProfileName, migrations: ReturnType<typeof loadMigrations>, dir: string, yaml: ManifestYaml): void {
+function renderProfile(name: ProfileName, migrations: readonly Migration[], dir: string, { yaml, timings }: { yaml: ManifestYaml; timings: PhaseTimings }): void {
   const app = new App({ outdir: dir, outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
-  let chart: LearnflowPostgresChart;
-  try {
-    chart = new LearnflowPostgresChart(app, 'learnflow-postgres', { ...PROFILES[name], migrationSet: migrations });
-  } catch (error) {
-    if (error instanceof ValidationError) throw new ValidationError(`profile '${name}'`, error.problems);
-    throw error;
-  }
+  const chart = timings.measure('building the constructs', () => {
+    try {
+      return new LearnflowPostgresChart(app, 'learnflow-postgres', { ...PROFILES[name], migrationSet: migrations });
+    } catch (error) {
+      if (error instanceof ValidationError) throw new ValidationError(`profile '${name}'`, error.problems);
+      throw error;
+    }
+  });
   // Chart.toJson() is cdk8s's whole synthesis of a chart (dependencies, validation, order), and
   // app.synth() would write it as Yaml.stringify does; written here instead so that manifests
   // the profiles share (the migration ConfigMaps above all) are turned into YAML once.
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, `${chart.node.id}.yaml`), yaml.documents(chart.toJson()));
-  if (chart.config.argocd) {
-    const argo = new App({ outdir: path.join(dir, 'argocd'), outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
-    new ArgoApplicationChart(argo, 'application', { profile: name, config: chart.config, argocd: chart.config.argocd });
-    argo.synth();
+  const manifests = timings.measure('cdk8s synthesis (Chart.toJson)', () => chart.toJson());
+  const text = timings.measure('YAML', () => yaml.documents(manifests));
+  timings.measure('writing and swapping dist/', () => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `${chart.node.id}.yaml`), text);
+  });
+  const { argocd } = chart.config;
+  if (argocd) {
+    timings.measure('Argo CD Application', () => {
+      const argo = new App({ outdir: path.join(dir, 'argocd'), outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
+      new ArgoApplicationChart(argo, 'application', { profile: name, config: chart.config, argocd });
+      argo.synth();
+    });
   }
   const { releaseName, namespace, chartVersion } = chart.config;
-  mkdirSync(path.join(dir, 'helm'));
-  writeFileSync(path.join(dir, 'helm', 'postgresql-values.yaml'), [
-    `# Bitnami PostgreSQL values for profile '${name}', generated by learnflow-postgres: do not edit.`,
-    `# helm upgrade --install ${releaseName} ${CHART_OCI_URL} --version ${chartVersion} \\`,
-    `#   --namespace ${namespace} -f dist/${name}/helm/postgresql-values.yaml`,
-    Yaml.stringify(chart.helmValues),
-  ].join('\n'));
+  timings.measure('Helm values', () => {
+    mkdirSync(path.join(dir, 'helm'));
+    writeFileSync(path.join(dir, 'helm', 'postgresql-values.yaml'), [
+      `# Bitnami PostgreSQL values for profile '${name}', generated by learnflow-postgres: do not edit.`,
+      `# helm upgrade --install ${releaseName} ${CHART_OCI_URL} --version ${chartVersion} \\`,
+      `#   --namespace ${namespace} -f dist/${name}/helm/postgresql-values.yaml`,
+      Yaml.stringify(chart.helmValues),
+    ].join('\n'));
+  });
 }
 
 /** Replaces `target` with `source` by renames, so readers never see a half-written folder. */

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST, ROOT } from './support/dist';
 import { projectCopy, synthProject } from './support/project';
+import { SYNTH_PHASES } from '../lib/timings';
 
 /** Every file below `dir` with its bytes, relative paths sorted. */
 function tree(dir: string): Record<string, string> {
@@ -60,6 +61,17 @@ describe('synthesis', () => {
     expect(run.stderr).toContain('synthesized dist/development/');
     expect(readFileSync(path.join(project, 'dist', 'production', 'marker'), 'utf8')).toBe('kept');
     rmSync(path.join(project, 'dist', 'production', 'marker'));
+  });
+
+  it('prints the wall time of every phase with LEARNFLOW_SYNTH_TIMINGS=1, and the same dist/', () => {
+    const before = tree(path.join(project, 'dist'));
+    const run = synth(project, { LEARNFLOW_SYNTH_TIMINGS: '1' });
+    expect(run.status).toBe(0);
+    const lines = run.stderr.slice(run.stderr.indexOf('wall time per phase')).split('\n').slice(1).filter(Boolean);
+    const phases = lines.map((line) => /^ +(\d+\.\d) ms {2}(.+)$/.exec(line)?.[2]);
+    expect([...phases].sort()).toEqual([...SYNTH_PHASES].sort());
+    expect(tree(path.join(project, 'dist'))).toEqual(before);
+    expect(synth(project).stderr).not.toContain('wall time per phase');
   });
 
   it('rejects an unknown LEARNFLOW_PROFILE by name, exit 1, dist/ untouched', () => {

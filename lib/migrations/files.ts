@@ -139,6 +139,16 @@ export function parseMigrations(entries: readonly MigrationSourceEntry[], option
   return { migrations: parsed.migrations, problems: sortProblems(parsed.problems) };
 }
 
+/**
+ * The statements of a migration file as psql would send them: the scan the checks already
+ * made for files this module read, a new one for any other.
+ */
+export function statementsOf(file: MigrationFile): readonly SqlStatement[] {
+  return scanned.get(file) ?? scanSql(file.sql).statements;
+}
+
+const scanned = new WeakMap<MigrationFile, readonly SqlStatement[]>();
+
 /** Lowercase hex SHA-256 of `bytes`. */
 export function sha256Hex(bytes: Uint8Array): string {
   return hash('sha256', bytes, 'hex');
@@ -267,10 +277,9 @@ function parseEntries(entries: readonly MigrationSourceEntry[], directory: strin
       if (!entry) continue;
       const file = source(entry.path);
       const checked = checkContent(entry.bytes, direction, (text, line) => report(file, text, line));
-      files[direction] = {
-        file: { key: `${unit.version}_${unit.name}.${direction}.sql`, source: file, sql: checked.sql, sha256: sha256Hex(entry.bytes) },
-        transactional: checked.transactional,
-      };
+      const migrationFile: MigrationFile = { key: `${unit.version}_${unit.name}.${direction}.sql`, source: file, sql: checked.sql, sha256: sha256Hex(entry.bytes) };
+      scanned.set(migrationFile, checked.statements);
+      files[direction] = { file: migrationFile, transactional: checked.transactional };
     }
     if (valid && files.up && files.down) {
       migrations.push({
@@ -326,6 +335,7 @@ const TWO_WORD_OBJECTS = new Set(['MATERIALIZED', 'FOREIGN', 'EVENT', 'TEXT', 'A
 interface CheckedContent {
   readonly sql: string;
   readonly transactional: boolean;
+  readonly statements: readonly SqlStatement[];
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -400,7 +410,7 @@ function checkContent(bytes: Uint8Array, direction: Direction, report: (text: st
     }
   }
 
-  return { sql, transactional };
+  return { sql, transactional, statements: scan.statements };
 }
 
 function transactionControl(statement: SqlStatement): string | undefined {

@@ -1,4 +1,4 @@
-import { scanSql } from '../migrations/files';
+import { statementsOf } from '../migrations/files';
 import { Migration } from '../migrations/types';
 
 const NAME = String.raw`(?:"[^"]+"|[A-Za-z_][\w$]*)`;
@@ -30,7 +30,7 @@ const computed = new WeakMap<readonly Migration[], readonly string[]>();
 function tablesAfter(migrations: readonly Migration[]): string[] {
   const tables: string[] = [];
   for (const migration of migrations) {
-    for (const { text } of scanSql(migration.up.sql).statements) {
+    for (const { text } of statementsOf(migration.up)) {
       const created = CREATE_TABLE.exec(text);
       const dropped = DROP_TABLE.exec(text);
       const renamed = RENAME_TABLE.exec(text);

@@ -12,6 +12,7 @@ import {
   loadMigrations,
   parseMigrations,
   scanSql,
+  statementsOf,
 } from '../../lib/migrations/files';
 
 const UP = 'CREATE TABLE a (id INTEGER);\n';
@@ -529,6 +530,14 @@ describe('scanSql', () => {
 
   it('keeps words inside parentheses out of the statement words', () => {
     expect(scanSql('CREATE INDEX i ON t ((lower(a)));').statements[0].words).toEqual(['CREATE', 'INDEX', 'I', 'ON', 'T']);
+  });
+
+  it('gives the statements of a checked file without scanning it again, and scans any other file', () => {
+    const [migration] = valid(flat('001_a'));
+    expect(statementsOf(migration.up)).toEqual(scanSql(migration.up.sql).statements);
+    expect(statementsOf(migration.up)).toBe(statementsOf(migration.up));
+    const other = { ...migration.up, sql: 'SELECT 1; SELECT 2;' };
+    expect(statementsOf(other).map((s) => s.text)).toEqual(['SELECT 1', 'SELECT 2']);
   });
 });
 
