@@ -4,11 +4,15 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
 import { summarizeApply } from '../../lib/cli/commands/deploy';
 import { withEnv } from '../../lib/cli/commands/backup';
 import { commandLine, shellQuote } from '../../lib/cli/exec';
 import { CliError } from '../../lib/cli/exit-codes';
 import { loadTarget } from '../../lib/cli/target';
+import { PLAN_KEY, PLAN_PARTS_KEY, planEntries, renderPlan } from '../../lib/migrations/bundle';
+import { loadMigrations } from '../../lib/migrations/files';
+import { encodedSize } from '../../lib/migrations/layout';
 import { DIST, ROOT } from '../support/dist';
 import { cli } from './support';
 
@@ -114,6 +118,21 @@ describe('dist/ as the source of truth', () => {
     const e = error(() => loadTarget('development', root));
     expect(e.code).toBe(1);
     expect(e.message).toContain('is stale: its values file is for chart 16.7.27');
+  });
+
+  it('reads every part of a plan split into parts, as plan.parts lists them', () => {
+    const root = profileCopy('split-plan');
+    const file = path.join(root, 'dist', 'development', 'learnflow-postgres.yaml');
+    const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS());
+    const configMap = docs.find((d) => d.kind === 'ConfigMap' && PLAN_KEY in (d.data ?? {}));
+    // The synth's own splitter, with a budget of about two lines per part.
+    const migrations = loadMigrations('migrations', { root: ROOT });
+    const parts = planEntries(migrations, encodedSize(PLAN_KEY, renderPlan(migrations.slice(0, 2))));
+    expect(parts.length).toBeGreaterThan(3);
+    expect(parts[0]).toEqual([PLAN_PARTS_KEY, parts.slice(1).map(([key]) => `${key}\n`).join('')]);
+    Object.assign(configMap.data, Object.fromEntries(parts));
+    writeFileSync(file, docs.map((d) => stringify(d)).join('---\n'));
+    expect(loadTarget('development', root).migrationPlan.map((m) => `${m.version}_${m.name}`)).toEqual(migrations.map((m) => `${m.version}_${m.name}`));
   });
 
   it('the checkout\'s own dist/ is current for both profiles', () => {
