@@ -74,12 +74,12 @@ export function renderPlan(migrations: readonly Migration[]): string {
 
 function planLines(migrations: readonly Migration[]): string[] {
   return [...migrations].sort(byVersion).map((m) => {
-    for (const [file, direction] of [[m.up, 'up'], [m.down, 'down']] as const) {
-      if (file.key !== `${m.version}_${m.name}.${direction}.sql`) {
-        throw new Error(`${file.key}: a plan names files ${m.version}_${m.name}.${direction}.sql; this migration's key differs`);
-      }
+    const base = `${m.version}_${m.name}`;
+    if (m.up.key !== `${base}.up.sql` || m.down.key !== `${base}.down.sql`) {
+      const [file, expected] = m.up.key !== `${base}.up.sql` ? [m.up, `${base}.up.sql`] : [m.down, `${base}.down.sql`];
+      throw new Error(`${file.key}: a plan names files ${expected}; this migration's key differs`);
     }
-    return [m.version, m.name, m.up.sha256, m.down.sha256, m.transactional ? 'tx' : 'notx'].join('\t') + '\n';
+    return `${m.version}\t${m.name}\t${m.up.sha256}\t${m.down.sha256}\t${m.transactional ? 'tx' : 'notx'}\n`;
   });
 }
 
@@ -118,7 +118,17 @@ export function runnerScript(): string {
  * The migration ConfigMaps' data: runner.sh, the plan (plan.tsv, or its parts and their list)
  * and every up and down file under its key, keys sorted so the output is deterministic.
  */
-export function migrationBundle(migrations: readonly Migration[], options: { readonly planPartBudget?: number } = {}): Record<string, string> {
+export function migrationBundle(migrations: readonly Migration[], options: BundleOptions = {}): Record<string, string> {
+  return Object.fromEntries(bundleEntries(migrations, options));
+}
+
+export interface BundleOptions {
+  /** Most bytes per plan part (see {@link planEntries}). @default CONFIGMAP_DATA_BUDGET */
+  readonly planPartBudget?: number;
+}
+
+/** {@link migrationBundle} as `[key, content]` pairs in key order: thousands of keys need no object in between. */
+export function bundleEntries(migrations: readonly Migration[], options: BundleOptions = {}): [string, string][] {
   const files = migrations.flatMap((m): [string, string][] => [
     [m.up.key, m.up.sql],
     [m.down.key, m.down.sql],
@@ -129,5 +139,5 @@ export function migrationBundle(migrations: readonly Migration[], options: { rea
     seen.add(key);
   }
   const entries: [string, string][] = [[RUNNER_KEY, runnerScript()], ...planEntries(migrations, options.planPartBudget), ...files];
-  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -577,20 +577,24 @@ export function scanSql(sql: string): SqlScan {
         WORD.lastIndex = i;
         WORD.test(sql);
         const j = WORD.lastIndex;
-        const word = sql.slice(i, j).toUpperCase();
         const after = sql[j];
-        if (after === "'" && (word === 'E' || word === 'B' || word === 'X' || word === 'N')) {
-          i = quoted(j, word === 'E');
-        } else if (word === 'U' && after === '&' && (sql[j + 1] === "'" || sql[j + 1] === '"')) {
+        const letter = j === i + 1 ? c.toUpperCase() : '';
+        if (after === "'" && (letter === 'E' || letter === 'B' || letter === 'X' || letter === 'N')) {
+          i = quoted(j, letter === 'E');
+        } else if (letter === 'U' && after === '&' && (sql[j + 1] === "'" || sql[j + 1] === '"')) {
           i = quoted(j + 1, false);
         } else {
-          if (start === i) keyword = word;
-          if (parenDepth === 0) {
-            words.push(word);
-            if (routine()) {
-              if (word === 'BEGIN') beginDepth++;
-              else if (word === 'CASE' && beginDepth > 0) beginDepth++;
-              else if (word === 'END' && beginDepth > 0) beginDepth--;
+          // Words inside parentheses (column lists, VALUES rows) are neither keywords nor kept.
+          if (start === i || parenDepth === 0) {
+            const word = sql.slice(i, j).toUpperCase();
+            if (start === i) keyword = word;
+            if (parenDepth === 0) {
+              words.push(word);
+              if (routine()) {
+                if (word === 'BEGIN') beginDepth++;
+                else if (word === 'CASE' && beginDepth > 0) beginDepth++;
+                else if (word === 'END' && beginDepth > 0) beginDepth--;
+              }
             }
           }
           i = j;

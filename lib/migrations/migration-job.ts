@@ -8,7 +8,7 @@ import { containerEnvironment, libpqEnvironment } from '../database-client';
 import { deploymentImages, imageName } from '../images';
 import { manualJobTemplate, projectJob, ProjectJobProps } from '../job';
 import { DATABASE_CLIENT_LABEL, contentHash, resourceName, standardLabels } from '../names';
-import { EXIT, migrationBundle } from './bundle';
+import { EXIT, bundleEntries } from './bundle';
 import { splitIntoConfigMaps } from './layout';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
 import { Migration } from './types';
@@ -98,7 +98,7 @@ const layouts = new WeakMap<readonly Migration[], ConfigMapLayout>();
 function configMapLayout(migrations: readonly Migration[]): ConfigMapLayout {
   let layout = layouts.get(migrations);
   if (!layout) {
-    const entries = Object.entries(migrationBundle(migrations));
+    const entries = bundleEntries(migrations);
     const sources = new Map(migrations.flatMap((m): [string, string][] => [[m.up.key, m.up.source], [m.down.key, m.down.source]]));
     const describe = (key: string) => sources.get(key) ?? key;
     layout = { hash: contentHash(entries.flat()), groups: splitIntoConfigMaps(entries, { describe }) };
