@@ -24,10 +24,10 @@ export function minimalProject(parent: string, name = 'minimal-cdk8s-app'): stri
   mkdirSync(dir);
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'minimal-cdk8s-app', private: true }, null, 2) + '\n');
   writeFileSync(path.join(dir, 'cdk8s.yaml'), `language: typescript\napp: ${APP_COMMAND.join(' ')}\noutput: .cdk8s.out\n`);
-  // The same launcher as ours, where the app command names one.
-  for (const arg of APP_COMMAND.slice(1).filter((a) => a.startsWith('scripts/'))) {
-    mkdirSync(path.join(dir, path.dirname(arg)), { recursive: true });
-    copyFileSync(path.join(ROOT, arg), path.join(dir, arg));
+  // The same launcher as ours (scripts/synth.cjs and the compile step it requires).
+  if (APP_COMMAND.slice(1).some((a) => a.startsWith('scripts/'))) {
+    mkdirSync(path.join(dir, 'scripts'));
+    for (const file of ['synth.cjs', 'compile.cjs']) copyFileSync(path.join(ROOT, 'scripts', file), path.join(dir, 'scripts', file));
   }
   writeFileSync(
     path.join(dir, 'main.ts'),

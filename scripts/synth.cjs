@@ -1,60 +1,11 @@
 #!/usr/bin/env node
-// The `app` of cdk8s.yaml and `npm run synth`: runs main.ts as plain JavaScript.
-// Compiling TypeScript on the fly (tsx) costs more than the whole synth, so the sources are
-// transpiled once with esbuild into a cache folder named after their content, and reused until
-// any of them changes. No type-check here: `npm test` type-checks. The cache holds no state of
-// its own: deleting node_modules/.cache/learnflow-postgres/ only costs one transpile.
+// The `app` of cdk8s.yaml and `npm run synth`: runs main.ts, compiled once per change of the
+// sources (scripts/compile.cjs).
 'use strict';
-const { createHash } = require('node:crypto');
-const fs = require('node:fs');
 const path = require('node:path');
+const { compiledProject } = require('./compile.cjs');
 
 const root = path.resolve(process.env.LEARNFLOW_ROOT || path.join(__dirname, '..'));
-// What main.ts needs at run time: its own sources, imports/ and the scripts lib/ embeds.
-const SOURCE_DIRS = ['lib', 'imports'];
-
-function files(dir) {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const full = path.join(dir, entry.name);
-    return entry.isDirectory() ? files(full) : [full];
-  });
-}
-
-const sources = [path.join(root, 'main.ts'), ...SOURCE_DIRS.flatMap((d) => files(path.join(root, d)))].sort();
-const hash = createHash('sha256');
-for (const file of sources) hash.update(path.relative(root, file)).update('\0').update(fs.readFileSync(file)).update('\0');
-const cacheRoot = path.join(root, 'node_modules', '.cache', 'learnflow-postgres');
-const compiled = path.join(cacheRoot, hash.digest('hex').slice(0, 16));
-
-if (!fs.existsSync(compiled)) {
-  const { transformSync } = require('esbuild');
-  const staging = `${compiled}.${process.pid}.tmp`;
-  for (const file of sources) {
-    const rel = path.relative(root, file);
-    const target = path.join(staging, rel.replace(/\.ts$/, '.js'));
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    if (file.endsWith('.ts')) {
-      const { code } = transformSync(fs.readFileSync(file, 'utf8'), { loader: 'ts', format: 'cjs', target: 'node20', sourcefile: rel });
-      fs.writeFileSync(target, code);
-    } else {
-      fs.copyFileSync(file, target);
-    }
-  }
-  try {
-    fs.renameSync(staging, compiled);
-  } catch (error) {
-    // Another synth compiled the same sources first: theirs is identical.
-    fs.rmSync(staging, { recursive: true, force: true });
-    if (!fs.existsSync(compiled)) throw error;
-  }
-  // Keep the few newest compilations (other branches, other copies); drop the rest.
-  const old = fs.readdirSync(cacheRoot).map((name) => path.join(cacheRoot, name))
-    .filter((dir) => dir !== compiled && !dir.endsWith('.tmp'))
-    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)
-    .slice(4);
-  for (const dir of old) fs.rmSync(dir, { recursive: true, force: true });
-}
-
+const compiled = compiledProject(root);
 process.env.LEARNFLOW_ROOT = root;
 require(path.join(compiled, 'main.js'));

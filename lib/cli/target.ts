@@ -11,8 +11,11 @@ import { PROFILE_NAMES, PROFILES, ProfileName, isProfileName } from '../profiles
 import { CliError, EXIT } from './exit-codes';
 import { KubeObject } from './k8s-state';
 
-/** The project root (dist/ and lib/ live here), wherever the command is run from. */
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/**
+ * The project root (dist/ and lib/ live here), wherever the command is run from:
+ * bin/learnflow-postgres names it, as it runs a compiled copy of lib/ from a cache folder.
+ */
+export const PROJECT_ROOT = path.resolve(process.env.LEARNFLOW_ROOT ?? path.join(__dirname, '..', '..'));
 
 export interface MigrationRef {
   readonly version: string;
