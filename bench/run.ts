@@ -15,7 +15,7 @@ import { DBMATE_VERSION, installDbmate } from './dbmate';
 import { Command, Sample, formatMs, formatRatio, sampleInterleaved, timeCommand } from './measure';
 import { RunnerCase, Tool, benchMigrations } from './migrations';
 import { ProfileShare, phaseTimings, precompile, profileByOwner, stairs } from './profile';
-import { APP_COMMAND, appProject, minimalProject } from './projects';
+import { APP_COMMAND, appProject, minimalProject, outputOnlyProject } from './projects';
 import { Machine, Target, loadAverage, machine, table, verdict } from './report';
 
 const SMALL_SET_SIZE = 1000;
@@ -82,13 +82,14 @@ async function main(): Promise<void> {
       small = projectCopy({ parent: work, migrations: smallMigrationSet(SMALL_SET_SIZE) });
     }
     const minimal = minimalProject(work);
+    const outputOnly = outputOnlyProject(work, app);
     const compiled = projectCopy({ parent: work });
     precompile(compiled);
     const minimalCompiled = minimalProject(work, 'minimal-precompiled');
     precompile(minimalCompiled);
 
     log(`synthesis: ${shortRuns} runs per case, interleaved`);
-    const synth = benchSynth({ app, small: smallSynthError ? undefined : small, minimal, compiled, minimalCompiled }, shortRuns, slowRuns);
+    const synth = benchSynth({ app, small: smallSynthError ? undefined : small, minimal, outputOnly, compiled, minimalCompiled }, shortRuns, slowRuns);
 
     const dbmate = installDbmate();
     if (!dbmate.installed) log(`dbmate rows skipped: ${dbmate.reason}`);
@@ -146,12 +147,14 @@ interface SynthProjects {
   /** The app with the generated migrations; undefined when its synth failed. */
   readonly small: string | undefined;
   readonly minimal: string;
+  /** An app with no logic that writes the app's output (see outputOnlyProject()). */
+  readonly outputOnly: string;
   /** Copies with .js files beside the .ts ones (see precompile()). */
   readonly compiled: string;
   readonly minimalCompiled: string;
 }
 
-function benchSynth({ app, small, minimal, compiled, minimalCompiled }: SynthProjects, runs: number, slowRuns: number): SynthResults {
+function benchSynth({ app, small, minimal, outputOnly, compiled, minimalCompiled }: SynthProjects, runs: number, slowRuns: number): SynthResults {
   const labels = new Map<string, { label: string; command: string; layer?: string }>();
   const variants: { id: string; command: Command }[] = [];
   const add = (id: string, label: string, command: Command, layer?: string) => {
@@ -167,6 +170,7 @@ function benchSynth({ app, small, minimal, compiled, minimalCompiled }: SynthPro
   const steps = stairs(app, compiled);
   for (const step of steps) add(step.id, names[step.id] ?? step.label, step.command, step.label);
   add('minimal', 'a minimal cdk8s app (one Chart, one ConfigMap), run the same way', appCommand(minimal));
+  add('output-only', "our output with no logic: a cdk8s app writing the app's files from plain objects, run the same way", appCommand(outputOnly));
   add('minimal-precompiled', 'the minimal app precompiled', { cmd: process.execPath, args: ['main.js'], cwd: minimalCompiled },
     'the minimal app precompiled the same way: `node main.js`');
   if (small) add('app-small', `the app with ${SMALL_SET_SIZE.toLocaleString('en')} small migrations`, appCommand(small));
@@ -240,6 +244,7 @@ function render(input: RenderInput): string {
     synthRow('app'),
     synthRow('minimal', vsApp('minimal')),
     synthRow('floor', vsApp('floor')),
+    synthRow('output-only', `${vsApp('output-only')}; this ÷ the minimal app = ${formatRatio(s('output-only').median / s('minimal').median)}`),
     smallSynth
       ? synthRow('app-small', `this ÷ the app = ${formatRatio(smallSynth.median / app)}`)
       : [`the app with ${SMALL_SET_SIZE.toLocaleString('en')} small migrations`, `\`${synth.labels.get('app')!.command}\``, '**failed**', '', '', smallFailed],
@@ -390,6 +395,11 @@ a fraction of a millisecond) and the JSON into YAML (cdk8s's \`Yaml.stringify\`)
 ${formatMs(libraryPhases)}: ${formatRatio(libraryPhases / headroom)} the headroom. With building the constructs (cdk8s-plus-27's Jobs,
 CronJobs and Roles, and our configuration, validation and hashing), rendering the manifests took ${formatMs(renderPhases)}
 (${formatRatio(renderPhases / headroom)} the headroom), before start-up, reading migrations/ or writing dist/.
+
+The same output costs that much with no logic at all: a cdk8s app that only writes the app's files (the
+${synth.manifestCount} manifests as plain \`ApiObject\`s, the Argo CD Applications and the Helm values, read from JSON)
+takes ${formatMs(s('output-only').median)}, ${formatRatio(s('output-only').median / s('minimal').median)} the minimal app, run the same way. The app takes
+${formatRatio(app / s('output-only').median)} that floor for its output.
 
 ## How to reproduce
 
