@@ -16,18 +16,6 @@ const canonical = (name: string) => name.split(/\.(?=(?:[^"]*"[^"]*")*[^"]*$)/).
  * are not schema.
  */
 export function expectedTables(migrations: readonly Migration[]): string[] {
-  let tables = computed.get(migrations);
-  if (!tables) {
-    tables = tablesAfter(migrations);
-    computed.set(migrations, tables);
-  }
-  return [...tables];
-}
-
-/** Per migration set: every profile of a synth renders the same set, and scanning it is the cost. */
-const computed = new WeakMap<readonly Migration[], readonly string[]>();
-
-function tablesAfter(migrations: readonly Migration[]): string[] {
   const tables: string[] = [];
   for (const migration of migrations) {
     for (const { text } of statementsOf(migration.up)) {
