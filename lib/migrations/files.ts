@@ -472,7 +472,6 @@ const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 // Sticky patterns: each consumes a whole token at lastIndex, faster than testing character by character.
 const WORD = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/y;
 const NUMBER = /[0-9][0-9A-Za-z_.]*/y;
-const SPACES = /[ \t\n\r\f\v]+/y;
 const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y;
 const WHITESPACE = new Set([' ', '\t', '\n', '\r', '\f', '\v']);
 
@@ -532,9 +531,7 @@ export function scanSql(sql: string): SqlScan {
     const c = sql[i];
     const next = sql[i + 1];
     if (WHITESPACE.has(c)) {
-      SPACES.lastIndex = i;
-      SPACES.test(sql);
-      i = SPACES.lastIndex;
+      while (i < n && WHITESPACE.has(sql[i])) i++;
     } else if (c === '-' && next === '-') {
       const eol = sql.indexOf('\n', i);
       const end = eol < 0 ? n : eol;
