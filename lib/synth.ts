@@ -55,7 +55,8 @@ export function synthesize(options: SynthOptions): ProfileName[] {
 }
 
 function renderProfile(name: ProfileName, migrations: readonly Migration[], dir: string, { yaml, timings }: { yaml: ManifestYaml; timings: PhaseTimings }): void {
-  const app = new App({ outdir: dir, outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
+  // Never synthesized itself: the chart's manifests are written below.
+  const app = new App({ outdir: dir });
   const chart = timings.measure('building the constructs', () => {
     try {
       return new LearnflowPostgresChart(app, 'learnflow-postgres', { ...PROFILES[name], migrationSet: migrations });
