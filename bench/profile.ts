@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../test/support/dist';
+import { parsePhaseTimings } from '../lib/timings';
 import { Command, median } from './measure';
 import { APP_COMMAND } from '../test/support/project';
 
@@ -61,9 +62,7 @@ export function phaseTimings(command: Command, runs: number): Map<string, number
   for (let i = 0; i < runs; i++) {
     const run = spawnSync(command.cmd, command.args, { cwd: command.cwd, encoding: 'utf8', env: { ...process.env, LEARNFLOW_SYNTH_TIMINGS: '1' } });
     if (run.status !== 0) throw new Error(`${command.args.join(' ')} with LEARNFLOW_SYNTH_TIMINGS=1 failed:\n${run.stderr}`);
-    for (const [, ms, phase] of run.stderr.matchAll(/^ +(\d+\.\d) ms {2}(.+)$/gm)) {
-      perPhase.set(phase, [...(perPhase.get(phase) ?? []), Number(ms)]);
-    }
+    for (const [phase, ms] of parsePhaseTimings(run.stderr)) perPhase.set(phase, [...(perPhase.get(phase) ?? []), ms]);
   }
   return new Map([...perPhase].map(([phase, values]) => [phase, median(values)]));
 }

@@ -25,6 +25,11 @@ export class PhaseTimings {
   }
 }
 
+/** The phases and times {@link PhaseTimings.format} wrote, read back from a synth's stderr. */
+export function parsePhaseTimings(text: string): Map<string, number> {
+  return new Map([...text.matchAll(/^ +(\d+\.\d) ms {2}(.+)$/gm)].map(([, ms, phase]) => [phase, Number(ms)]));
+}
+
 /** The phases of a synth, in the order they run. */
 export const SYNTH_PHASES = [
   'start-up: Node.js, the libraries and our modules',
