@@ -3,11 +3,10 @@
 // application user of the chart owning the database, as the Bitnami chart sets it up.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../../lib/profiles';
 import { resolveConfig } from '../../lib/config';
-import { Pg, connectionEnv } from '../support/postgres';
+import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJob, prepareDistJob } from '../support/dist-job';
 import { runRunner } from '../support/runner-harness';
@@ -16,17 +15,16 @@ import { ROOT } from '../support/dist';
 const PROFILE = 'development';
 const job = distMigrationJob(PROFILE);
 const appUser = job.env.PGUSER;
-const appPassword = randomBytes(18).toString('hex');
 let pg: Pg;
 let mounts: string;
-const { freshDatabase } = usePostgres('learnflow', (server, dir) => {
+const { freshDatabase, appConnection } = usePostgres('learnflow', (server, dir) => {
   pg = server;
   mounts = dir;
-}, { appUser: { name: appUser, password: appPassword } });
+}, { appUser });
 
 /** Runs the dist/ Job (or one of its CronJob templates) against `db`. */
 function run(db: string, cronJob?: string, overrides: Record<string, string> = {}) {
-  const prepared = prepareDistJob(cronJob ? distMigrationJob(PROFILE, cronJob) : job, mounts, connectionEnv(pg, db, appPassword), overrides);
+  const prepared = prepareDistJob(cronJob ? distMigrationJob(PROFILE, cronJob) : job, mounts, appConnection(db), overrides);
   return runRunner(prepared.dir, prepared.env, prepared.args);
 }
 

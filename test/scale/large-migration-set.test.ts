@@ -3,7 +3,6 @@
 // the size where one ConfigMap could never carry it.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../lib/config';
 import { CONFIGMAP_DATA_BUDGET } from '../../lib/migrations/layout';
@@ -11,7 +10,7 @@ import { PROFILES } from '../../lib/profiles';
 import { Manifest } from '../support/dist';
 import { prepareDistJob } from '../support/dist-job';
 import { largeMigrationSet, totalBytes } from '../support/generated-migrations';
-import { Pg, connectionEnv } from '../support/postgres';
+import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJobIn, projectCopy, synthProject, synthProjectOrThrow } from '../support/project';
 import { runRunner } from '../support/runner-harness';
@@ -31,13 +30,12 @@ const seededRows = Object.entries(files)
   .reduce((sum, [, sql]) => sum + sql.split('\n').filter((l) => l.startsWith('    (')).length, 0);
 
 const appUser = resolveConfig(PROFILES[PROFILE]).appUser;
-const appPassword = randomBytes(18).toString('hex');
 let pg: Pg;
 let mounts: string;
-const { freshDatabase } = usePostgres('scale', (server, dir) => {
+const { freshDatabase, appConnection } = usePostgres('scale', (server, dir) => {
   pg = server;
   mounts = dir;
-}, { appUser: { name: appUser, password: appPassword } });
+}, { appUser });
 
 let project: string;
 let dist: string;
@@ -120,7 +118,7 @@ describe('a migration set of more than 5 MiB', () => {
   it('applies completely through the synthesized Job on a real PostgreSQL', async () => {
     const db = freshDatabase();
     expect(job.env.PGUSER).toBe(appUser);
-    const prepared = prepareDistJob(job, mounts, connectionEnv(pg, db, appPassword));
+    const prepared = prepareDistJob(job, mounts, appConnection(db));
     const result = await runRunner(prepared.dir, prepared.env, prepared.args);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);

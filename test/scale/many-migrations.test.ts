@@ -1,6 +1,5 @@
 // Many small migrations, synthesized by the real app in a copy of the project: the number of
 // migrations must not be capped by anything but the ConfigMap split.
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { CONFIGMAP_DATA_BUDGET, encodedSize } from '../../lib/migrations/layout'
 import { PROFILES } from '../../lib/profiles';
 import { prepareDistJob } from '../support/dist-job';
 import { smallMigrationSet } from '../support/generated-migrations';
-import { Pg, connectionEnv } from '../support/postgres';
+import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJobIn, projectCopy, synthProjectOrThrow } from '../support/project';
 import { runRunner } from '../support/runner-harness';
@@ -21,13 +20,12 @@ afterAll(() => {
 });
 
 const appUser = resolveConfig(PROFILES[PROFILE]).appUser;
-const appPassword = randomBytes(18).toString('hex');
 let pg: Pg;
 let mounts: string;
-const { freshDatabase } = usePostgres('many', (server, dir) => {
+const { freshDatabase, appConnection } = usePostgres('many', (server, dir) => {
   pg = server;
   mounts = dir;
-}, { appUser: { name: appUser, password: appPassword } });
+}, { appUser });
 
 function synthesized(count: number) {
   const project = projectCopy({ migrations: smallMigrationSet(count) });
@@ -57,7 +55,7 @@ describe('a long migration history', () => {
     }
 
     const db = freshDatabase();
-    const prepared = prepareDistJob(job, mounts, connectionEnv(pg, db, appPassword));
+    const prepared = prepareDistJob(job, mounts, appConnection(db));
     const first = await runRunner(prepared.dir, prepared.env, prepared.args);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);

@@ -1,6 +1,5 @@
 // The verification Job from dist/ (health stages 3 and 4) against a real PostgreSQL, run with
 // the Job's own command and environment.
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../lib/migrations/files';
@@ -9,21 +8,20 @@ import { migration } from '../support/runner-harness';
 import { byComponent, findOne, ROOT } from '../support/dist';
 import { distMigrationJob, jobContainer, prepareDistJob, runJobContainer } from '../support/dist-job';
 import { runRunner } from '../support/runner-harness';
-import { Pg, connectionEnv } from '../support/postgres';
+import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 
 const verifyJob = findOne('development', byComponent('Job', 'verification'), 'verification Job');
 const { env: jobEnv } = jobContainer(verifyJob);
-const appPassword = randomBytes(18).toString('hex');
 let pg: Pg;
 let tmp: string;
-const { freshDatabase } = usePostgres('verify', (server, dir) => {
+const { freshDatabase, appConnection } = usePostgres('verify', (server, dir) => {
   pg = server;
   tmp = dir;
-}, { appUser: { name: jobEnv.PGUSER, password: appPassword } });
+}, { appUser: jobEnv.PGUSER });
 
 const connection = (db: string) => ({
-  ...connectionEnv(pg, db, appPassword), TMPDIR: tmp,
+  ...appConnection(db), TMPDIR: tmp,
 });
 const verify = (db: string, overrides: Record<string, string> = {}) =>
   runJobContainer(verifyJob, { ...connection(db), VERIFY_DB_WAIT_SECONDS: '2', VERIFY_MIGRATIONS_WAIT_SECONDS: '1', ...overrides });
