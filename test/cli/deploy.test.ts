@@ -192,14 +192,20 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     await setPodReady(kube, NS, CHART.pod, true);
   });
 
+  const DEPLOY_AGAIN = ['deploy', '--profile', 'development', '--skip-existing', '--timeout', '60'];
+
+  /** Deletes `job` and deploys again: apply re-creates it, and its pod's `container` exits `code`. */
+  const deployWhileJobFails = async (job: string, container: string, code: number) => {
+    await kube.kubectlOk(['delete', 'job', job, '-n', NS]);
+    const run = startCli(DEPLOY_AGAIN, env);
+    await eventually(`the re-created Job ${job}`, () => get(kube, NS, `job/${job}`));
+    const pod = await jobPodExited(kube, NS, job, container, code);
+    await failJob(kube, NS, job, container, code);
+    return { r: await run.done, pod };
+  };
+
   it('exits 7 when the migration Job fails, with its log command and the next step', async () => {
-    await kube.kubectlOk(['delete', 'job', JOBS.migrations, '-n', NS]);
-    const run = startCli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '60'], env);
-    // deploy's apply re-creates the Job; its pod fails with the runner's exit 7.
-    await eventually('the re-created migration Job', () => get(kube, NS, `job/${JOBS.migrations}`));
-    const pod = await jobPodExited(kube, NS, JOBS.migrations, 'migrate', 7);
-    await failJob(kube, NS, JOBS.migrations, 'migrate', 7);
-    const r = await run.done;
+    const { r, pod } = await deployWhileJobFails(JOBS.migrations, 'migrate', 7);
     expect(r.code, r.stdout + r.stderr).toBe(7);
     expect(r.stderr).toContain(`learnflow-postgres: migration Job ${JOBS.migrations} failed (PodFailurePolicy: Container migrate`);
     expect(r.stderr).toContain(`pod ${pod} exited 7; its log is not available here`);
@@ -210,7 +216,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
   it('exits 8 when the verification pod could not connect (exit 8)', async () => {
     await kube.kubectlOk(['delete', 'job', JOBS.migrations, JOBS.verification, '-n', NS]);
     await kube.kubectlOk(['delete', 'pods', '-l', `job-name=${JOBS.migrations}`, '-n', NS]);
-    const run = startCli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '60'], env);
+    const run = startCli(DEPLOY_AGAIN, env);
     await eventually('the re-created Jobs', async () => ((await get(kube, NS, `job/${JOBS.verification}`)) ? true : undefined));
     await completeJob(kube, NS, JOBS.migrations);
     await jobPodExited(kube, NS, JOBS.verification, 'verify', 8);
@@ -222,12 +228,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
   });
 
   it('exits 1 when the credentials Job fails, pointing at its log and how to run it again', async () => {
-    await kube.kubectlOk(['delete', 'job', JOBS.credentials, '-n', NS]);
-    const run = startCli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '60'], env);
-    await eventually('the re-created credentials Job', () => get(kube, NS, `job/${JOBS.credentials}`));
-    const pod = await jobPodExited(kube, NS, JOBS.credentials, 'bootstrap', 1);
-    await failJob(kube, NS, JOBS.credentials, 'bootstrap', 1);
-    const r = await run.done;
+    const { r, pod } = await deployWhileJobFails(JOBS.credentials, 'bootstrap', 1);
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stderr).toContain(`credentials Job ${JOBS.credentials} failed`);
     expect(r.stderr).toContain(`read why: kubectl -n ${NS} logs ${pod} --tail=-1`);
