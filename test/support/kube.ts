@@ -174,10 +174,11 @@ function track(child: ChildProcess): void {
   child.on('exit', () => live.delete(child));
 }
 
-function spawnLogged(cmd: string, args: string[], log: string): ChildProcess {
+/** Starts a server process with its output appended to `log`; it is killed if the test worker exits. */
+export function spawnLogged(cmd: string, args: string[], log: string, env?: NodeJS.ProcessEnv): ChildProcess {
   const fd = openSync(log, 'a');
   try {
-    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
+    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
     track(child);
     return child;
   } finally {
@@ -185,7 +186,7 @@ function spawnLogged(cmd: string, args: string[], log: string): ChildProcess {
   }
 }
 
-function tail(file: string, lines = 25): string {
+export function tail(file: string, lines = 25): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -196,7 +197,7 @@ function tail(file: string, lines = 25): string {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** GET `url` and resolve with [status, body]; rejects on a connection error. */
-function get(url: string, headers: Record<string, string> = {}, ca?: string): Promise<[number, string]> {
+export function get(url: string, headers: Record<string, string> = {}, ca?: string): Promise<[number, string]> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const opts = { method: 'GET', headers, timeout: 5_000, ...(u.protocol === 'https:' ? (ca ? { ca } : { rejectUnauthorized: false }) : {}) };
@@ -213,7 +214,7 @@ function get(url: string, headers: Record<string, string> = {}, ca?: string): Pr
 }
 
 /** Polls until `check` resolves true; fails early if `child` exits. */
-async function waitFor(what: string, child: ChildProcess, log: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, child: ChildProcess, log: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
@@ -230,7 +231,7 @@ async function waitFor(what: string, child: ChildProcess, log: string, timeoutMs
   }
 }
 
-async function stopProcess(child: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
+export async function stopProcess(child: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
