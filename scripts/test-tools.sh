@@ -243,19 +243,7 @@ build_argocd() {
 # --- Debian packages ----------------------------------------------------------------------------
 apt_install() { # package
   [ "${LEARNFLOW_TOOLS_NO_APT:-0}" = 1 ] && die "$1 is not installed and LEARNFLOW_TOOLS_NO_APT=1: apt-get install $1"
-  command -v apt-get >/dev/null 2>&1 || die "$1 is not installed and there is no apt-get: install $1 yourself"
-  sudo=
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "$1 is not installed: run as root or install it yourself"
-    sudo=sudo
-  fi
-  say "installing $1 with apt-get"
-  # Where an init system runs, the package starts a service on its default port; tests use their own.
-  if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$1" >/dev/null 2>&1; then
-    say "apt-get install $1 failed; running apt-get update and trying again"
-    $sudo apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$1" >/dev/null
-  fi
+  sh "$(dirname "$0")/apt-install.sh" "$1" || die "could not install $1 with apt-get"
 }
 version_pgbouncer() { "$(tool_path pgbouncer)" --version; }
 have_pgbouncer() { reports pgbouncer "PgBouncer"; }

@@ -9,12 +9,11 @@
 //   });
 //
 // Servers built on these tools: ./s3.ts (rclone serve s3), ./oci-registry.ts, ./argocd.ts.
-import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'vitest';
-import { kubeAvailable, kubeRequired } from './kube';
+import { KubectlResult, RunProcessOptions, isExecutable, kubeAvailable, kubeRequired, onPath, runProcess } from './kube';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SETUP_SCRIPT = path.join(ROOT, 'scripts', 'test-tools.sh');
@@ -50,22 +49,6 @@ export function toolPath(tool: ToolName): string {
     default:
       return path.join(toolsCache(), tool, toolVersion(tool)!, tool);
   }
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
-  }
-  return undefined;
 }
 
 const setupHint = (tools: readonly ToolName[]) => `run \`sh scripts/test-tools.sh ${tools.join(' ')}\` (or \`npm run tools:setup\` for all)`;
@@ -129,46 +112,17 @@ export function helmEnv(dir: string): Record<string, string> {
   };
 }
 
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type RunResult = KubectlResult;
 
-export interface RunOptions {
-  /** Written to stdin. */
-  readonly input?: string | Buffer;
+export interface RunOptions extends Omit<RunProcessOptions, 'env'> {
   /** Added to the environment. */
   readonly env?: Readonly<Record<string, string>>;
-  readonly cwd?: string;
-  /** Kill the process after this long. @default 60_000 */
-  readonly timeoutMs?: number;
 }
 
 /** Runs `tool` (a ToolName, or any executable's path) and resolves with its exit code and output; never rejects on a non-zero exit. */
 export function runTool(tool: ToolName | string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const file = (TOOL_NAMES as readonly string[]).includes(tool) ? requireTool(tool as ToolName) : tool;
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timeoutMs = options.timeoutMs ?? 60_000;
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const command = `${path.basename(file)} ${args.join(' ')}`;
-      if (signal) reject(new Error(`${command} killed by ${signal}${signal === 'SIGKILL' ? ` (timeout ${timeoutMs} ms)` : ''}:\n${stderr}`));
-      else resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.on('error', () => {}); // the tool may exit before reading all input
-    child.stdin.end(options.input ?? '');
-  });
+  return runProcess(file, args, { ...options, env: { ...process.env, ...options.env } });
 }
 
 /** Like runTool() but rejects, with the output, unless the tool exits 0; resolves with stdout. */
