@@ -144,12 +144,16 @@ reports() { # tool expected-text
 version_helm() { "$(tool_path helm)" version --template '{{.Version}}'; }
 have_helm() { reports helm "v$HELM_VERSION"; }
 build_helm() {
-  # What helm's Makefile stamps: its version, and the Kubernetes version of its client-go
-  # (v0.37 -> 1.37), which `helm template` reports as .Capabilities.KubeVersion by default.
+  # What helm's Makefile stamps: its version, and the Kubernetes version of the client-go it
+  # builds with (v0.37 -> 1.37), which `helm template` reports as .Capabilities.KubeVersion.
+  require_go helm
+  gomod=$(GOTOOLCHAIN=local go mod download -json "helm.sh/helm/v3@v$HELM_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  kube_minor=$(sed -n 's/^[[:space:]]*k8s\.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod" 2>/dev/null | head -n 1)
+  [ -n "$kube_minor" ] || die "found no k8s.io/client-go requirement in helm.sh/helm/v3@v$HELM_VERSION's go.mod ($gomod)"
   go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-s -w \
     -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
-    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37 \
-    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37"
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$kube_minor \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$kube_minor"
 }
 
 # --- rclone -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // helm renders the vendored chart with our values, from the archive, its unpacked folder and an
 // OCI registry alike; rclone serves S3; the scanners read dist/; Argo CD's repo-server and
 // controller start against the test API server and sync an Application from a Git repository.
+// The API server is started once, for helm and Argo CD together.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -146,7 +147,7 @@ describeWithTools('pgbouncer and redis-server from Debian', ['pgbouncer', 'redis
   });
 });
 
-describeWithTools('Argo CD against the test API server', ['argocd', 'redis', 'helm'], () => {
+describeWithTools('helm and Argo CD against the test API server', ['argocd', 'redis', 'helm'], () => {
   let kube: Kube;
   let argocd: ArgoCd;
   beforeAll(async () => {
@@ -156,6 +157,16 @@ describeWithTools('Argo CD against the test API server', ['argocd', 'redis', 'he
   afterAll(async () => {
     await argocd?.stop();
     await kube?.stop();
+  });
+
+  it('helm installs the vendored chart into it, and reports the release deployed', async () => {
+    const kubeconfig = ['--kubeconfig', kube.kubeconfig];
+    await helm(['upgrade', '--install', 'postgres', path.join(ROOT, chart.archive), '--namespace', 'helm-smoke', '--create-namespace', '-f', values, ...kubeconfig]);
+    const status = JSON.parse(await helm(['status', 'postgres', '--namespace', 'helm-smoke', '--output', 'json', ...kubeconfig]));
+    expect(status.info.status).toBe('deployed');
+    const releases = JSON.parse(await helm(['list', '--namespace', 'helm-smoke', '--output', 'json', ...kubeconfig]));
+    expect(releases.map((r: { name: string; chart: string }) => `${r.name} ${r.chart}`)).toEqual([`postgres postgresql-${chart.version}`]);
+    expect(await kube.kubectlOk(['get', 'statefulset', 'postgres-postgresql', '-n', 'helm-smoke', '-o', 'jsonpath={.metadata.labels.helm\\.sh/chart}'])).toBe(`postgresql-${chart.version}`);
   });
 
   it('starts the repo-server and the application controller, both healthy', async () => {
