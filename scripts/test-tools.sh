@@ -61,8 +61,8 @@ with_lock() {
   fi
 }
 
-# Records how a tool was built beside it (the README's build times come from these files).
-record_build() { # dir seconds
+# Records beside a tool when, how long and with what it was built (to compare build times).
+record_build() { # dir seconds toolchain
   printf 'built_at=%s\nseconds=%s\nbuilt_with=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" >"$1/build-info.txt"
 }
 
