@@ -44,19 +44,7 @@ find_etcd() {
 
 if ! ETCD=$(find_etcd); then
   [ "${LEARNFLOW_KUBE_NO_APT:-0}" = 1 ] && die "etcd not found and LEARNFLOW_KUBE_NO_APT=1; install etcd-server"
-  command -v apt-get >/dev/null 2>&1 || die "etcd not found and there is no apt-get; install etcd (v3.4+) on PATH"
-  SUDO=
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "etcd not found; run as root or install etcd-server yourself"
-    SUDO=sudo
-  fi
-  say "installing etcd-server with apt-get"
-  # The package would start an etcd service on :2379 where an init system runs; tests use their own.
-  if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q etcd-server >/dev/null 2>&1; then
-    say "apt-get install failed; running apt-get update and trying again"
-    $SUDO apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q etcd-server >/dev/null
-  fi
+  sh "$(dirname "$0")/apt-install.sh" etcd-server || die "etcd not found and could not install etcd-server; install etcd (v3.4+) on PATH"
   ETCD=$(find_etcd) || die "etcd-server installed but no etcd binary found on PATH or at /usr/bin/etcd"
 fi
 

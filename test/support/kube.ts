@@ -90,7 +90,7 @@ export function kubeVersion(): string {
   return match[1];
 }
 
-function isExecutable(file: string): boolean {
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;
@@ -99,7 +99,8 @@ function isExecutable(file: string): boolean {
   }
 }
 
-function onPath(name: string): string | undefined {
+/** The path of executable `name` on PATH, or undefined. */
+export function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
   }
@@ -174,10 +175,11 @@ function track(child: ChildProcess): void {
   child.on('exit', () => live.delete(child));
 }
 
-function spawnLogged(cmd: string, args: string[], log: string): ChildProcess {
+/** Starts a server process with its output appended to `log`; it is killed if the test worker exits. */
+export function spawnLogged(cmd: string, args: string[], log: string, env?: NodeJS.ProcessEnv): ChildProcess {
   const fd = openSync(log, 'a');
   try {
-    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
+    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
     track(child);
     return child;
   } finally {
@@ -185,7 +187,7 @@ function spawnLogged(cmd: string, args: string[], log: string): ChildProcess {
   }
 }
 
-function tail(file: string, lines = 25): string {
+export function tail(file: string, lines = 25): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -196,7 +198,7 @@ function tail(file: string, lines = 25): string {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** GET `url` and resolve with [status, body]; rejects on a connection error. */
-function get(url: string, headers: Record<string, string> = {}, ca?: string): Promise<[number, string]> {
+export function get(url: string, headers: Record<string, string> = {}, ca?: string): Promise<[number, string]> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const opts = { method: 'GET', headers, timeout: 5_000, ...(u.protocol === 'https:' ? (ca ? { ca } : { rejectUnauthorized: false }) : {}) };
@@ -213,7 +215,7 @@ function get(url: string, headers: Record<string, string> = {}, ca?: string): Pr
 }
 
 /** Polls until `check` resolves true; fails early if `child` exits. */
-async function waitFor(what: string, child: ChildProcess, log: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, child: ChildProcess, log: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
@@ -230,7 +232,7 @@ async function waitFor(what: string, child: ChildProcess, log: string, timeoutMs
   }
 }
 
-async function stopProcess(child: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
+export async function stopProcess(child: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
@@ -415,15 +417,30 @@ export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
 }
 
 function runKubectl(kubectl: string, args: string[], dir: string, opts: KubectlOptions): Promise<KubectlResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, KUBECACHEDIR: path.join(dir, 'kubectl-cache') };
+  delete env.KUBECONFIG;
+  return runProcess(kubectl, args, { env, input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000 });
+}
+
+export interface RunProcessOptions {
+  /** The whole environment. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Written to stdin. */
+  readonly input?: string | Buffer;
+  /** Kill the process after this long. @default 60_000 */
+  readonly timeoutMs?: number;
+}
+
+/** Runs `file` and resolves with its exit code and output; rejects only if it cannot start or is killed (timeout). */
+export function runProcess(file: string, args: readonly string[], opts: RunProcessOptions = {}): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, KUBECACHEDIR: path.join(dir, 'kubectl-cache') };
-    delete env.KUBECONFIG;
-    const child = spawn(kubectl, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const timeoutMs = opts.timeoutMs ?? 60_000;
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
@@ -431,10 +448,11 @@ function runKubectl(kubectl: string, args: string[], dir: string, opts: KubectlO
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (signal) reject(new Error(`kubectl ${args.join(' ')} killed by ${signal}${signal === 'SIGKILL' ? ` (timeout ${timeoutMs} ms)` : ''}:\n${stderr}`));
+      const command = `${path.basename(file)} ${args.join(' ')}`;
+      if (signal) reject(new Error(`${command} killed by ${signal}${signal === 'SIGKILL' ? ` (timeout ${timeoutMs} ms)` : ''}:\n${stderr}`));
       else resolve({ code: code ?? -1, stdout, stderr });
     });
-    child.stdin.on('error', () => {}); // kubectl may exit before reading all input
+    child.stdin.on('error', () => {}); // the process may exit before reading all input
     child.stdin.end(opts.input ?? '');
   });
 }
