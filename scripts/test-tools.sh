@@ -28,7 +28,8 @@
 #   GOCACHE, GOMODCACHE, GOPROXY, GOFLAGS are honoured as by any go command.
 set -eu
 
-HELM_VERSION=3.22.0
+# v3.22.0 is served by the proxy but not on its approved list; 3.21.4 is the newest approved v3.
+HELM_VERSION=3.21.4
 RCLONE_VERSION=1.76.0
 KUBE_SCORE_VERSION=1.20.0
 REGISTRY_VERSION=3.1.2

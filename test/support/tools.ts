@@ -24,7 +24,7 @@ export type ToolName = (typeof TOOL_NAMES)[number];
 /** The name in the script's `<NAME>_VERSION=` lines and in the `LEARNFLOW_<NAME>` overrides. */
 const envName = (tool: ToolName) => tool.toUpperCase().replace(/-/g, '_');
 
-/** The version scripts/test-tools.sh pins, e.g. `3.22.0`; undefined for Debian's packages (whatever Debian ships). */
+/** The version scripts/test-tools.sh pins, e.g. `3.21.4`; undefined for Debian's packages (whatever Debian ships). */
 export function toolVersion(tool: ToolName): string | undefined {
   const match = new RegExp(`^${envName(tool)}_VERSION=([0-9][0-9A-Za-z.+-]*)\\s*$`, 'm').exec(readFileSync(SETUP_SCRIPT, 'utf8'));
   return match?.[1];
