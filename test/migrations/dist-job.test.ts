@@ -1,16 +1,14 @@
 // The synthesized migration Job from dist/, run as the cluster would run it (same command, same
 // files laid out like a ConfigMap mount, same environment) against a real PostgreSQL, with the
 // application user of the chart owning the database, as the Bitnami chart sets it up.
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../../lib/profiles';
 import { resolveConfig } from '../../lib/config';
+import { runnerScript } from '../../lib/migrations/runner-contract';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJob, prepareDistJob } from '../support/dist-job';
 import { runRunner } from '../support/runner-harness';
-import { ROOT } from '../support/dist';
 
 const PROFILE = 'development';
 const job = distMigrationJob(PROFILE);
@@ -103,7 +101,7 @@ const EXPECTED_INDEXES: Record<string, string> = {
 
 describe('the migration Job from dist/ on a real PostgreSQL', () => {
   it('runs the runner that lib/ holds, with the knobs the typed props set', () => {
-    expect(job.files['runner.sh']).toBe(readFileSync(path.join(ROOT, 'lib', 'migrations', 'runner.sh'), 'utf8'));
+    expect(job.files['runner.sh']).toBe(runnerScript());
     const m = resolveConfig(PROFILES[PROFILE]).migrations;
     expect(job.env).toMatchObject({
       MIGRATE_DB_WAIT_SECONDS: String(m.waitForDatabaseSeconds),

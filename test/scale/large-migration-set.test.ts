@@ -10,10 +10,11 @@ import { PROFILES } from '../../lib/profiles';
 import { Manifest } from '../support/dist';
 import { prepareDistJob } from '../support/dist-job';
 import { largeMigrationSet, totalBytes } from '../support/generated-migrations';
+import { runForm } from '../../lib/migrations/run-form';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJobIn, projectCopy, synthProject, synthProjectOrThrow } from '../support/project';
-import { runRunner } from '../support/runner-harness';
+import { migrationSet, runRunner } from '../support/runner-harness';
 
 const PROFILE = 'development';
 const MiB = 1024 * 1024;
@@ -73,11 +74,13 @@ describe('a migration set of more than 5 MiB', () => {
     const projected = job.job.spec.template.spec.volumes.find((v: any) => v.projected).projected;
     expect(projected.sources.map((s: any) => s.configMap.name)).toEqual(job.configMaps.map((cm) => cm.metadata.name));
     for (const cm of job.configMaps) expect(cm.immutable).toBe(true);
-    // Every SQL file arrives byte for byte, exactly once, next to the runner and the plan.
+    // Every SQL file arrives exactly once, as the runner's copy of it, next to the runner and the plan.
     const keys = job.configMaps.flatMap((cm) => Object.keys(cm.data));
     expect(new Set(keys).size).toBe(keys.length);
     expect(Object.keys(job.files).sort()).toEqual([...Object.keys(files), 'plan.tsv', 'runner.sh'].sort());
-    for (const [name, sql] of Object.entries(files)) expect(job.files[name] === sql, name).toBe(true);
+    for (const m of migrationSet(files)) {
+      for (const file of [m.up, m.down]) expect(job.files[file.key] === runForm(file), file.key).toBe(true);
+    }
     expect(job.files['plan.tsv'].trim().split('\n')).toHaveLength(migrationCount);
   });
 
