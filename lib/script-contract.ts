@@ -41,8 +41,8 @@ export interface Knob {
 }
 
 export type KnobRule =
-  /** A whole number of seconds in [min, max], written without leading zeros. */
-  | { readonly kind: 'seconds'; readonly min: number; readonly max: number }
+  /** A whole number of `unit` (e.g. seconds) in [min, max], written without leading zeros. */
+  | { readonly kind: 'whole'; readonly unit: string; readonly min: number; readonly max: number }
   /**
    * A PostgreSQL duration for a millisecond setting (statement_timeout, lock_timeout): a whole
    * number without leading zeros and an optional unit ms, s, min, h or d (no unit: ms), at most
@@ -58,14 +58,14 @@ export const CONTRACT_MARKER = '# learnflow:contract';
 export const POSTGRES_INT_MAX = 2147483647;
 
 const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
-const SECONDS = /^(0|[1-9][0-9]{0,9})$/;
+const WHOLE = /^(0|[1-9][0-9]{0,9})$/;
 const DURATION = /^(0|[1-9][0-9]{0,9})(ms|s|min|h|d)?$/;
 
 /** The rule in words: what a value must be. */
 export function describeRule(rule: KnobRule): string {
   switch (rule.kind) {
-    case 'seconds':
-      return `a whole number of seconds from ${rule.min} to ${rule.max}`;
+    case 'whole':
+      return `a whole number of ${rule.unit} from ${rule.min} to ${rule.max}`;
     case 'duration':
       return `a PostgreSQL duration: a whole number with an optional unit ms, s, min, h or d (e.g. 15min, 10s, 500ms; 0 turns it off), at most ${POSTGRES_INT_MAX} ms`;
   }
@@ -78,8 +78,8 @@ export function knobProblem(rule: KnobRule, value: string): string | undefined {
 
 function keepsRule(rule: KnobRule, value: string): boolean {
   switch (rule.kind) {
-    case 'seconds':
-      return SECONDS.test(value) && Number(value) >= rule.min && Number(value) <= rule.max;
+    case 'whole':
+      return WHOLE.test(value) && Number(value) >= rule.min && Number(value) <= rule.max;
     case 'duration': {
       const match = DURATION.exec(value);
       return match !== null && Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms'] <= POSTGRES_INT_MAX;
@@ -146,8 +146,8 @@ function contractBlock(contract: ScriptContract): string[] {
 function ruleCall(rule: KnobRule): string {
   const text = shellWord(describeRule(rule));
   switch (rule.kind) {
-    case 'seconds':
-      return `check_seconds "$1" "$2" ${rule.min} ${rule.max} ${text}`;
+    case 'whole':
+      return `check_whole "$1" "$2" ${rule.min} ${rule.max} ${text}`;
     case 'duration':
       return `check_duration "$1" "$2" ${POSTGRES_INT_MAX} ${text}`;
   }

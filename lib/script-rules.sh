@@ -2,7 +2,7 @@
 # The knob rules of lib/script-contract.ts (KnobRule), in sh: the synth renders these functions
 # into every script whose contract has a ruled knob. Each prints "<name>: '<value>' is not
 # <what it must be>" and returns 1 when the value breaks the rule, exactly as knobProblem() words it.
-check_seconds() { # name value min max text
+check_whole() { # name value min max text
   case $2 in
     ''|0?*|*[!0-9]*) ;;
     *) [ ${#2} -le 10 ] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] && return 0 ;;

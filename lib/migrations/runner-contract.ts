@@ -53,9 +53,9 @@ export const RUNNER = {
     /** Directory with the plan and the SQL files. Default: the directory of runner.sh. */
     migrationsDir: { env: 'MIGRATIONS_DIR' },
     /** Seconds to wait for the database to accept connections, then exit 8; at least libpq's shortest connect timeout. */
-    dbWaitSeconds: { env: 'MIGRATE_DB_WAIT_SECONDS', default: '300', rule: { kind: 'seconds', min: 2, max: 86400 } },
+    dbWaitSeconds: { env: 'MIGRATE_DB_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 2, max: 86400 } },
     /** Seconds to wait for the migration lock, then exit 4. */
-    lockWaitSeconds: { env: 'MIGRATE_LOCK_WAIT_SECONDS', default: '120', rule: { kind: 'seconds', min: 1, max: 86400 } },
+    lockWaitSeconds: { env: 'MIGRATE_LOCK_WAIT_SECONDS', default: '120', rule: { kind: 'whole', unit: 'seconds', min: 1, max: 86400 } },
     /** PostgreSQL `statement_timeout` for every statement the runner sends. */
     statementTimeout: { env: 'MIGRATE_STATEMENT_TIMEOUT', default: '15min', rule: { kind: 'duration' } },
     /** PostgreSQL `lock_timeout` for every statement the runner sends. */

@@ -18,9 +18,9 @@ export const VERIFY = {
     /** The newest version of the plan, as a number without leading zeros; 0 when there are no migrations. */
     expectedVersion: { env: 'EXPECTED_VERSION' },
     /** Seconds to wait for a connection (stage 3), then exit 8. */
-    dbWaitSeconds: { env: 'VERIFY_DB_WAIT_SECONDS', default: '300', rule: { kind: 'seconds', min: 2, max: 86400 } },
+    dbWaitSeconds: { env: 'VERIFY_DB_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 2, max: 86400 } },
     /** Seconds to wait for the newest migration (stage 4), then exit 5. */
-    migrationsWaitSeconds: { env: 'VERIFY_MIGRATIONS_WAIT_SECONDS', default: '900', rule: { kind: 'seconds', min: 1, max: 172800 } },
+    migrationsWaitSeconds: { env: 'VERIFY_MIGRATIONS_WAIT_SECONDS', default: '900', rule: { kind: 'whole', unit: 'seconds', min: 1, max: 172800 } },
   },
   constants: { TABLE: APPLIED_MIGRATIONS_TABLE },
 } as const satisfies ScriptContract;
