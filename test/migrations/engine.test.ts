@@ -7,7 +7,7 @@ import { createServer, Server } from 'node:net';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Migration } from '../../lib/migrations/types';
-import { prepareDistJob, renderedMigrationJob } from '../support/dist-job';
+import { MigrationTemplate, prepareDistJob, renderedMigrationJob } from '../support/dist-job';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { EXIT, RunnerResult, migrationSet, runRunner, synthProblems } from '../support/runner-harness';
@@ -23,8 +23,8 @@ const { freshDatabase, appConnection } = usePostgres('engine', (server, dir) => 
 const QUICK = { MIGRATE_DB_WAIT_SECONDS: '2', MIGRATE_LOCK_WAIT_SECONDS: '2' };
 
 /** Runs the rendered Job for `migrations` on `db`, as the application user unless `superuser`. */
-async function run(db: string, migrations: readonly Migration[], options: { superuser?: boolean; env?: Record<string, string>; cronJob?: string } = {}): Promise<RunnerResult> {
-  const job = renderedMigrationJob(migrations, { cronJob: options.cronJob });
+async function run(db: string, migrations: readonly Migration[], options: { superuser?: boolean; env?: Record<string, string>; template?: MigrationTemplate } = {}): Promise<RunnerResult> {
+  const job = renderedMigrationJob(migrations, { template: options.template });
   const login: Record<string, string> = options.superuser ? { PGUSER: pg.user, PGPASSWORD: pg.password } : {};
   const prepared = prepareDistJob(job, mounts, { ...appConnection(db), ...login }, { ...QUICK, ...options.env });
   return runRunner(prepared.dir, prepared.env, prepared.args);
@@ -106,7 +106,7 @@ describe('2. the failed file is the one named', () => {
       '003_c.up.sql': 'CREATE TABLE c (id int);\n', '003_c.down.sql': 'DROP TABLE IF EXISTS nothing;\nDROP TABLE c;\n',
     });
     expect((await run(db, good)).code).toBe(EXIT.ok);
-    const result = await run(db, good, { cronJob: 'postgres-postgresql-migrations-rollback', env: { MIGRATE_TARGET_VERSION: '0' } });
+    const result = await run(db, good, { template: 'rollback', env: { MIGRATE_TARGET_VERSION: '0' } });
     expect(result.code).toBe(EXIT.migrationFailed);
     expect(result.stderr).toContain('003_c.down.sql:1: NOTICE:');
     expect(result.stderr).toContain('002_b.down.sql:1: ERROR:  division by zero');

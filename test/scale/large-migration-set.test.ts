@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../lib/config';
 import { CONFIGMAP_DATA_BUDGET } from '../../lib/migrations/layout';
 import { PROFILES } from '../../lib/profiles';
+import { resourceName } from '../../lib/names';
 import { Manifest } from '../support/dist';
 import { prepareDistJob } from '../support/dist-job';
 import { largeMigrationSet, totalBytes } from '../support/generated-migrations';
@@ -30,7 +31,8 @@ const seededRows = Object.entries(files)
   .filter(([f]) => f.endsWith('.up.sql'))
   .reduce((sum, [, sql]) => sum + sql.split('\n').filter((l) => l.startsWith('    (')).length, 0);
 
-const appUser = resolveConfig(PROFILES[PROFILE]).appUser;
+const config = resolveConfig(PROFILES[PROFILE]);
+const appUser = config.appUser;
 let pg: Pg;
 let mounts: string;
 const { freshDatabase, appConnection } = usePostgres('scale', (server, dir) => {
@@ -98,7 +100,7 @@ describe('a migration set of more than 5 MiB', () => {
     const names = job.configMaps.map((cm) => cm.metadata.name);
     const [hash] = /-migrations-([0-9a-f]+)-1$/.exec(names[0])?.slice(1) ?? [];
     expect(hash).toBeTruthy();
-    expect(names).toEqual(names.map((_, i) => `postgres-postgresql-migrations-${hash}-${i + 1}`));
+    expect(names).toEqual(names.map((_, i) => resourceName(config.releaseName, `migrations-${hash}-${i + 1}`)));
 
     synthProjectOrThrow(project, { LEARNFLOW_PROFILE: PROFILE });
     expect(configMapNames()).toEqual(names);
@@ -112,7 +114,7 @@ describe('a migration set of more than 5 MiB', () => {
       expect(renamed).toHaveLength(names.length);
       const [newHash] = /-migrations-([0-9a-f]+)-1$/.exec(renamed[0])?.slice(1) ?? [];
       expect(newHash).not.toBe(hash);
-      expect(renamed).toEqual(names.map((_, i) => `postgres-postgresql-migrations-${newHash}-${i + 1}`));
+      expect(renamed).toEqual(names.map((_, i) => resourceName(config.releaseName, `migrations-${newHash}-${i + 1}`)));
     } finally {
       writeFileSync(changed, original);
     }

@@ -61,13 +61,18 @@ export function runJobContainer(job: Manifest, overrides: Record<string, string>
   return runCommand(command, { ...env, ...overrides });
 }
 
+/** The migration Job's templates (suspended CronJobs), by the runner command they run. */
+export type MigrationTemplate = 'status' | 'rollback';
+
 /**
- * The migration Job among `all` (or a CronJob template of it, by name) with what it mounts.
- * `where` names the manifests' origin in errors.
+ * The migration Job among `all` (or one of its templates) with what it mounts. `where` names
+ * the manifests' origin in errors.
  */
-export function migrationJobIn(all: readonly Manifest[], where: string, cronJob?: string): DistJob {
-  const jobs = cronJob ? all.filter((m) => m.kind === 'CronJob' && m.metadata.name === cronJob) : all.filter(byComponent('Job', 'migrations'));
-  if (jobs.length !== 1) throw new Error(`expected one ${cronJob ? `CronJob ${cronJob}` : 'migration Job'} in ${where}, found ${jobs.length}`);
+export function migrationJobIn(all: readonly Manifest[], where: string, template?: MigrationTemplate): DistJob {
+  const jobs = template
+    ? all.filter((m) => byComponent('CronJob', 'migrations')(m) && jobContainer(m).command.at(-1) === template)
+    : all.filter(byComponent('Job', 'migrations'));
+  if (jobs.length !== 1) throw new Error(`expected one ${template ? `${template} template` : 'migration Job'} in ${where}, found ${jobs.length}`);
   const [job] = jobs;
   const spec = podSpec(job);
   const { command, env, secretEnv } = jobContainer(job);
@@ -85,9 +90,9 @@ export function migrationJobIn(all: readonly Manifest[], where: string, cronJob?
   return { job, files, configMaps, command, env, secretEnv, mountPath: mount.mountPath };
 }
 
-/** Reads the Job (or a CronJob's template, by name) and what it mounts from dist/<profile>. */
-export function distMigrationJob(profile: string, cronJob?: string): DistJob {
-  return migrationJobIn(manifests(profile), `dist/${profile}`, cronJob);
+/** Reads the Job (or one of its templates) and what it mounts from dist/<profile>. */
+export function distMigrationJob(profile: string, template?: MigrationTemplate): DistJob {
+  return migrationJobIn(manifests(profile), `dist/${profile}`, template);
 }
 
 /**
@@ -100,8 +105,8 @@ export function renderManifests(migrations: readonly Migration[], props: Learnfl
 }
 
 /** The migration Job (or one of its templates) that the synth renders for this migration set. */
-export function renderedMigrationJob(migrations: readonly Migration[], options: { props?: LearnflowPostgresProps; cronJob?: string } = {}): DistJob {
-  return migrationJobIn(renderManifests(migrations, options.props), 'the rendered chart', options.cronJob);
+export function renderedMigrationJob(migrations: readonly Migration[], options: { props?: LearnflowPostgresProps; template?: MigrationTemplate } = {}): DistJob {
+  return migrationJobIn(renderManifests(migrations, options.props), 'the rendered chart', options.template);
 }
 
 /** Where a test put the Job's mount, and the command and environment to run it with. */
