@@ -192,6 +192,8 @@ emit_prelude() {
 SELECT :VERSION_NUM >= 150000 AS lf_psql_ok,
        CASE WHEN current_setting('server_version_num')::int >= 140000
          THEN ' \\; SET client_connection_check_interval = ''1s''' ELSE '' END AS lf_ccci,
+       CASE WHEN current_setting('server_version_num')::int >= 140000
+         THEN set_config('client_connection_check_interval', '1s', false) END AS lf_ccci_set,
        'CASE WHEN current_setting(''standard_conforming_strings'') = ''on'' AND pg_client_encoding() = ''UTF8'' THEN' AS lf_if,
        format('ELSE format(%L, format(%L, current_setting(''standard_conforming_strings''), pg_client_encoding())) END',
               'DO \$lf\$ BEGIN RAISE EXCEPTION %L; END \$lf\$',
@@ -201,7 +203,7 @@ SELECT :VERSION_NUM >= 150000 AS lf_psql_ok,
 $(raise "$PSQL_MARKER: the runner needs psql 15 or later")
 \\endif
 \\unset lf_psql_ok
-SELECT 1 :lf_ccci \\g /dev/null
+\\unset lf_ccci_set
 \\set lf_dir '$dir'
 -- Bounded columns: a row this small needs no TOAST table, which costs a few ms to create in a
 -- new database. A longer field fails the copy, whose error context names its line and column.
@@ -347,9 +349,8 @@ SELECT $FOUND AS lf_bad FROM (
   ) AS found (kind, ord, msg)
 ) AS found \\gset"
   raise_found 'the database does not match the migrations, nothing was changed:'
-  printf '%s\n' "SELECT (SELECT count(*) FROM $TABLE) AS lf_before, count(*) AS lf_planned,
-       coalesce(string_agg(version, ' ' ORDER BY ord), '') AS lf_versions FROM $PLAN \\gset
-COMMIT;"
+  printf '%s\n' "COMMIT \\; SELECT (SELECT count(*) FROM $TABLE) AS lf_before, count(*) AS lf_planned,
+       coalesce(string_agg(version, ' ' ORDER BY ord), '') AS lf_versions FROM $PLAN \\gset"
 }
 
 # Runs the steps the session wrote; statements of migrations get their context lines back.

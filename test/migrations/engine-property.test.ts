@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { prepareDistJob, renderedMigrationJob } from '../support/dist-job';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
+import { seeded } from '../support/generated-migrations';
 import { EXIT, RunnerResult, migrationSet, runRunner } from '../support/runner-harness';
 import { Migration } from '../../lib/migrations/types';
 
@@ -30,18 +31,6 @@ interface GeneratedSet {
   readonly files: Record<string, string>;
   /** The planted failure: the file's key and the line of the statement, or none. */
   readonly failure?: { readonly version: string; readonly key: string; readonly line: number; readonly transactional: boolean };
-}
-
-/** mulberry32, so every run of the suite tries the same sets. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Changes to the session a migration may leave behind; any of them, leaked, breaks a later one. */

@@ -10,7 +10,9 @@ import { Migration } from '../../lib/migrations/types';
 import { MigrationTemplate, prepareDistJob, renderedMigrationJob } from '../support/dist-job';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { EXIT, RunnerResult, migrationSet, runRunner, synthProblems } from '../support/runner-harness';
+import { EXIT, RunnerResult, eventually, migration, migrationSet, runRunner, synthProblems } from '../support/runner-harness';
+import { migrationBundle } from '../../lib/migrations/bundle';
+import { ADVISORY_LOCK_KEY } from '../../lib/migrations/runner-contract';
 
 const APP_USER = 'learnflow';
 let pg: Pg;
@@ -211,6 +213,48 @@ describe('6. a function named begin', () => {
     const result = await run(db, set);
     expect(result.code).toBe(EXIT.ok);
     expect(pg.psql(db, 'SELECT twice(21) + begin()')).toBe('43');
+  });
+});
+
+describe('6. what is applied comes from the database', () => {
+  it('stops without recording a file that ended its own transaction, saying that part of it may be committed', async () => {
+    // Only a bundle built past the synth can carry a COMMIT; the runner must still not trust it.
+    const db = freshDatabase();
+    const set = [
+      migration('001', 'first', 'CREATE TABLE first (id int);\n'),
+      migration('002', 'sneaky', 'CREATE TABLE committed (id int);\nCOMMIT;\nCREATE TABLE after (id int);\n'),
+    ];
+    const prepared = prepareDistJob({ ...renderedMigrationJob([]), files: migrationBundle(set) }, mounts, appConnection(db), QUICK);
+    const result = await runRunner(prepared.dir, prepared.env, prepared.args);
+    expect(result.code).toBe(EXIT.migrationFailed);
+    expect(result.stderr).toContain('ERROR:  the file ended the runner\'s transaction');
+    expect(result.stderr).toContain('the database records 1 of the 2 planned migrations as applied (001)');
+    expect(result.stderr).toContain('002_sneaky.up.sql ended the runner\'s transaction part way: what it did before that may be committed; it is not recorded as applied');
+    expect(recorded(db)).toEqual(['001']);
+    expect(exists(db, 'committed')).toBe(true);
+  });
+
+  it('stops without recording a file that released the migration lock once another runner holds it', async () => {
+    const db = freshDatabase();
+    const set = migrationSet({
+      '001_unlock.up.sql': 'CREATE TABLE unlocked (id int);\nSELECT pg_advisory_unlock_all();\nSELECT pg_sleep(1.5);\n',
+      '001_unlock.down.sql': 'DROP TABLE unlocked;\n',
+    });
+    const other = pg.session(db);
+    try {
+      const running = run(db, set);
+      await eventually(() => pg.psql(db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(1.5)%' AND state = 'active'") === '1', 'the file to run', 5000);
+      // Another runner takes the lock the file let go of.
+      await eventually(async () => (await other.query(`SELECT pg_try_advisory_lock(${ADVISORY_LOCK_KEY})`)) === 't', 'the lock to be free', 5000);
+      const result = await running;
+      expect(result.code).toBe(EXIT.migrationFailed);
+      expect(result.stderr).toContain('ERROR:  the file released the migration lock');
+      expect(result.stderr).toContain('001_unlock.up.sql failed and was rolled back');
+      expect(recorded(db)).toEqual([]);
+      expect(exists(db, 'unlocked')).toBe(false);
+    } finally {
+      await other.close();
+    }
   });
 });
 
