@@ -25,7 +25,7 @@ const { freshDatabase, appConnection } = usePostgres('property', (server, dir) =
   server.psql('postgres', `CREATE ROLE limited NOLOGIN; GRANT limited TO ${APP_USER}`);
 }, { appUser: APP_USER });
 
-const SETS = 10;
+const SETS = 8;
 
 interface GeneratedSet {
   readonly files: Record<string, string>;

@@ -237,13 +237,13 @@ describe('6. what is applied comes from the database', () => {
   it('stops without recording a file that released the migration lock once another runner holds it', async () => {
     const db = freshDatabase();
     const set = migrationSet({
-      '001_unlock.up.sql': 'CREATE TABLE unlocked (id int);\nSELECT pg_advisory_unlock_all();\nSELECT pg_sleep(1.5);\n',
+      '001_unlock.up.sql': 'CREATE TABLE unlocked (id int);\nSELECT pg_advisory_unlock_all();\nSELECT pg_sleep(1);\n',
       '001_unlock.down.sql': 'DROP TABLE unlocked;\n',
     });
     const other = pg.session(db);
     try {
       const running = run(db, set);
-      await eventually(() => pg.psql(db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(1.5)%' AND state = 'active'") === '1', 'the file to run', 5000);
+      await eventually(() => pg.psql(db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(1)%' AND state = 'active'") === '1', 'the file to run', 5000);
       // Another runner takes the lock the file let go of.
       await eventually(async () => (await other.query(`SELECT pg_try_advisory_lock(${ADVISORY_LOCK_KEY})`)) === 't', 'the lock to be free', 5000);
       const result = await running;

@@ -136,23 +136,4 @@ describe('a runner stopped part way', () => {
     expect(tableExists(db, 'half_done')).toBe(false);
     expect(appliedVersions(db)).toEqual(['001']);
   });
-
-  it('rolls back a migration that waits longer than MIGRATE_LOCK_TIMEOUT for a table lock, with exit 4 (retried)', async () => {
-    const db = freshDatabase();
-    pg.psql(db, 'CREATE TABLE busy (id integer)');
-    const other = pg.session(db);
-    try {
-      await other.query('BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE;');
-      const { dir, env } = job(db, [migration('001', 'alter_busy', 'ALTER TABLE busy ADD COLUMN note text;\n')], {
-        MIGRATE_LOCK_TIMEOUT: '500ms',
-      });
-      const result = await runRunner(dir, env);
-      expect(result.code).toBe(EXIT.lockTimeout);
-      expect(result.stderr).toContain('canceling statement due to lock timeout');
-      expect(result.ms).toBeLessThan(5000);
-      expect(appliedVersions(db)).toEqual([]);
-    } finally {
-      await other.close();
-    }
-  });
 });
