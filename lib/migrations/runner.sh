@@ -165,9 +165,9 @@ raise_found() { # $1: the error's first line
     "DO \$lf\$ BEGIN RAISE EXCEPTION E'$1\\n%', current_setting('learnflow.problems'); END \$lf\$;" \
     '\endif' '\unset lf_bad'
 }
-raise() { # $1: the message, as the content of a plain SQL string
-  printf '%s' "DO \$lf\$ BEGIN RAISE EXCEPTION '$1'; END \$lf\$;"
-}
+# Raises $1 (a plain SQL string's content) when run: DO $lf$ … $lf$ around RAISE.
+RAISE="DO \$lf\$ BEGIN RAISE EXCEPTION '"
+RAISED="'; END \$lf\$;"
 
 # After each file, the session goes back to what the runner set up: every setting (the
 # runner's own timeouts are the session's defaults, from PGOPTIONS, so RESET ALL brings them
@@ -200,7 +200,7 @@ SELECT :VERSION_NUM >= 150000 AS lf_psql_ok,
               '$LEXING_MARKER: standard_conforming_strings is %s and client_encoding %s: a statement before this one changed how PostgreSQL reads SQL, so it would not read this one as the synth split it (leave standard_conforming_strings on and client_encoding UTF8)') AS lf_else \\gset
 \\if :lf_psql_ok
 \\else
-$(raise "$PSQL_MARKER: the runner needs psql 15 or later")
+$RAISE$PSQL_MARKER: the runner needs psql 15 or later$RAISED
 \\endif
 \\unset lf_psql_ok
 \\unset lf_ccci_set
@@ -360,39 +360,46 @@ run_steps="\\o
 \\set SHOW_CONTEXT never"
 
 # One step, as a query's column of psql lines: its marker, its start (a transaction, or a clock
-# for a no-transaction file), the file, the session's reset with the checks (same transaction,
-# lock still held), and its bookkeeping statement, which ends as the caller's SQL says.
-step_lines() { # $1 key column, $2 start, $3 same-transaction expression, $4 bookkeeping
-  printf '%s' "concat_ws(E'\\n',
+# for a no-transaction file), the file, then one round trip: the session's reset and the
+# bookkeeping statement, which ends as the caller's SQL says.
+step_lines() { # $1 key column, $2 start, $3 bookkeeping; sets _step (no subshell)
+  _step="concat_ws(E'\\n',
          '-- learnflow:step ' || $1,
          $2,
          '\\o /dev/null',
          format('\\i %L', :'lf_dir' || '/' || $1),
          '\\o',
-         '$RESET_SESSION' || :'lf_ccci' || ' \\; SELECT ' || $3 || ' AS lf_same_tx, pg_try_advisory_lock($LOCK_KEY) AS lf_locked \\gset',
-         '\\if :lf_same_tx', '\\else', \$q\$$(raise "$TX_MARKER: the file ended the runner''s transaction (a COMMIT or ROLLBACK the synth''s split did not see)")\$q\$, '\\endif',
-         '\\if :lf_locked', '\\else', \$q\$$(raise "$LOCK_LOST_MARKER: the file released the migration lock (pg_advisory_unlock_all, DISCARD ALL) and another runner holds it now")\$q\$, '\\endif',
-         $4)"
+         '$RESET_SESSION' || :'lf_ccci' || ' \\; ' || $3)"
 }
 START_TX="'BEGIN \\; SELECT now() AS lf_started \\gset'"
 START_CLOCK="'SELECT now() AS lf_started \\gset'"
-SAME_TX="'now() = :''lf_started''::timestamptz'"
 ELAPSED="round(extract(epoch FROM clock_timestamp() - :''lf_started''::timestamptz) * 1000)"
+# The bookkeeping statement's checks: a value, or an error (a failed cast carries our message)
+# when the file ended the runner's transaction or released the migration lock. Part of that
+# statement, so nothing is recorded and nothing committed after either, at no extra round trip.
+# (Plain assignments, no $(…): a subshell per value would cost every run, a no-op too.)
+LOCK_LOST="pg_try_advisory_lock($LOCK_KEY) THEN CAST(format('%s', '$LOCK_LOST_MARKER: the file released the migration lock (pg_advisory_unlock_all, DISCARD ALL) and another runner holds it now') AS"
+TX_ENDED="now() <> :'lf_started'::timestamptz THEN CAST(format('%s', '$TX_MARKER: the file ended the runner''s transaction (a COMMIT or ROLLBACK the synth''s split did not see)') AS"
+ELAPSED_MS="round(extract(epoch FROM clock_timestamp() - :'lf_started'::timestamptz) * 1000)"
+RECORD_TX="\$c\$CASE WHEN $TX_ENDED integer) WHEN NOT $LOCK_LOST integer) ELSE $ELAPSED_MS END\$c\$"
+RECORD_NOTX="\$c\$CASE WHEN NOT $LOCK_LOST integer) ELSE $ELAPSED_MS END\$c\$"
+UNRECORD_TX="\$c\$CASE WHEN $TX_ENDED boolean) WHEN NOT $LOCK_LOST boolean) ELSE true END\$c\$"
 
 # Pending migrations in plan order. The drift check has made sure they all come after the
 # applied ones. A tx step commits the migration and its row together; a notx step runs the
 # file in autocommit (it must be idempotent), then records it. A tx step's bookkeeping is one
 # round trip: its row, its COMMIT and, when the next step is a tx step too, that one's BEGIN.
 emit_migrate() {
-  printf '%s\n' "\\o '$steps'
-SELECT $(step_lines up_key \
+  step_lines up_key \
     "CASE WHEN mode = 'notx' THEN $START_CLOCK WHEN previous IS DISTINCT FROM 'tx' THEN $START_TX END" \
-    "CASE mode WHEN 'tx' THEN $SAME_TX ELSE 'true' END" \
-    "format('INSERT INTO $TABLE (version, name, checksum, applied_at, execution_ms) VALUES (%L, %L, %L, clock_timestamp(), $ELAPSED)', version, name, checksum)
+    "format('INSERT INTO $TABLE (version, name, checksum, applied_at, execution_ms) VALUES (%L, %L, %L, clock_timestamp(), %s)',
+                  version, name, checksum, CASE mode WHEN 'tx' THEN $RECORD_TX ELSE $RECORD_NOTX END)
            || format(' RETURNING format(%L, version, name, execution_ms)', '$PROG: applied %s %s (%s ms' || CASE mode WHEN 'tx' THEN ')' ELSE ', no transaction)' END)
            || CASE WHEN mode = 'notx' THEN ';'
                    WHEN next = 'tx' THEN ' \\; COMMIT \\; BEGIN \\; SELECT now() AS lf_started \\gset'
-                   ELSE ' \\; COMMIT;' END")
+                   ELSE ' \\; COMMIT;' END"
+  printf '%s\n' "\\o '$steps'
+SELECT $_step
   FROM (SELECT *, lag(mode) OVER w AS previous, lead(mode) OVER w AS next
           FROM $PLAN_FILES AS plan
          WHERE version NOT IN (SELECT version FROM $TABLE)
@@ -405,19 +412,19 @@ SELECT count(DISTINCT version) = :lf_planned AS lf_all FROM $TABLE WHERE version
 \\o
 SELECT format('$PROG: %s applied, %s already up to date', :lf_planned - :lf_before, :lf_before);
 \\else
-$(raise "$UNRECORDED_MARKER: the run ended with planned migrations not recorded in $TABLE")
+$RAISE$UNRECORDED_MARKER: the run ended with planned migrations not recorded in $TABLE$RAISED
 \\endif"
 }
 
 # Applied migrations above the target, newest first. Down files always run in a transaction
 # (files.ts rejects the no-transaction header there).
 emit_rollback() {
-  printf '%s\n' "\\o '$steps'
-SELECT $(step_lines down_key \
+  step_lines down_key \
     "CASE WHEN previous IS NULL THEN $START_TX END" \
-    "$SAME_TX" \
-    "format('DELETE FROM $TABLE WHERE version = %L RETURNING format(%L, version, name, $ELAPSED)', version, '$PROG: rolled back %s %s (%s ms)')
-           || CASE WHEN next IS NULL THEN ' \\; COMMIT;' ELSE ' \\; COMMIT \\; BEGIN \\; SELECT now() AS lf_started \\gset' END")
+    "format('DELETE FROM $TABLE WHERE version = %L AND %s RETURNING format(%L, version, name, $ELAPSED)', version, $UNRECORD_TX, '$PROG: rolled back %s %s (%s ms)')
+           || CASE WHEN next IS NULL THEN ' \\; COMMIT;' ELSE ' \\; COMMIT \\; BEGIN \\; SELECT now() AS lf_started \\gset' END"
+  printf '%s\n' "\\o '$steps'
+SELECT $_step
   FROM (SELECT *, lag(version) OVER w AS previous, lead(version) OVER w AS next
           FROM $PLAN_FILES AS plan
          WHERE version IN (SELECT version FROM $TABLE) AND version::numeric > $target_int
@@ -431,7 +438,7 @@ SELECT count(*) FILTER (WHERE version::numeric > $target_int) = 0 AS lf_all, :lf
 \\o
 SELECT format('$PROG: %s rolled back, %s still applied', :lf_undone, :lf_left);
 \\else
-$(raise "$UNRECORDED_MARKER: the run ended with migrations above the target still recorded in $TABLE")
+$RAISE$UNRECORDED_MARKER: the run ended with migrations above the target still recorded in $TABLE$RAISED
 \\endif"
 }
 
@@ -593,6 +600,10 @@ while IFS= read -r line; do
     rest=${line#"$prefix$severity:  "}
     code=${rest%%: *}
     message=${rest#"$code: "}
+    # A step's checks fail as a cast of their message (see fails_as).
+    case $message in
+      'invalid input syntax for type '*': "LEARNFLOW_'*'"') message=${message#*\"}; message=${message%\"} ;;
+    esac
     if [ -z "$failed_code" ]; then
       case $severity in
         ERROR|FATAL|PANIC)
