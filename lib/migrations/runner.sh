@@ -171,9 +171,11 @@ RAISED="'; END \$lf\$;"
 
 # After each file, the session goes back to what the runner set up: every setting (the
 # runner's own timeouts are the session's defaults, from PGOPTIONS, so RESET ALL brings them
-# back), role and session user, cursors, LISTEN, prepared statements, cached plans, sequences'
-# state and temporary tables; client_connection_check_interval is set again (lf_ccci).
-RESET_SESSION="RESET ALL \\; SET SESSION AUTHORIZATION DEFAULT \\; RESET ROLE \\; CLOSE ALL \\; UNLISTEN * \\; DEALLOCATE ALL \\; DISCARD PLANS \\; DISCARD SEQUENCES \\; DISCARD TEMP"
+# back), session user and role (SET SESSION AUTHORIZATION resets both), cursors, LISTEN,
+# prepared statements, sequences' state and temporary tables: DISCARD ALL but for advisory
+# locks (the runner's must stay held) and cached plans (they change no result);
+# client_connection_check_interval is set again (lf_ccci).
+RESET_SESSION="RESET ALL \\; SET SESSION AUTHORIZATION DEFAULT \\; CLOSE ALL \\; UNLISTEN * \\; DEALLOCATE ALL \\; DISCARD SEQUENCES \\; DISCARD TEMP"
 
 # Connects, checks psql's version (see the header), loads and checks the plan.
 emit_prelude() {
