@@ -1,5 +1,6 @@
 import { ArgoCdProps } from './argocd';
 import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
+import { RUNNER } from './migrations/runner-contract';
 
 /** Storage classes the seed lists for each platform. */
 export const STORAGE_CLASS_PRESETS = {
@@ -57,13 +58,13 @@ export interface CredentialsProps {
 }
 
 export interface MigrationProps {
-  /** Seconds to wait for PostgreSQL before giving up with exit code 8. @default 300 */
+  /** Seconds to wait for PostgreSQL before giving up with exit code 8 (2 to 86400). @default 300 */
   readonly waitForDatabaseSeconds?: number;
-  /** Seconds to wait for another runner's lock before giving up with exit code 4. @default 120 */
+  /** Seconds to wait for another runner's lock before giving up with exit code 4 (1 to 86400). @default 120 */
   readonly lockWaitSeconds?: number;
-  /** PostgreSQL `statement_timeout` for each migration statement. @default '15min' */
+  /** PostgreSQL `statement_timeout` for each migration statement (ms, s, min, h or d; at most 2147483647 ms). @default '15min' */
   readonly statementTimeout?: string;
-  /** PostgreSQL `lock_timeout` while migrations run. @default '10s' */
+  /** PostgreSQL `lock_timeout` for each migration statement; past it the Job retries (exit 4). @default '10s' */
   readonly lockTimeout?: string;
   /** Pod retries after exit codes 4 and 8 (exit 7 fails at once). @default 6 */
   readonly backoffLimit?: number;
@@ -163,11 +164,12 @@ export const DEFAULT_KUBECTL_IMAGE: Required<ImageProps> = {
   tag: '1.33.4',
 };
 
+/** The runner's defaults, from its contract (lib/migrations/runner-contract.ts). */
 export const MIGRATION_DEFAULTS: Required<MigrationProps> = {
-  waitForDatabaseSeconds: 300,
-  lockWaitSeconds: 120,
-  statementTimeout: '15min',
-  lockTimeout: '10s',
+  waitForDatabaseSeconds: Number(RUNNER.knobs.dbWaitSeconds.default),
+  lockWaitSeconds: Number(RUNNER.knobs.lockWaitSeconds.default),
+  statementTimeout: RUNNER.knobs.statementTimeout.default,
+  lockTimeout: RUNNER.knobs.lockTimeout.default,
   backoffLimit: 6,
 };
 

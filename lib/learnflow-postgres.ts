@@ -4,7 +4,9 @@ import { Construct } from 'constructs';
 import { chartObjects, ChartObjects } from './chart';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from './config';
 import { DatabaseCredentials } from './credentials/credentials';
+import { databaseConnection } from './database-client';
 import { BitnamiPostgresqlValues, renderHelmValues } from './helm-values';
+import { deploymentImages, imageName } from './images';
 import { MigrationJob } from './migrations/migration-job';
 import { Migration } from './migrations/types';
 import { DatabaseNetworkPolicy } from './network-policy';
@@ -62,18 +64,17 @@ export class LearnflowPostgresChart extends Chart {
       allowedCidrs: this.config.allowedCidrs,
       backupPods: this.config.backup.enabled ? backupPodLabels(this.config.releaseName) : undefined,
     });
-    this.migrations = new MigrationJob(this, 'migrations', {
-      config: this.config,
-      database: this.database,
+    const jobs = {
+      namespace: this.config.namespace,
+      releaseName: this.config.releaseName,
+      image: imageName(deploymentImages(this.config).postgresql),
+      connection: databaseConnection(this.config, this.database),
       credentialsSecret: this.credentials.secret,
       migrations: props.migrationSet,
-    });
-    new VerificationJob(this, 'verification', {
-      config: this.config,
-      database: this.database,
-      credentialsSecret: this.credentials.secret,
-      migrations: props.migrationSet,
-    });
+    };
+    const m = this.config.migrations;
+    this.migrations = new MigrationJob(this, 'migrations', { ...jobs, ...m });
+    new VerificationJob(this, 'verification', { ...jobs, waitForDatabaseSeconds: m.waitForDatabaseSeconds });
     if (this.config.backup.enabled) {
       new RestoreTemplate(this, 'restore', { config: this.config, database: this.database, credentialsSecret: this.credentials.secret });
     }

@@ -1,5 +1,6 @@
 import { SUPPORTED_CHART_VERSIONS, isChartVersion } from './chart';
 import { LearnflowPostgresProps, ResourceAmounts, STORAGE_CLASS_PRESETS } from './config';
+import { runnerKnobProblems } from './migrations/runner-contract';
 
 /** Raised with every problem found, each as `field: what is wrong (what is allowed)`. */
 export class ValidationError extends Error {
@@ -14,7 +15,6 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const PG_IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 const QUANTITY = /^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][0-9]+)?$/;
 const BYTES = /^([0-9]+)(Mi|Gi|Ti|M|G|T)$/;
-const PG_DURATION = /^[0-9]+(ms|s|min|h)?$/;
 const IMAGE_PART = /^[a-z0-9]+([._\/-][a-z0-9]+)*$/;
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const REGISTRY = /^[a-zA-Z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/;
@@ -169,17 +169,14 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
   }
   problems.push(...integerIn('credentials.generatedPasswordLength', p.credentials?.generatedPasswordLength, 32, 128));
   const m = p.migrations;
-  problems.push(
-    ...integerIn('migrations.waitForDatabaseSeconds', m?.waitForDatabaseSeconds, 1, 86400),
-    ...integerIn('migrations.lockWaitSeconds', m?.lockWaitSeconds, 1, 86400),
-    ...integerIn('migrations.backoffLimit', m?.backoffLimit, 0, 100),
-  );
-  for (const field of ['statementTimeout', 'lockTimeout'] as const) {
-    const value = m?.[field];
-    if (value !== undefined && !PG_DURATION.test(value)) {
-      problems.push(`migrations.${field}: '${value}' is not a PostgreSQL duration (digits with ms, s, min or h, e.g. 15min)`);
-    }
-  }
+  problems.push(...integerIn('migrations.backoffLimit', m?.backoffLimit, 0, 100));
+  // The runner's own rules (its contract), applied to the values the Job will hand it.
+  problems.push(...runnerKnobProblems({
+    dbWaitSeconds: m?.waitForDatabaseSeconds,
+    lockWaitSeconds: m?.lockWaitSeconds,
+    statementTimeout: m?.statementTimeout,
+    lockTimeout: m?.lockTimeout,
+  }, (knob) => `migrations.${knob === 'dbWaitSeconds' ? 'waitForDatabaseSeconds' : knob}`));
   if (p.argocd !== undefined) {
     if (!/^(https?:\/\/|ssh:\/\/|git@)[^\s]+$/.test(p.argocd.repoURL ?? '')) {
       problems.push(`argocd.repoURL: '${p.argocd.repoURL}' is not a Git URL (https://..., ssh://... or git@host:path)`);

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ChartObjects, chartFullname } from '../chart';
@@ -9,12 +7,10 @@ import { containerEnvironment, libpqEnvironment } from '../database-client';
 import { deploymentImages, imageName } from '../images';
 import { manualJobTemplate } from '../job';
 import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
+import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES } from '../sync-waves';
+import { RESTORE, backupScript, restoreScript } from './script-contracts';
 
-export const BACKUP_SCRIPT_PATH = path.join(__dirname, 'backup.sh');
-export const RESTORE_SCRIPT_PATH = path.join(__dirname, 'restore.sh');
-const BACKUP_SCRIPT = readFileSync(BACKUP_SCRIPT_PATH, 'utf8');
-const RESTORE_SCRIPT = readFileSync(RESTORE_SCRIPT_PATH, 'utf8');
 
 /** Where the chart mounts its backup volume (backup.cronjob.storage.mountPath's default). */
 export const BACKUP_MOUNT = '/backup/pgdump';
@@ -38,7 +34,7 @@ export function backupValues(config: DeploymentConfig) {
       schedule: b.schedule,
       // A dump that runs long must not start a second one.
       concurrencyPolicy: 'Forbid',
-      command: ['/bin/sh', '-c', BACKUP_SCRIPT, 'backup', config.databaseName, String(b.keep)],
+      command: ['/bin/sh', '-c', backupScript(), 'backup', config.databaseName, String(b.keep)],
       // The chart's policy allows egress to port 5432 only: no DNS, so PGHOST cannot resolve.
       // lib/network-policy.ts renders the backup pods' egress (DNS and the database) instead.
       networkPolicy: { enabled: false },
@@ -79,13 +75,13 @@ export class RestoreTemplate extends Construct {
       component: 'backup',
       backoffLimit: 2,
       podLabels: { [DATABASE_CLIENT_LABEL]: 'true' },
-      failJobOnExitCodes: [1],
+      failJobOnExitCodes: failJobOnExitCodes(RESTORE),
       syncWave: SYNC_WAVES.migrations,
       volumes: [backups],
       container: {
         name: 'restore',
         image: imageName(deploymentImages(config).postgresql),
-        command: ['/bin/sh', '-c', RESTORE_SCRIPT, 'restore'],
+        command: ['/bin/sh', '-c', restoreScript(), 'restore'],
         envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }),
         volumeMounts: [{ path: BACKUP_MOUNT, volume: backups, readOnly: true }],
       },

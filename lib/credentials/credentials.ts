@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ChartObjects } from '../chart';
@@ -9,10 +7,10 @@ import { imageName, deploymentImages } from '../images';
 import { projectJob } from '../job';
 import { resourceName, standardLabels } from '../names';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
+import { failJobOnExitCodes } from '../script-contract';
+import { BOOTSTRAP, bootstrapScript } from './bootstrap-contract';
 import { CREDENTIAL_KEYS, MIN_SUPPLIED_PASSWORD_LENGTH } from './keys';
 
-export const BOOTSTRAP_SCRIPT_PATH = path.join(__dirname, 'bootstrap.sh');
-const BOOTSTRAP_SCRIPT = readFileSync(BOOTSTRAP_SCRIPT_PATH, 'utf8');
 
 export interface DatabaseCredentialsProps {
   readonly config: DeploymentConfig;
@@ -97,13 +95,13 @@ export class DatabaseCredentials extends Construct {
       component: 'credentials',
       serviceAccount,
       backoffLimit: 3,
-      failJobOnExitCodes: [1],
+      failJobOnExitCodes: failJobOnExitCodes(BOOTSTRAP),
       syncWave: SYNC_WAVES.credentials,
       container: {
         name: 'bootstrap',
         image,
         // The script travels in the Job itself: nothing to mount, nothing to drift.
-        command: ['/bin/sh', '-c', BOOTSTRAP_SCRIPT, 'bootstrap'],
+        command: ['/bin/sh', '-c', bootstrapScript(), 'bootstrap'],
         envVariables: containerEnvironment(env),
       },
     });

@@ -5,8 +5,8 @@ import { SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { DistJob, jobContainer } from './dist-job';
-import { Manifest, ROOT, byComponent, manifests } from './dist';
+import { DistJob, migrationJobIn } from './dist-job';
+import { ROOT, manifests } from './dist';
 
 /** What a synth needs from the checkout, besides node_modules. */
 export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
@@ -69,23 +69,6 @@ export function synthProjectOrThrow(project: string, env: Record<string, string>
  * The migration Job and its ConfigMaps of `<distDir>/<profile>`: what distMigrationJob() reads
  * from the checkout's dist/, for the dist/ of a project copy.
  */
-export function distMigrationJobIn(distDir: string, profile: string): DistJob & { readonly configMaps: Manifest[] } {
-  const all = manifests(profile, distDir);
-  const jobs = all.filter(byComponent('Job', 'migrations'));
-  if (jobs.length !== 1) throw new Error(`expected one migration Job in ${distDir}/${profile}, found ${jobs.length}`);
-  const job = jobs[0];
-  const spec = job.spec.template.spec;
-  const { command, env, secretEnv } = jobContainer(job);
-  const projected = spec.volumes.find((v: any) => v.projected);
-  const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === projected.name);
-  const byName = new Map(all.filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, m]));
-  const configMaps: Manifest[] = [];
-  const files: Record<string, string> = {};
-  for (const source of projected.projected.sources) {
-    const cm = byName.get(source.configMap.name);
-    if (!cm) throw new Error(`${distDir}/${profile}: the Job mounts ConfigMap ${source.configMap.name}, which is not rendered`);
-    configMaps.push(cm);
-    Object.assign(files, cm.data);
-  }
-  return { job, files, command, env, secretEnv, mountPath: mount.mountPath, configMaps };
+export function distMigrationJobIn(distDir: string, profile: string): DistJob {
+  return migrationJobIn(manifests(profile, distDir), `${distDir}/${profile}`);
 }
