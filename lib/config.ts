@@ -10,7 +10,8 @@ export const STORAGE_CLASS_PRESETS = {
 } as const;
 export type StorageClassPreset = keyof typeof STORAGE_CLASS_PRESETS;
 
-export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
+export type ServiceType = (typeof SERVICE_TYPES)[number];
 
 /** CPU and memory as Kubernetes quantities, e.g. `{ cpu: '500m', memory: '512Mi' }`. */
 export interface ResourceAmounts {

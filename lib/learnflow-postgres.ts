@@ -35,7 +35,8 @@ export class LearnflowPostgresChart extends Chart {
   readonly migrations: MigrationJob;
 
   constructor(scope: Construct, id: string, props: LearnflowPostgresChartProps) {
-    const problems = validateProps(props);
+    const { migrationSet: _, ...deployment } = props;
+    const problems = validateProps(deployment);
     if (problems.length > 0) throw new ValidationError(id, problems);
     super(scope, id, { disableResourceNameHashes: true });
     this.config = resolveConfig(props);

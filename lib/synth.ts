@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, existsSync, cpSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, cpSync } from 'node:fs';
 import * as path from 'node:path';
 import { App, Yaml, YamlOutputType } from 'cdk8s';
 import { ArgoApplicationChart } from './argocd';
@@ -36,7 +37,7 @@ export function synthesize(options: SynthOptions): ProfileName[] {
     loadMigrations(path.join(options.root, 'migrations'), { root: options.root }));
   const outdir = path.resolve(options.outdir);
   mkdirSync(path.dirname(outdir), { recursive: true });
-  const staging = mkdtempSync(path.join(path.dirname(outdir), `.${path.basename(outdir)}.staging-`));
+  const staging = stagingFolder(outdir);
   try {
     const yaml = new ManifestYaml();
     for (const name of profiles) renderProfile(name, migrations, path.join(staging, name), { yaml, timings });
@@ -61,7 +62,7 @@ function renderProfile(name: ProfileName, migrations: readonly Migration[], dir:
     try {
       return new LearnflowPostgresChart(app, 'learnflow-postgres', { ...PROFILES[name], migrationSet: migrations });
     } catch (error) {
-      if (error instanceof ValidationError) throw new ValidationError(`profile '${name}'`, error.problems);
+      if (error instanceof ValidationError) throw new ValidationError(`profile '${name}' (lib/profiles.ts)`, error.problems);
       throw error;
     }
   });
@@ -92,6 +93,16 @@ function renderProfile(name: ProfileName, migrations: readonly Migration[], dir:
       Yaml.stringify(chart.helmValues),
     ].join('\n'));
   });
+}
+
+/**
+ * An empty folder beside `outdir`, created like any other folder (mode 0777 less the umask):
+ * it becomes dist/ itself, so it must be as readable as one `mkdir` makes (mkdtemp's 0700 is not).
+ */
+function stagingFolder(outdir: string): string {
+  const staging = path.join(path.dirname(outdir), `.${path.basename(outdir)}.staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(staging);
+  return staging;
 }
 
 /** Replaces `target` with `source` by renames, so readers never see a half-written folder. */

@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIST, ROOT } from './support/dist';
-import { projectCopy, synthProject } from './support/project';
+import { DIST } from './support/dist';
+import { APP_COMMAND, cdk8sCli, projectCopy, synthProject } from './support/project';
+import { PROFILE_NAMES } from '../lib/profiles';
 import { SYNTH_PHASES, parsePhaseTimings } from '../lib/timings';
 
 /** Every file below `dir` with its bytes, relative paths sorted. */
@@ -125,11 +126,44 @@ describe('synthesis', () => {
     expect(job()).toBe(before);
   });
 
-  it('runs under the cdk8s CLI too: `cdk8s synth` fills dist/ and its own output folder', () => {
-    const out = path.join(project, 'cli-out');
-    execFileSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['synth', '--output', out], {
-      cwd: project, env: { ...process.env, CDK8S_OUTDIR: out }, stdio: 'pipe',
+  it('leaves dist/ as readable as mkdir makes folders (umask 022: 0755), not a private staging folder', () => {
+    const run = spawnSync('sh', ['-c', `umask 022 && exec "$0" "$@"`, process.execPath, ...APP_COMMAND.slice(1)], { cwd: project, encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const modes = Object.keys(tree(path.join(project, 'dist'))).flatMap((file) => {
+      const folders = path.dirname(file).split(path.sep).map((_, i, parts) => parts.slice(0, i + 1).join(path.sep));
+      return [...folders, file];
     });
+    const mode = (rel: string) => (statSync(path.join(project, 'dist', rel)).mode & 0o777).toString(8);
+    expect(mode('.')).toBe('755');
+    for (const rel of new Set(modes)) expect(mode(rel), rel).toBe(statSync(path.join(project, 'dist', rel)).isDirectory() ? '755' : '644');
+  });
+
+  it('refuses a misspelt prop in lib/profiles.ts, naming it and the real one, under the cdk8s CLI too (exit 1, dist/ untouched)', () => {
+    const profiles = path.join(project, 'lib', 'profiles.ts');
+    const original = readFileSync(profiles, 'utf8');
+    const profile = PROFILE_NAMES[0];
+    // The first prop of the first profile, misspelt by one letter: `npm run synth` does not type-check.
+    const typo = original.replace(new RegExp(`(\\n  ${profile}: \\{[^]*?\\n    )(\\w)\\w(\\w+):`), '$1$2$3:');
+    expect(typo).not.toBe(original);
+    const before = tree(path.join(project, 'dist'));
+    writeFileSync(profiles, typo);
+    try {
+      for (const run of [synth(project), cdk8sCli(project, ['synth'])]) {
+        expect(run.status).toBe(1);
+        expect(run.stderr).toMatch(new RegExp(`profile '${profile}' \\(lib/profiles\\.ts\\): 1 problem\\(s\\)\\n  - (\\w+): unknown setting \\(did you mean \\w+\\?\\)`));
+        expect(tree(path.join(project, 'dist'))).toEqual(before);
+      }
+    } finally {
+      writeFileSync(profiles, original);
+    }
+  });
+
+  it('runs under the cdk8s CLI too: `cdk8s synth` fills dist/ and its own output folder, with no upgrade check', () => {
+    const out = path.join(project, 'cli-out');
+    const run = cdk8sCli(project, ['synth', '--output', out], { CDK8S_OUTDIR: out });
+    expect(run.status, run.stderr).toBe(0);
     expect(tree(out)).toEqual(tree(path.join(project, 'dist')));
+    // Offline, the CLI's check for a newer version prints a stack trace; the project turns it off.
+    expect(run.stderr).not.toMatch(/new version|http error|at /);
   });
 });

@@ -56,6 +56,22 @@ export function synthProject(project: string, env: Record<string, string> = {}):
   });
 }
 
+/**
+ * The environment the project runs the cdk8s CLI in (.ci/run exports it, package.json passes
+ * --no-check-upgrade): without it the CLI asks npm for a newer version of itself on every
+ * command and prints a stack trace when offline.
+ */
+export const CDK8S_ENV = { CDK8S_CHECK_UPGRADE: 'false' } as const;
+
+/** `cdk8s <args>` (the project's cdk8s-cli) in `project`, in {@link CDK8S_ENV}. */
+export function cdk8sCli(project: string, args: readonly string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  return spawnSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), args, {
+    cwd: project,
+    env: { ...process.env, ...CDK8S_ENV, ...env },
+    encoding: 'utf8',
+  });
+}
+
 /** Like {@link synthProject}, but throws with the app's output when it does not exit 0. */
 export function synthProjectOrThrow(project: string, env: Record<string, string> = {}): void {
   const run = synthProject(project, env);
