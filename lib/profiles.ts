@@ -1,9 +1,12 @@
 import { ArgoCdProps } from './argocd';
 import { LearnflowPostgresProps } from './config';
 
-/** Where Argo CD reads this repository: set your own Git URL here once. */
-const REPOSITORY: ArgoCdProps = {
-  repoURL: 'https://github.com/learnflow/learnflow-postgres.git',
+/**
+ * Where Argo CD reads this repository. Set `repoURL` to its Git URL (e.g.
+ * 'https://github.com/acme/learnflow-postgres.git') to render dist/<profile>/argocd/application.yaml;
+ * until then no Application is rendered and the synth says so.
+ */
+const ARGOCD: ArgoCdProps = {
   targetRevision: 'main',
   project: 'default',
 };
@@ -16,7 +19,7 @@ export const PROFILES = {
   /** Seed defaults: 8Gi on the cluster's default class, chart presets, ClusterIP, generated secret. */
   development: {
     allowedNamespaces: ['learnflow'],
-    argocd: REPOSITORY,
+    argocd: ARGOCD,
   },
   /** Seed production overrides with the chart's real keys. */
   production: {
@@ -34,7 +37,7 @@ export const PROFILES = {
     allowedNamespaces: ['learnflow'],
     // Nightly pg_dump at 02:30 on the chart's backup CronJob, two weeks kept.
     backup: { enabled: true, schedule: '30 2 * * *', keep: 14 },
-    argocd: REPOSITORY,
+    argocd: ARGOCD,
   },
 } as const satisfies Record<string, LearnflowPostgresProps>;
 

@@ -23,11 +23,18 @@ export interface SynthOptions {
   readonly timings?: PhaseTimings;
 }
 
+export interface SynthResult {
+  /** The profiles written. */
+  readonly profiles: ProfileName[];
+  /** Profiles with Argo CD props but no `argocd.repoURL`: no Application was rendered for them. */
+  readonly withoutApplication: ProfileName[];
+}
+
 /**
  * Renders every profile into a staging folder, then swaps it into place: a failure leaves the
  * output exactly as it was, and a success leaves no stale file behind.
  */
-export function synthesize(options: SynthOptions): ProfileName[] {
+export function synthesize(options: SynthOptions): SynthResult {
   if (options.profile !== undefined && !isProfileName(options.profile)) {
     throw new ValidationError('LEARNFLOW_PROFILE', [`LEARNFLOW_PROFILE: '${options.profile}' is not a profile (one of ${PROFILE_NAMES.join(', ')})`]);
   }
@@ -40,7 +47,7 @@ export function synthesize(options: SynthOptions): ProfileName[] {
   const staging = stagingFolder(outdir);
   try {
     const yaml = new ManifestYaml();
-    for (const name of profiles) renderProfile(name, migrations, path.join(staging, name), { yaml, timings });
+    const withoutApplication = profiles.filter((name) => !renderProfile(name, migrations, path.join(staging, name), { yaml, timings }));
     timings.measure('writing and swapping dist/', () => {
       if (options.profile) {
         if (!existsSync(outdir)) mkdirSync(outdir);
@@ -49,13 +56,14 @@ export function synthesize(options: SynthOptions): ProfileName[] {
         swap(staging, outdir);
       }
     });
+    return { profiles, withoutApplication };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
-  return profiles;
 }
 
-function renderProfile(name: ProfileName, migrations: readonly Migration[], dir: string, { yaml, timings }: { yaml: ManifestYaml; timings: PhaseTimings }): void {
+/** Writes one profile's folder; false when it has Argo CD props but no repository URL to render an Application with. */
+function renderProfile(name: ProfileName, migrations: readonly Migration[], dir: string, { yaml, timings }: { yaml: ManifestYaml; timings: PhaseTimings }): boolean {
   // Never synthesized itself: the chart's manifests are written below.
   const app = new App({ outdir: dir });
   const chart = timings.measure('building the constructs', () => {
@@ -75,15 +83,18 @@ function renderProfile(name: ProfileName, migrations: readonly Migration[], dir:
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, `${chart.node.id}.yaml`), text);
   });
-  const { argocd } = chart.config;
-  if (argocd) {
+  const { argocd, releaseName, namespace, chartVersion, tls } = chart.config;
+  const repoURL = argocd?.repoURL;
+  if (argocd && repoURL) {
     timings.measure('Argo CD Application', () => {
       const argo = new App({ outdir: path.join(dir, 'argocd'), outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
-      new ArgoApplicationChart(argo, 'application', { profile: name, config: chart.config, argocd });
+      new ArgoApplicationChart(argo, 'application', {
+        ...argocd, repoURL, profile: name, destinationNamespace: namespace, releaseName, chartVersion,
+        chartGeneratedCertificate: tls.enabled && tls.certificatesSecret === undefined,
+      });
       argo.synth();
     });
   }
-  const { releaseName, namespace, chartVersion } = chart.config;
   timings.measure('Helm values', () => {
     mkdirSync(path.join(dir, 'helm'));
     writeFileSync(path.join(dir, 'helm', 'postgresql-values.yaml'), [
@@ -93,6 +104,7 @@ function renderProfile(name: ProfileName, migrations: readonly Migration[], dir:
       Yaml.stringify(chart.helmValues),
     ].join('\n'));
   });
+  return argocd === undefined || repoURL !== undefined;
 }
 
 /**

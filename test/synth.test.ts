@@ -3,7 +3,8 @@ import { readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync 
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIST } from './support/dist';
-import { APP_COMMAND, cdk8sCli, projectCopy, synthProject } from './support/project';
+import { parse } from 'yaml';
+import { APP_COMMAND, cdk8sCli, projectCopy, synthProject, writeProfiles } from './support/project';
 import { PROFILE_NAMES } from '../lib/profiles';
 import { SYNTH_PHASES, parsePhaseTimings } from '../lib/timings';
 
@@ -71,7 +72,9 @@ describe('synthesis', () => {
     const lines = run.stderr.slice(run.stderr.indexOf('wall time per phase')).split('\n').slice(1).filter(Boolean);
     const timings = parsePhaseTimings(lines.join('\n'));
     expect(lines).toHaveLength(timings.size); // every line is one phase in the format
-    expect([...timings.keys()].sort()).toEqual([...SYNTH_PHASES].sort());
+    // Every phase, the Argo CD Application's where a profile renders one.
+    const withApplication = PROFILE_NAMES.some((p) => existsSync(path.join(project, 'dist', p, 'argocd')));
+    expect([...timings.keys()].sort()).toEqual(SYNTH_PHASES.filter((p) => withApplication || p !== 'Argo CD Application').sort());
     expect(tree(path.join(project, 'dist'))).toEqual(before);
     expect(synth(project).stderr).not.toContain('wall time per phase');
   });
@@ -155,6 +158,25 @@ describe('synthesis', () => {
       }
     } finally {
       writeFileSync(profiles, original);
+    }
+  });
+
+  it('renders the Argo CD Application of each profile with argocd.repoURL, and names those without one', () => {
+    const profiles = path.join(project, 'lib', 'profiles.ts');
+    const original = readFileSync(profiles, 'utf8');
+    const repoURL = 'https://git.example.com/platform/learnflow-postgres.git';
+    writeProfiles(project, { gitops: { argocd: { repoURL } }, unset: { argocd: { targetRevision: 'main' } }, plain: {} });
+    try {
+      const run = synth(project);
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stderr).toContain("no Argo CD Application for unset: set argocd.repoURL (lib/profiles.ts) to this repository's Git URL");
+      const application = parse(readFileSync(path.join(project, 'dist', 'gitops', 'argocd', 'application.yaml'), 'utf8'));
+      expect(application.spec.sources.slice(1).map((s: { repoURL: string }) => s.repoURL)).toEqual([repoURL, repoURL]);
+      expect(existsSync(path.join(project, 'dist', 'unset', 'argocd'))).toBe(false);
+      expect(existsSync(path.join(project, 'dist', 'plain', 'argocd'))).toBe(false);
+    } finally {
+      writeFileSync(profiles, original);
+      expect(synth(project).status).toBe(0);
     }
   });
 

@@ -137,7 +137,7 @@ describeKube('dist/ on a real API server', () => {
     const started = Date.now();
     const results = await Promise.allSettled([
       ...(['development', 'production', 'clientSide'] as const).map((k) => startKube().then((kube) => (servers[k] = kube))),
-      synthesizeVariant(MIGRATION_007).then((v) => (v2 = v)),
+      synthesizeVariant({ files: MIGRATION_007 }).then((v) => (v2 = v)),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

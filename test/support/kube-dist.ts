@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { DIST, Manifest, manifests } from './dist';
 import { Kube, KubectlResult } from './kube';
-import { APP_COMMAND, projectCopy } from './project';
+import { APP_COMMAND, projectCopy, writeProfiles } from './project';
+import { LearnflowPostgresProps } from '../../lib/config';
 
 export const NAMESPACE = 'postgres';
 export const PROFILES = ['development', 'production'] as const;
@@ -72,16 +73,24 @@ export interface ProjectVariant {
   remove(): void;
 }
 
+export interface VariantOptions {
+  /** Files to add (path in the project → content), e.g. one more migration. */
+  readonly files?: Readonly<Record<string, string>>;
+  /** Profiles to render instead of lib/profiles.ts's. */
+  readonly profiles?: Readonly<Record<string, LearnflowPostgresProps>>;
+}
+
 /**
- * Synthesizes a copy of the project with `files` added (path in the project → content), e.g. one
- * more migration, as `npm run synth` would after a developer added them. The checkout is untouched.
- * Asynchronous (unlike synthProject), so API servers can start meanwhile.
+ * Synthesizes a copy of the project with a developer's change (files added, other profiles), as
+ * `npm run synth` would after it. The checkout is untouched. Asynchronous (unlike
+ * synthProject), so API servers can start meanwhile.
  */
-export async function synthesizeVariant(files: Record<string, string>): Promise<ProjectVariant> {
+export async function synthesizeVariant(options: VariantOptions): Promise<ProjectVariant> {
   const dir = projectCopy();
   const remove = () => rmSync(dir, { recursive: true, force: true });
   try {
-    for (const [file, text] of Object.entries(files)) writeFileSync(path.join(dir, file), text);
+    for (const [file, text] of Object.entries(options.files ?? {})) writeFileSync(path.join(dir, file), text);
+    if (options.profiles) writeProfiles(dir, options.profiles);
     await new Promise<void>((resolve, reject) => {
       execFile(process.execPath, APP_COMMAND.slice(1), { cwd: dir }, (error, stdout, stderr) => {
         if (error) reject(new Error(`synth in ${dir} failed: ${error.message}\n${stderr}${stdout}`));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DistJob, jobContainer } from './dist-job';
 import { Manifest, ROOT, byComponent, manifests } from './dist';
+import { LearnflowPostgresProps } from '../../lib/config';
 
 /** What a synth needs from the checkout, besides node_modules. */
 export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
@@ -38,6 +39,21 @@ export function writeMigrations(dir: string, files: Readonly<Record<string, stri
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     writeFileSync(path.join(dir, name), text);
   }
+}
+
+/** The declaration of the profiles in lib/profiles.ts, from its `PROFILES = {` to its closing `} as const satisfies`. */
+const PROFILES_LITERAL = /export const PROFILES = \{\n[^]*?\n\} as const satisfies Record<string, LearnflowPostgresProps>;/;
+
+/**
+ * Replaces the profiles of the copy `project` by `profiles`, as a person editing lib/profiles.ts
+ * would: the rest of the file stays as it is.
+ */
+export function writeProfiles(project: string, profiles: Readonly<Record<string, LearnflowPostgresProps>>): void {
+  const file = path.join(project, 'lib', 'profiles.ts');
+  const text = readFileSync(file, 'utf8');
+  if (!PROFILES_LITERAL.test(text)) throw new Error(`${file}: no \`export const PROFILES = { ... } as const satisfies Record<string, LearnflowPostgresProps>;\``);
+  const literal = `export const PROFILES = ${JSON.stringify(profiles, null, 2)} as const satisfies Record<string, LearnflowPostgresProps>;`;
+  writeFileSync(file, text.replace(PROFILES_LITERAL, () => literal));
 }
 
 /** The `app` command of cdk8s.yaml (also `npm run synth`), as argv, e.g. `['node', 'scripts/synth.cjs']`. */
