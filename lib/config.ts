@@ -1,5 +1,7 @@
 import { ArgoCdProps } from './argocd';
+import { BackupProps } from './backup/backup';
 import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
+import { CredentialsProps, DEFAULT_KUBECTL_IMAGE } from './credentials/credentials';
 
 /** Storage classes the seed lists for each platform. */
 export const STORAGE_CLASS_PRESETS = {
@@ -46,17 +48,6 @@ export interface TlsProps {
   readonly certificatesSecret?: string;
 }
 
-export interface CredentialsProps {
-  /**
-   * Name of a Secret you manage (by hand, External Secrets, Sealed Secrets). It must hold the
-   * keys `postgres-password` and `password` (16+ characters each); nothing is generated.
-   * @default none: a Secret named `<fullname>-credentials` is generated in the cluster
-   */
-  readonly existingSecret?: string;
-  /** Length of the generated passwords (letters and digits). @default 40 */
-  readonly generatedPasswordLength?: number;
-}
-
 export interface MigrationProps {
   /** Seconds to wait for PostgreSQL before giving up with exit code 8. @default 300 */
   readonly waitForDatabaseSeconds?: number;
@@ -68,19 +59,6 @@ export interface MigrationProps {
   readonly lockTimeout?: string;
   /** Pod retries after exit codes 4 and 8 (exit 7 fails at once). @default 6 */
   readonly backoffLimit?: number;
-}
-
-export interface BackupProps {
-  /** Scheduled pg_dump backups through the chart's own backup CronJob. @default false */
-  readonly enabled?: boolean;
-  /** Cron schedule (five fields or a macro such as @daily). @default '@daily' */
-  readonly schedule?: string;
-  /** How many dumps to keep; older ones are removed after each backup. @default 7 */
-  readonly keep?: number;
-  /** Size of the backup volume. @default the data volume's size */
-  readonly storageSize?: string;
-  /** Storage class of the backup volume. @default the data volume's class */
-  readonly storageClass?: string;
 }
 
 /** One typed description of a LearnFlow PostgreSQL deployment. */
@@ -157,12 +135,6 @@ export interface DeploymentConfig {
   readonly argocd?: ArgoCdProps;
   readonly backup: { readonly enabled: boolean; readonly schedule: string; readonly keep: number; readonly storageSize: string; readonly storageClass?: string };
 }
-
-export const DEFAULT_KUBECTL_IMAGE: Required<ImageProps> = {
-  registry: 'docker.io',
-  repository: 'bitnamilegacy/kubectl',
-  tag: '1.33.4',
-};
 
 export const MIGRATION_DEFAULTS: Required<MigrationProps> = {
   waitForDatabaseSeconds: 300,

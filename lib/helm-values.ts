@@ -86,7 +86,7 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
     },
     volumePermissions: { image: images.osShell },
     metrics: { image: images.exporter },
-    ...(config.backup.enabled ? { backup: backupValues(config) } : {}),
+    ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup }) } : {}),
   };
 }
 

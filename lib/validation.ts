@@ -94,8 +94,9 @@ function cronSchedule(field: string, value: string): string[] {
 function cidr(field: string, value: string): string[] {
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
   const v4ok = v4 !== null && v4.slice(1, 5).every((o) => Number(o) <= 255) && Number(v4[5]) <= 32;
-  const v6ok = /^[0-9a-fA-F:]+\/\d{1,3}$/.test(value) && value.includes(':') && Number(value.split('/')[1]) <= 128;
-  return v4ok || v6ok ? [] : [`${field}: '${value}' is not a CIDR block (e.g. 10.0.0.0/8)`];
+  // IPv6 in plain hexadecimal groups, as cdk8s-plus's NetworkPolicyIpBlock.ipv6 takes it.
+  const v6ok = /^([\da-f]{0,4}:){2,7}([\da-f]{0,4})?\/\d{1,3}$/i.test(value) && Number(value.split('/')[1]) <= 128;
+  return v4ok || v6ok ? [] : [`${field}: '${value}' is not a CIDR block (e.g. 10.0.0.0/8 or fd00::/8)`];
 }
 
 function duplicates(field: string, values: readonly unknown[]): string[] {

@@ -14,6 +14,7 @@ function problemOf(props: LearnflowPostgresProps): string {
 describe('validation', () => {
   it('accepts both profiles and the empty description (all defaults)', () => {
     expect(validateProps({})).toEqual([]);
+    expect(validateProps({ allowedCidrs: ['10.0.0.0/8', 'fd00::/8', '2001:DB8::/32'] })).toEqual([]);
     for (const profile of Object.values(PROFILES)) expect(validateProps(profile)).toEqual([]);
   });
 
@@ -44,6 +45,8 @@ describe('validation', () => {
     ['nodePort with ClusterIP', { nodePort: 30432 }, /^nodePort: conflicts with serviceType ClusterIP/],
     ['LoadBalancer without client networks', { serviceType: 'LoadBalancer' }, /^allowedCidrs: empty while serviceType is LoadBalancer/],
     ['CIDR', { allowedCidrs: ['10.0.0.0/33'] }, /^allowedCidrs\[0\]: '10\.0\.0\.0\/33' is not a CIDR block/],
+    ['IPv6 CIDR', { allowedCidrs: ['fd00::/129'] }, /^allowedCidrs\[0\]: 'fd00::\/129' is not a CIDR block/],
+    ['IPv4 inside IPv6', { allowedCidrs: ['::ffff:10.0.0.0/104'] }, /^allowedCidrs\[0\]: '::ffff:10\.0\.0\.0\/104' is not a CIDR block/],
     ['allowed namespace name', { allowedNamespaces: ['ok', 'Not_OK'] }, /^allowedNamespaces\[1\]: 'Not_OK' is not a valid name/],
     ['allowed namespace twice', { allowedNamespaces: ['app', 'app'] }, /^allowedNamespaces: 'app' is listed twice/],
     ['TLS secret without TLS', { tls: { certificatesSecret: 'pg-tls' } }, /^tls\.certificatesSecret: conflicts with tls\.enabled false/],
