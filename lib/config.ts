@@ -1,7 +1,8 @@
 import { ArgoCdProps } from './argocd';
 import { BackupProps } from './backup/backup';
 import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
-import { CredentialsProps, DEFAULT_KUBECTL_IMAGE } from './credentials/credentials';
+import { CredentialsProps } from './credentials/credentials';
+import { DEFAULT_KUBECTL_IMAGE } from './images';
 
 /** Storage classes the seed lists for each platform. */
 export const STORAGE_CLASS_PRESETS = {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { DatabaseEndpoint, containerEnvironment } from '../database-client';
-import { imageName } from '../images';
+import { DEFAULT_KUBECTL_IMAGE, imageName } from '../images';
 import { projectJob } from '../job';
 import { resourceName, standardLabels } from '../names';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
@@ -11,9 +11,6 @@ import { CREDENTIAL_KEYS, MIN_SUPPLIED_PASSWORD_LENGTH } from './keys';
 
 export const BOOTSTRAP_SCRIPT_PATH = path.join(__dirname, 'bootstrap.sh');
 const BOOTSTRAP_SCRIPT = readFileSync(BOOTSTRAP_SCRIPT_PATH, 'utf8');
-
-/** The image the bootstrap runs when none is given: it needs `sh` and `kubectl`. */
-export const DEFAULT_KUBECTL_IMAGE = { registry: 'docker.io', repository: 'bitnamilegacy/kubectl', tag: '1.33.4' } as const;
 
 /** Where the database's passwords come from (a deployment's `credentials` props). */
 export interface CredentialsProps {

@@ -1,7 +1,8 @@
 // The README's operator commands, run verbatim against a real API server with dist/ applied as
 // the README says, and the Argo CD Application validated against its CRD by the server. The
 // README's examples use the default names (namespace and release `postgres`) with backups on:
-// the test renders such a profile itself, so LearnFlow's own profiles may change freely.
+// the test renders such a profile itself, so LearnFlow's own profiles may change freely. On the
+// shared API server, where no other file uses the namespace `postgres`.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -10,7 +11,7 @@ import { parse } from 'yaml';
 import { LearnflowPostgresProps } from '../../lib/config';
 import { PROFILES, PROFILE_NAMES } from '../../lib/profiles';
 import { ROOT } from '../support/dist';
-import { Kube, describeKube, kubeBinaries, startKube } from '../support/kube';
+import { Kube, describeKube, kubeBinaries, useSharedKube } from '../support/kube';
 import { ProjectVariant, synthesizeVariant } from '../support/kube-dist';
 
 /**
@@ -54,16 +55,14 @@ const VARIANT_PROFILES: Record<string, LearnflowPostgresProps> = {
 describeKube('the README\'s operator commands on a real API server', () => {
   let kube: Kube;
   let variant: ProjectVariant;
+  useSharedKube((k) => (kube = k));
   beforeAll(async () => {
-    [kube, variant] = await Promise.all([startKube(), synthesizeVariant({ profiles: VARIANT_PROFILES })]);
+    variant = await synthesizeVariant({ profiles: VARIANT_PROFILES });
     const apply = await sh(kube, `kubectl apply -f ${variant.dist}/${EXAMPLE}/`);
     expect(apply.stderr).toBe('');
     expect(apply.code).toBe(0);
   });
-  afterAll(async () => {
-    await kube?.stop();
-    variant?.remove();
-  });
+  afterAll(() => variant?.remove());
 
   const jobsWith = async (component: string) => JSON.parse(await kube.kubectlOk(['get', 'jobs', '-n', 'postgres', '-l', `app.kubernetes.io/component=${component}`, '-o', 'json'])).items;
   const container = (job: any) => job.spec.template.spec.containers[0];

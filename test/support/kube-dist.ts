@@ -9,11 +9,6 @@ import { Kube, KubectlResult } from './kube';
 import { APP_COMMAND, projectCopy, writeProfiles } from './project';
 import { LearnflowPostgresProps } from '../../lib/config';
 
-export const NAMESPACE = 'postgres';
-export const PROFILES = ['development', 'production'] as const;
-/** The selector the README gives `kubectl apply --prune -l`. */
-export const PRUNE_SELECTOR = 'app.kubernetes.io/part-of=learnflow-postgres,app.kubernetes.io/instance=postgres';
-
 /** dist/<profile>/learnflow-postgres.yaml (of `dist`, default the checkout's). */
 export const manifestFile = (profile: string, dist = DIST) => path.join(dist, profile, 'learnflow-postgres.yaml');
 
@@ -43,14 +38,14 @@ export async function versionsOf(kube: Kube, file: string): Promise<Record<strin
 /** Kinds dist/ renders in the namespace, plus Secrets and claims (made by the bootstrap and the chart). */
 const NAMESPACED_KINDS = 'serviceaccounts,roles,rolebindings,networkpolicies,configmaps,jobs,cronjobs,secrets,persistentvolumeclaims';
 
-/** `Kind/name` → resourceVersion of everything in the namespace (of the kinds above). */
-export async function namespaceObjects(kube: Kube, ns = NAMESPACE): Promise<Record<string, string>> {
+/** `Kind/name` → resourceVersion of everything in the namespace `ns` (of the kinds above). */
+export async function namespaceObjects(kube: Kube, ns: string): Promise<Record<string, string>> {
   const list = JSON.parse(await kube.kubectlOk(['get', NAMESPACED_KINDS, '-n', ns, '-o', 'json']));
   return Object.fromEntries((list.items as Manifest[]).map((m) => [ref(m), m.metadata.resourceVersion]));
 }
 
-/** One object as the server holds it (after defaulting), or undefined. */
-export async function live(kube: Kube, kindName: string, ns = NAMESPACE): Promise<Manifest | undefined> {
+/** One object as the server holds it (after defaulting), or undefined; `ns` '' for cluster-wide objects. */
+export async function live(kube: Kube, kindName: string, ns: string): Promise<Manifest | undefined> {
   const r = await kube.kubectl(['get', kindName, '-n', ns, '-o', 'json', '--ignore-not-found']);
   if (r.code !== 0) throw new Error(`kubectl get ${kindName}: ${r.stderr}`);
   return r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout);

@@ -9,8 +9,8 @@ import { DistJob, jobContainer } from './dist-job';
 import { Manifest, ROOT, byComponent, manifests } from './dist';
 import { LearnflowPostgresProps } from '../../lib/config';
 
-/** What a synth needs from the checkout, besides node_modules. */
-export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
+/** What a synth and the command line need from the checkout, besides node_modules. */
+export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'bin', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
 
 export interface ProjectCopyOptions {
   /** Folder for the copy's temp directory. @default os.tmpdir() */
