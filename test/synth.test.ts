@@ -44,7 +44,7 @@ describe('synthesis', () => {
 
   it('writes every profile with its Helm values and manifests', () => {
     const files = Object.keys(tree(path.join(project, 'dist')));
-    for (const profile of ['development', 'production']) {
+    for (const profile of PROFILE_NAMES) {
       expect(files).toContain(path.join(profile, 'helm', 'postgresql-values.yaml'));
       expect(files).toContain(path.join(profile, 'learnflow-postgres.yaml'));
     }
@@ -57,12 +57,17 @@ describe('synthesis', () => {
   });
 
   it('synthesizes only LEARNFLOW_PROFILE and leaves the other profiles alone', () => {
-    writeFileSync(path.join(project, 'dist', 'production', 'marker'), 'kept');
-    const run = synth(project, { LEARNFLOW_PROFILE: 'development' });
+    const [only, ...others] = PROFILE_NAMES;
+    for (const other of others) writeFileSync(path.join(project, 'dist', other, 'marker'), 'kept');
+    writeFileSync(path.join(project, 'dist', only, 'stale.yaml'), 'kind: Stale\n');
+    const run = synth(project, { LEARNFLOW_PROFILE: only });
     expect(run.status).toBe(0);
-    expect(run.stderr).toContain('synthesized dist/development/');
-    expect(readFileSync(path.join(project, 'dist', 'production', 'marker'), 'utf8')).toBe('kept');
-    rmSync(path.join(project, 'dist', 'production', 'marker'));
+    expect(run.stderr).toContain(`synthesized dist/${only}/\n`);
+    expect(existsSync(path.join(project, 'dist', only, 'stale.yaml'))).toBe(false);
+    for (const other of others) {
+      expect(readFileSync(path.join(project, 'dist', other, 'marker'), 'utf8')).toBe('kept');
+      rmSync(path.join(project, 'dist', other, 'marker'));
+    }
   });
 
   it('prints the wall time of every phase with LEARNFLOW_SYNTH_TIMINGS=1, and the same dist/', () => {
@@ -81,26 +86,30 @@ describe('synthesis', () => {
 
   it('rejects an unknown LEARNFLOW_PROFILE by name, exit 1, dist/ untouched', () => {
     const before = tree(path.join(project, 'dist'));
+    expect(PROFILE_NAMES).not.toContain('staging');
     const run = synth(project, { LEARNFLOW_PROFILE: 'staging' });
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain("LEARNFLOW_PROFILE: 'staging' is not a profile (one of development, production)");
+    expect(run.stderr).toContain(`LEARNFLOW_PROFILE: 'staging' is not a profile (one of ${PROFILE_NAMES.join(', ')})`);
     expect(tree(path.join(project, 'dist'))).toEqual(before);
   });
 
   it('fails on a bad migration file with its name and rule, exit 1, dist/ exactly as it was', () => {
     const before = tree(path.join(project, 'dist'));
-    const bad = path.join(project, 'migrations', '007_bad.up.sql');
+    // One version after the newest, whatever migrations/ holds.
+    const newest = readdirSync(path.join(project, 'migrations')).filter((f) => /^\d+_/.test(f)).sort().at(-1)?.split('_')[0] ?? '000';
+    const next = String(Number(newest) + 1).padStart(newest.length, '0');
+    const [bad, down] = ['up', 'down'].map((d) => path.join(project, 'migrations', `${next}_bad.${d}.sql`));
     writeFileSync(bad, 'BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n');
-    writeFileSync(path.join(project, 'migrations', '007_bad.down.sql'), 'DROP TABLE t;\n');
+    writeFileSync(down, 'DROP TABLE t;\n');
     try {
       const run = synth(project);
       expect(run.status).toBe(1);
       expect(run.stderr).toContain('synth failed, dist/ was left as it was');
-      expect(run.stderr).toMatch(/migrations\/007_bad\.up\.sql:1: transaction control statement BEGIN/);
+      expect(run.stderr).toContain(`migrations/${next}_bad.up.sql:1: transaction control statement BEGIN`);
       expect(tree(path.join(project, 'dist'))).toEqual(before);
     } finally {
       rmSync(bad);
-      rmSync(path.join(project, 'migrations', '007_bad.down.sql'));
+      rmSync(down);
     }
   });
 
