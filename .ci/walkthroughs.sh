@@ -26,6 +26,8 @@ cd "$clone"
 git config user.email walkthroughs@example.invalid
 git config user.name walkthroughs
 ln -s "$repo/node_modules" node_modules
+# .gitignore's `node_modules/` matches folders, not this link.
+echo node_modules >>.git/info/exclude
 
 # Replaces the first occurrence of $2 in file $1 by $3, or fails naming what it did not find.
 edit() {
