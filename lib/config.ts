@@ -4,7 +4,7 @@ import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
 import { CredentialsProps } from './credentials/credentials';
 import { DEFAULT_KUBECTL_IMAGE } from './images';
 
-/** Storage classes the seed lists for each platform. */
+/** The usual storage class of each platform. */
 export const STORAGE_CLASS_PRESETS = {
   minikube: 'standard',
   aks: 'default',
@@ -87,7 +87,7 @@ export interface LearnflowPostgresProps {
   readonly storageSize?: string;
   /** Storage class of the data volume. @default none: the cluster's default class */
   readonly storageClass?: string;
-  /** Storage class by platform, as the seed lists them; conflicts with `storageClass`. @default none */
+  /** Storage class by platform (STORAGE_CLASS_PRESETS); conflicts with `storageClass`. @default none */
   readonly storageClassPreset?: StorageClassPreset;
   /** CPU and memory of the database container. @default none: the chart's 'nano' preset */
   readonly resources?: ResourceProps;

@@ -12,16 +12,16 @@ const ARGOCD: ArgoCdProps = {
 };
 
 /**
- * The deployments this repository renders, one folder each under dist/.
- * They reproduce the data model's "Development Defaults" and "Production Overrides".
+ * The deployments this repository renders, one folder each under dist/. Each is a
+ * LearnflowPostgresProps (lib/config.ts): add an entry to render another folder.
  */
 export const PROFILES = {
-  /** Seed defaults: 8Gi on the cluster's default class, chart presets, ClusterIP, generated secret. */
+  /** 8Gi on the cluster's default class, the chart's resource presets, ClusterIP, a Secret generated in the cluster. */
   development: {
     allowedNamespaces: ['learnflow'],
     argocd: ARGOCD,
   },
-  /** Seed production overrides with the chart's real keys. */
+  /** 20Gi on gp3 (EKS), sized resources, a LoadBalancer for private networks, TLS, a user-managed Secret, nightly backups. */
   production: {
     storageSize: '20Gi',
     storageClassPreset: 'eks',

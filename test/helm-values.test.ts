@@ -44,8 +44,8 @@ describe('Bitnami values', () => {
   }
 
   it('would catch the wrong keys of the design notes (primary.tls, top-level persistence)', () => {
-    const seedMistakes = { primary: { tls: { enabled: true } }, persistence: { size: '8Gi' } };
-    expect(unknownKeys(seedMistakes, chartDefaults('15.5.38'))).toEqual(['primary.tls', 'persistence']);
+    const wrongKeys = { primary: { tls: { enabled: true } }, persistence: { size: '8Gi' } };
+    expect(unknownKeys(wrongKeys, chartDefaults('15.5.38'))).toEqual(['primary.tls', 'persistence']);
   });
 
   it.each(SUPPORTED_CHART_VERSIONS)('keeps each image tag of chart %s and only swaps bitnami/ for the pullable bitnamilegacy/', (version) => {

@@ -86,10 +86,11 @@ describe('synthesis', () => {
 
   it('rejects an unknown LEARNFLOW_PROFILE by name, exit 1, dist/ untouched', () => {
     const before = tree(path.join(project, 'dist'));
-    expect(PROFILE_NAMES).not.toContain('staging');
-    const run = synth(project, { LEARNFLOW_PROFILE: 'staging' });
+    const unknown = 'no-such-profile';
+    expect(PROFILE_NAMES).not.toContain(unknown);
+    const run = synth(project, { LEARNFLOW_PROFILE: unknown });
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`LEARNFLOW_PROFILE: 'staging' is not a profile (one of ${PROFILE_NAMES.join(', ')})`);
+    expect(run.stderr).toContain(`LEARNFLOW_PROFILE: '${unknown}' is not a profile (one of ${PROFILE_NAMES.join(', ')})`);
     expect(tree(path.join(project, 'dist'))).toEqual(before);
   });
 
