@@ -338,19 +338,12 @@ export interface FixtureTarget {
 
 export function fixtureTarget(profile: FixtureProfile): FixtureTarget {
   const config = resolveConfig(FIXTURE_PROFILES[profile]);
-  const chart = chartObjects(config.releaseName);
+  const { namespace, releaseName: release, chartVersion, appUser, port, databaseName, tls } = config;
+  const chart = chartObjects(release);
   const valuesFile = `dist/${profile}/helm/postgresql-values.yaml`;
-  return {
-    profile,
-    config,
-    namespace: config.namespace,
-    release: config.releaseName,
-    chartVersion: config.chartVersion,
-    chart,
-    valuesFile,
-    helmUpgrade: ['upgrade', '--install', config.releaseName, 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', config.chartVersion, '--namespace', config.namespace, '-f', valuesFile],
-    jobs: Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
-      [component, fixtureObject(profile, 'Job', component).metadata.name])) as FixtureTarget['jobs'],
-    connection: `postgresql://${config.appUser}@${chart.service}.${config.namespace}.svc:${config.port}/${config.databaseName}${config.tls.enabled ? '?sslmode=require' : ''}`,
-  };
+  const jobs = Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
+    [component, fixtureObject(profile, 'Job', component).metadata.name])) as FixtureTarget['jobs'];
+  const helmUpgrade = ['upgrade', '--install', release, 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', chartVersion, '--namespace', namespace, '-f', valuesFile];
+  const connection = `postgresql://${appUser}@${chart.service}.${namespace}.svc:${port}/${databaseName}${tls.enabled ? '?sslmode=require' : ''}`;
+  return { profile, config, namespace, release, chartVersion, chart, valuesFile, helmUpgrade, jobs, connection };
 }

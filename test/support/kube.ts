@@ -42,12 +42,13 @@ export interface KubectlOptions {
   timeoutMs?: number;
 }
 
-export interface Kube {
+/** What locates a running server: enough for another process to use it (see {@link connectKube}). */
+export interface KubeInfo {
   /** Kubeconfig of an admin (static token, group system:masters). */
   readonly kubeconfig: string;
   /** https://127.0.0.1:<port> */
   readonly server: string;
-  /** The server's CA certificate. */
+  /** The server's CA certificate, for ServiceAccount kubeconfigs. */
   readonly ca: string;
   /** Kubernetes version of the server and kubectl, e.g. `1.31.0`. */
   readonly version: string;
@@ -55,6 +56,9 @@ export interface Kube {
   readonly startupMs: number;
   /** The temp dir holding etcd's data, keys, logs and kubeconfigs (removed by stop()). */
   readonly dir: string;
+}
+
+export interface Kube extends KubeInfo {
   /** Runs our kubectl against this server; never throws for a non-zero exit. */
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** Like kubectl() but throws (with stderr) unless it exits 0; returns stdout. */
@@ -391,16 +395,6 @@ export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
   }
 }
 
-/** What locates a running server: enough for another process to use it (see {@link connectKube}). */
-export interface KubeInfo {
-  readonly kubeconfig: string;
-  readonly server: string;
-  /** The server's CA certificate, for ServiceAccount kubeconfigs. */
-  readonly ca: string;
-  readonly version: string;
-  readonly startupMs: number;
-  readonly dir: string;
-}
 
 /** A handle on the server `info` locates, e.g. one a globalSetup started; its stop() does nothing. */
 export function connectKube(info: KubeInfo): Kube {
@@ -413,12 +407,7 @@ export function connectKube(info: KubeInfo): Kube {
     return r.stdout;
   };
   return {
-    kubeconfig: info.kubeconfig,
-    server: info.server,
-    ca: info.ca,
-    version: info.version,
-    startupMs: info.startupMs,
-    dir: info.dir,
+    ...info,
     kubectl,
     kubectlOk,
     asServiceAccount: async (ns, name) => {
