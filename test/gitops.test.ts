@@ -5,10 +5,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { ArgoApplicationChart, ArgoApplicationProps } from '../lib/argocd';
+import { LearnflowPostgresProps } from '../lib/config';
+import { renderProfile } from '../lib/synth';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { SYNC_WAVES } from '../lib/sync-waves';
 import { DIST, Manifest, manifests } from './support/dist';
+import { FIXTURE_MIGRATIONS } from './support/variants';
 
 const wave = (m: Manifest) => Number(m.metadata.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0);
 const component = (m: Manifest) => m.metadata.labels?.['app.kubernetes.io/component'];
@@ -51,6 +55,16 @@ describe('the Argo CD Application', () => {
     const app = application({ ...PROPS, chartGeneratedCertificate: true });
     expect(app.spec.ignoreDifferences).toEqual([{ kind: 'Secret', name: 'pg-postgresql-crt', jsonPointers: ['/data'] }]);
     expect(app.spec.syncPolicy.syncOptions).toContain('RespectIgnoreDifferences=true');
+  });
+
+  it('is a profile\'s argocd/application.yaml once argocd.repoURL is set, for its namespace, release, chart and certificate', () => {
+    const files = (props: LearnflowPostgresProps) => renderProfile('staging', props, FIXTURE_MIGRATIONS);
+    expect([...files({ argocd: { targetRevision: 'v2' } }).keys()]).not.toContain('argocd/application.yaml');
+    expect([...files({}).keys()]).not.toContain('argocd/application.yaml');
+    const rendered = parse(files({
+      namespace: 'db', releaseName: 'pg', chartVersion: '16.7.27', tls: { enabled: true }, argocd: { repoURL: REPO },
+    }).get('argocd/application.yaml')!);
+    expect(rendered).toEqual(application({ ...PROPS, chartGeneratedCertificate: true }));
   });
 
   it.each(PROFILE_NAMES)('is rendered into dist/%s only when its profile sets argocd.repoURL', (profile) => {
