@@ -1,10 +1,12 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chartObjects } from '../lib/chart';
 import { resolveConfig } from '../lib/config';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { podSpecOf } from '../lib/security';
 import { LearnflowPostgresProps } from '../lib/config';
-import { Manifest, byComponent, manifests } from './support/dist';
+import { Manifest, ROOT, byComponent, manifests } from './support/dist';
 import { VARIANTS, variantManifests } from './support/variants';
 
 /** kubernetes-models module path of a manifest: `<group>/<version>/<Kind>`, core as `v1`. */
@@ -131,5 +133,15 @@ describe.each(CASES)('%s', (_name, render, props) => {
 
   it('renders no Secret: passwords are created in the cluster, never in dist/', () => {
     expect(all.filter((m) => m.kind === 'Secret')).toEqual([]);
+  });
+});
+
+describe('where the manifests are written', () => {
+  it('every NetworkPolicy in lib/network-policy.ts, the one module for them', () => {
+    const lib = path.join(ROOT, 'lib');
+    const writers = readdirSync(lib, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && /new (kplus\.(k8s\.)?|k8s\.)(Kube)?NetworkPolicy\(/.test(readFileSync(path.join(lib, f), 'utf8')))
+      .map((f) => `lib/${f}`);
+    expect(writers).toEqual(['lib/network-policy.ts']);
   });
 });

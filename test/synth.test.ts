@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIST } from './support/dist';
+import { DIST, ROOT } from './support/dist';
 import { LearnflowPostgresProps } from '../lib/config';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
-import { APP_COMMAND, cdk8sCli, projectCopy, synthProject } from './support/project';
+import { APP_COMMAND, CDK8S_ENV, cdk8sCli, projectCopy, synthProject } from './support/project';
 import { SYNTH_PHASES, parsePhaseTimings } from '../lib/timings';
 
 /** Every file below `dir` with its bytes, relative paths sorted. */
@@ -193,7 +193,11 @@ describe('synthesis', () => {
     const run = cdk8sCli(project, ['synth', '--output', out], { CDK8S_OUTDIR: out });
     expect(run.status, run.stderr).toBe(0);
     expect(tree(out)).toEqual(tree(path.join(project, 'dist')));
-    // Offline, the CLI's check for a newer version prints a stack trace; the project turns it off.
+    // Offline, the CLI's check for a newer version prints a stack trace; the project turns it off
+    // where it runs the CLI: CI's environment and the npm scripts.
     expect(run.stderr).not.toMatch(/new version|http error|at /);
+    expect(readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8')).toMatch(new RegExp(`^export CDK8S_CHECK_UPGRADE=${CDK8S_ENV.CDK8S_CHECK_UPGRADE}$`, 'm'));
+    const scripts: Record<string, string> = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts;
+    for (const script of Object.values(scripts).filter((s) => /^cdk8s /.test(s))) expect(script).toContain('--no-check-upgrade');
   });
 });
