@@ -1,10 +1,43 @@
 import * as kplus from 'cdk8s-plus-27';
-import { ChartObjects } from './chart';
+import { ChartObjects, chartObjects } from './chart';
 import { DeploymentConfig } from './config';
 
-/** The database Service's in-cluster host name. */
-export function databaseHost(config: DeploymentConfig, database: ChartObjects): string {
-  return `${database.service}.${config.namespace}.svc`;
+/**
+ * The database a deployment's Helm release runs, as our constructs see it: where it lives, what
+ * the chart names its objects, and how a client logs in. The top-level construct derives it once
+ * from the props; every construct that reaches the database takes it as its `database` prop.
+ */
+export interface DatabaseEndpoint {
+  /** Namespace of the release and of everything rendered beside it. */
+  readonly namespace: string;
+  /** Helm release name: our objects' names and `app.kubernetes.io/instance` label derive from it. */
+  readonly releaseName: string;
+  /** The chart's objects: Service, pod, data claim, pod labels. */
+  readonly objects: ChartObjects;
+  /** The Service's in-cluster host name, `<service>.<namespace>.svc`. */
+  readonly host: string;
+  /** The Service's port. */
+  readonly port: number;
+  /** The database the application uses. */
+  readonly databaseName: string;
+  /** Its owner, as whom migrations and applications log in. */
+  readonly appUser: string;
+  /** The server speaks TLS: clients require it. */
+  readonly tls: boolean;
+}
+
+export function databaseEndpoint(config: DeploymentConfig): DatabaseEndpoint {
+  const objects = chartObjects(config.releaseName);
+  return {
+    namespace: config.namespace,
+    releaseName: config.releaseName,
+    objects,
+    host: `${objects.service}.${config.namespace}.svc`,
+    port: config.port,
+    databaseName: config.databaseName,
+    appUser: config.appUser,
+    tls: config.tls.enabled,
+  };
 }
 
 /** Where and as whom a Job of ours connects, as libpq takes it. */
@@ -20,9 +53,9 @@ export interface DatabaseConnection {
   readonly sslMode: string;
 }
 
-/** The release's database as the given user. */
-export function databaseConnection(config: DeploymentConfig, database: ChartObjects, user = config.appUser): DatabaseConnection {
-  return { host: databaseHost(config, database), port: config.port, database: config.databaseName, user, sslMode: config.tls.enabled ? 'require' : 'prefer' };
+/** The connection to `database` as `user` (default: the application user). */
+export function connectionAs(database: DatabaseEndpoint, user = database.appUser): DatabaseConnection {
+  return { host: database.host, port: database.port, database: database.databaseName, user, sslMode: database.tls ? 'require' : 'prefer' };
 }
 
 /** The libpq variables of a connection. */
@@ -34,11 +67,6 @@ export function libpqVariables(connection: DatabaseConnection): Record<string, s
     PGUSER: connection.user,
     PGSSLMODE: connection.sslMode,
   };
-}
-
-/** The libpq variables that point a Job of ours at the release's database, as `user`. */
-export function libpqEnvironment(config: DeploymentConfig, database: ChartObjects, user = config.appUser): Record<string, string> {
-  return libpqVariables(databaseConnection(config, database, user));
 }
 
 /** A container's variables: plain values, plus PGPASSWORD from a key of the credentials Secret. */
