@@ -138,7 +138,8 @@ function patchJobSpec(workload: kplus.Job | kplus.CronJob, jobSpec: string, prop
   api.addJsonPatch(JsonPatch.add(`${jobSpec}/podFailurePolicy`, {
     rules: [
       // The API server requires the values in ascending order.
-      { action: 'FailJob', onExitCodes: { containerName, operator: 'In', values: [...props.failJobOnExitCodes].sort((a, b) => a - b) } },
+      // onPodConditions is required (empty here) by the batch/v1 schema of Kubernetes 1.28 and older.
+      { action: 'FailJob', onExitCodes: { containerName, operator: 'In', values: [...props.failJobOnExitCodes].sort((a, b) => a - b) }, onPodConditions: [] },
       // An evicted or preempted pod is not the Job's fault: retry without counting it.
       { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
     ],

@@ -91,6 +91,8 @@ describe('dist/ as the source of truth', () => {
   const profileCopy = (name: string) => {
     const root = mkdtempSync(path.join(scratch, `${name}-`));
     cpSync(path.join(fixtureProject(), 'dist', PLAIN.profile), path.join(root, 'dist', PLAIN.profile), { recursive: true });
+    // The vendored chart the profile installs (chartSource repository).
+    for (const entry of ['charts', 'vendored.json']) cpSync(path.join(fixtureProject(), entry), path.join(root, entry), { recursive: true });
     return root;
   };
   const error = (fn: () => unknown): CliError => {
@@ -128,10 +130,19 @@ describe('dist/ as the source of truth', () => {
     const root = profileCopy('stale');
     const values = path.join(root, 'dist', PLAIN.profile, 'helm', 'postgresql-values.yaml');
     const other = PLAIN.chartVersion === '16.7.27' ? '15.5.38' : '16.7.27';
-    writeFileSync(values, readFileSync(values, 'utf8').replace(`--version ${PLAIN.chartVersion}`, `--version ${other}`));
+    writeFileSync(values, readFileSync(values, 'utf8').replace(`# chart: postgresql ${PLAIN.chartVersion} `, `# chart: postgresql ${other} `));
     const e = error(() => fixtureTargetOf(PLAIN.profile, root));
     expect(e.code).toBe(1);
-    expect(e.message).toContain(`is stale: its values file is for chart ${other}`);
+    expect(e.message).toContain(`is stale: its values file is for chart ${other} from repository, not ${PLAIN.chartVersion} from repository`);
+  });
+
+  it('a vendored archive that no longer matches vendored.json is refused, naming the file and the checksums', () => {
+    const root = profileCopy('tampered');
+    const archive = path.join(root, 'charts', `postgresql-${PLAIN.chartVersion}.tgz`);
+    writeFileSync(archive, Buffer.concat([readFileSync(archive), Buffer.from('x')]));
+    const e = error(() => fixtureTargetOf(PLAIN.profile, root));
+    expect(e.code).toBe(1);
+    expect(e.message).toMatch(new RegExp(`chartSource: repository needs the vendored archive, but charts/postgresql-${PLAIN.chartVersion.replace(/\./g, '\\.')}\\.tgz: sha256 is [0-9a-f]{64}, vendored\\.json records [0-9a-f]{64}`));
   });
 
   it('reads every part of a plan split into parts, as plan.parts lists them', () => {

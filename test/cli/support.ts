@@ -343,7 +343,10 @@ export function fixtureTarget(profile: FixtureProfile): FixtureTarget {
   const valuesFile = `dist/${profile}/helm/postgresql-values.yaml`;
   const jobs = Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
     [component, fixtureObject(profile, 'Job', component).metadata.name])) as FixtureTarget['jobs'];
-  const helmUpgrade = ['upgrade', '--install', release, 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', chartVersion, '--namespace', namespace, '-f', valuesFile];
+  // From the project's root, where the CLI runs: the vendored archive (chartSource repository), or a registry's chart.
+  const chartArgs = config.chartSource === 'repository' ? [`charts/postgresql-${chartVersion}.tgz`]
+    : [`${config.chartSource === 'bitnami' ? 'oci://registry-1.docker.io/bitnamicharts' : config.chartMirror}/postgresql`, '--version', chartVersion];
+  const helmUpgrade = ['upgrade', '--install', release, ...chartArgs, '--namespace', namespace, '-f', valuesFile];
   const connection = `postgresql://${appUser}@${chart.service}.${namespace}.svc:${port}/${databaseName}${tls.enabled ? '?sslmode=require' : ''}`;
   return { profile, config, namespace, release, chartVersion, chart, valuesFile, helmUpgrade, jobs, connection };
 }

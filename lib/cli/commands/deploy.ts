@@ -107,7 +107,9 @@ export async function deploy(options: DeployOptions, progress = new Progress()):
       if (/Kubernetes cluster unreachable/.test(upgrade.stderr)) throw notAccessible(args, upgrade);
       throw new CliError(EXIT.general, `helm upgrade --install failed (exit ${upgrade.code}): ${tail(upgrade.stderr, 5).trim()}`, [
         `see the release: helm status ${target.release} -n ${ns} and helm history ${target.release} -n ${ns}`,
-        `pulling ${target.chartUrl} needs access to registry-1.docker.io (or a mirror); then run deploy again`,
+        target.chart.vendored
+          ? `the chart is ${target.chartRef}, vendored in this repository (chartSource repository): check helm's error above, then run deploy again`
+          : `pulling ${target.chartRef} needs access to its registry (chartSource ${target.chart.source}; air-gapped: chartSource repository, or a mirror with chartSource mirror); then run deploy again`,
       ]);
     }
     const revision = /REVISION: (\d+)/.exec(upgrade.stdout)?.[1];
