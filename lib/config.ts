@@ -89,7 +89,7 @@ export interface LearnflowPostgresProps {
   /** Kubernetes minor version of the target cluster: '1.28' to '1.31'; others are refused. @default '1.31' */
   readonly kubernetesVersion?: KubernetesVersion;
   /**
-   * Registry for every image (database, os-shell, exporter, migration and bootstrap Jobs),
+   * Registry for every image (database, os-shell, migration and bootstrap Jobs),
    * for a mirror. @default each image's own registry ('docker.io')
    */
   readonly imageRegistry?: string;

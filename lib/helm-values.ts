@@ -40,8 +40,8 @@ export interface BitnamiPostgresqlValues {
     };
     networkPolicy: { enabled: boolean };
   };
-  volumePermissions: { image: ImageRef };
-  metrics: { image: ImageRef };
+  /** The chart's os-shell image: its `copy-certs` init container runs it when TLS is on. */
+  volumePermissions?: { image: ImageRef };
   backup?: ReturnType<typeof backupValues>;
 }
 
@@ -84,8 +84,9 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
       // are additive: it would re-open what lib/network-policy.ts closes.
       networkPolicy: { enabled: false },
     },
-    volumePermissions: { image: images.osShell },
-    metrics: { image: images.exporter },
+    // Only what the chart renders: the os-shell image runs only to copy TLS certificates (the
+    // volume-permissions container and the metrics exporter are off, so their images are unused).
+    ...(config.tls.enabled ? { volumePermissions: { image: images.osShell } } : {}),
     ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup }) } : {}),
   };
 }
