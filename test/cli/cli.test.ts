@@ -62,6 +62,28 @@ describe('usage', () => {
     expect(r.stderr).toContain(usage);
   });
 
+  it('--version prints the version, the chart versions and the supported Kubernetes (exit 0)', async () => {
+    const r = await cli(['--version'], nothing);
+    expect(r.code).toBe(0);
+    const { version } = JSON.parse(readFileSync(path.join(fixtureProject(), 'package.json'), 'utf8'));
+    expect(r.stdout).toBe(`learnflow-postgres ${version} (Bitnami PostgreSQL chart 15.5.38, 16.7.27; Kubernetes 1.28-1.31)\n`);
+  });
+
+  it('--namespace other than the one dist/ is rendered for is exit 1, naming both and the fix', async () => {
+    const r = await cli(['deploy', '--profile', PLAIN.profile, '--namespace', 'elsewhere', '--dry-run'], nothing);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--namespace elsewhere: dist/${PLAIN.profile}/ is rendered for namespace ${PLAIN.namespace}`);
+    expect(r.stderr).toContain(`set namespace: 'elsewhere' in profile '${PLAIN.profile}' of lib/profiles.ts`);
+    expect((await cli(['deploy', '--profile', PLAIN.profile, '-n', PLAIN.namespace, '--dry-run'], nothing)).code).toBe(0);
+  });
+
+  it('status --json prints one JSON object for any failure, an unknown profile too', async () => {
+    const r = await cli(['status', '--profile', 'staging', '--json'], nothing);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ profile: 'staging', exit_code: 1, error: "unknown profile 'staging'" });
+  });
+
   it('names the profiles when given an unknown one', async () => {
     const r = await cli(['status', '--profile', 'staging'], nothing);
     expect(r.code).toBe(1);
@@ -78,6 +100,15 @@ describe('--dry-run contacts nothing', () => {
     const { storageSize, storageClass, backup } = FAST.config;
     expect(r.stdout).toContain(`data volume (${storageSize}) needs StorageClass ${storageClass}; backup volume (${backup.storageSize}) needs StorageClass ${backup.storageClass}; else exit 6`);
     expect(r.stdout).toContain('polling every second for up to 42s');
+  });
+
+  it('--context goes to every kubectl (--context) and helm (--kube-context) command it prints', async () => {
+    const r = await cli(['deploy', '--profile', PLAIN.profile, '--dry-run', '--context', 'prod-eu'], nothing);
+    expect(r.code, r.stderr).toBe(0);
+    const commands = r.stdout.split('\n').filter((l) => /^(kubectl|helm) /.test(l));
+    expect(commands.length).toBeGreaterThan(8);
+    for (const line of commands) expect(line, line).toMatch(/^kubectl --context prod-eu |^helm .* --kube-context prod-eu( |$)/);
+    expect(r.stdout).toContain(`helm ${PLAIN.helmUpgrade.join(' ')} --kube-context prod-eu`);
   });
 
   it('backup and restore print theirs the same way', async () => {

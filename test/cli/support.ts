@@ -8,7 +8,6 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll } from 'vitest';
 import { ChartObjects, chartObjects } from '../../lib/chart';
 import { DeploymentConfig, resolveConfig } from '../../lib/config';
@@ -169,7 +168,8 @@ export async function get(kube: Kube, ns: string, kindName: string): Promise<any
 
 /** Applies objects (JSON documents), as admin. */
 export async function create(kube: Kube, ...objects: object[]): Promise<void> {
-  await kube.kubectlOk(['apply', '-f', '-'], { input: objects.map((o) => stringify(o)).join('---\n') });
+  // A stream of JSON objects: YAML 1.2's plain `no` would reach kubectl's YAML 1.1 reader as a boolean.
+  await kube.kubectlOk(['apply', '-f', '-'], { input: objects.map((o) => JSON.stringify(o)).join('\n') });
 }
 
 /** `kubectl patch <kind/name> --subresource=status --type=merge`: what a controller or kubelet writes. */

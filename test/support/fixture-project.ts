@@ -33,6 +33,8 @@ export const FIXTURE_PROFILES = {
     namespace: 'lftest-backups', releaseName: 'pg', tls: { enabled: true }, credentials: { existingSecret: 'pg-credentials' },
     backup: { enabled: true, schedule: '15 1 * * *', keep: 3 },
   },
+  // test/cli/status-verify.test.ts: a deployment an Argo CD Application manages (no Helm release).
+  'argocd': { namespace: 'lftest-argocd', releaseName: 'pg' },
   // test/kube/credentials.test.ts: both credential modes, one after the other in one namespace.
   'credentials-generated': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { generatedPasswordLength: 48 } },
   'credentials-managed': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { existingSecret: 'pg-credentials' } },
