@@ -32,3 +32,19 @@ export function kubernetesVersionProblems(field: string, value: string): string[
     : 'it is newer than the newest API server the tests run (1.31)');
   return [`${field}: '${value}' is not supported: ${why} (supported: ${range})`];
 }
+
+/** A minor version as a number for comparisons: '1.28' → 28. */
+const minorOf = (version: KubernetesVersion) => Number(version.split('.')[1]);
+
+/**
+ * A manifest as `version` needs it. Before 1.29 the batch/v1 schema requires `onPodConditions` in
+ * every pod failure rule (an empty list beside `onExitCodes`); from 1.29 on it is optional, and an
+ * empty list there would make every client-side re-apply rewrite the Job (the server drops it), so
+ * it is added only for those targets. Jobs and CronJobs' job templates alike.
+ */
+export function forKubernetes(manifest: any, version: KubernetesVersion): any {
+  if (minorOf(version) >= 29) return manifest;
+  const spec = manifest?.kind === 'Job' ? manifest.spec : manifest?.kind === 'CronJob' ? manifest.spec?.jobTemplate?.spec : undefined;
+  for (const rule of spec?.podFailurePolicy?.rules ?? []) rule.onPodConditions ??= [];
+  return manifest;
+}

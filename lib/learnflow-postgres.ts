@@ -15,6 +15,7 @@ import { VerificationJob } from './verification/verification-job';
 import { standardLabels } from './names';
 import { SYNC_WAVES, syncWave } from './sync-waves';
 import { finishManifest } from './job';
+import { forKubernetes } from './kubernetes';
 import { validateProps, ValidationError } from './validation';
 
 export interface LearnflowPostgresChartProps extends LearnflowPostgresProps {
@@ -92,6 +93,6 @@ export class LearnflowPostgresChart extends Chart {
   }
 
   override toJson(): any[] {
-    return super.toJson().map(finishManifest);
+    return super.toJson().map(finishManifest).map((m) => forKubernetes(m, this.config.kubernetesVersion));
   }
 }

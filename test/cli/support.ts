@@ -92,7 +92,8 @@ if (args[0] === 'status') {
 if (args[0] === 'upgrade') {
   const previous = fs.existsSync(releaseFile) ? JSON.parse(fs.readFileSync(releaseFile, 'utf8')) : { version: 0 };
   const version = previous.version + 1;
-  const chartVersion = args[args.indexOf('--version') + 1];
+  // --version for a registry's chart; the vendored archive's name pins it otherwise.
+  const chartVersion = args.includes('--version') ? args[args.indexOf('--version') + 1] : (/postgresql-([0-9.]+)\\.tgz$/.exec(args[3]) || [])[1];
   fs.writeFileSync(releaseFile, JSON.stringify({ name: args[2], namespace: args[args.indexOf('--namespace') + 1], version,
     info: { status: 'deployed' }, chart: { metadata: { name: 'postgresql', version: chartVersion } } }));
   console.log('Release "' + args[2] + '" has been upgraded. Happy Helming!\\nREVISION: ' + version);
@@ -234,8 +235,8 @@ export async function jobPodExited(kube: Kube, ns: string, job: string, containe
 }
 
 
-/** The image of the stand-in database pod: never pulled, nothing runs here. */
-const CHART_IMAGE = 'example.invalid/postgresql:1';
+/** The image of the stand-in database pod: never pulled, nothing runs here; PostgreSQL 16 by its tag, as chart 15.5.38's. */
+export const CHART_IMAGE = 'example.invalid/postgresql:16.4.0-debian-12-r14';
 
 /**
  * What `helm install` and the StatefulSet controller would create: the `default` ServiceAccount

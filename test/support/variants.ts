@@ -33,6 +33,7 @@ export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
   'backups': { backup: { enabled: true, schedule: '0 3 * * 0', keep: 4, storageSize: '50Gi', storageClass: 'standard' } },
   'image-registry-mirror': { imageRegistry: 'mirror.example.com:5000' },
   'chart-16.7.27': { chartVersion: '16.7.27' },
+  'kubernetes-1.28': { kubernetesVersion: '1.28' },
   'chart-from-a-mirror-with-argocd': {
     chartSource: 'mirror', chartMirror: 'oci://harbor.example.com/bitnamicharts',
     argocd: { repoURL: 'https://git.example.com/platform/learnflow-postgres.git' },
