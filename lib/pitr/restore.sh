@@ -187,7 +187,7 @@ deadline=$(($(date +%s) + recovery_timeout))
 until pg_isready -q -h "$run" -d postgres; do
   pg_ctl -D "$restoring" status >/dev/null 2>&1 || recovery_failed failed
   [ "$(date +%s)" -lt "$deadline" ] || recovery_failed "did not finish within ${recovery_timeout}s"
-  sleep 1
+  sleep 0.2
 done
 psql -X -q -h "$run" -U postgres -d postgres -c 'SELECT pg_switch_wal()' -c 'CHECKPOINT' >/dev/null
 new_timeline=$(psql -X -A -t -h "$run" -U postgres -d postgres -c 'SELECT timeline_id FROM pg_control_checkpoint()')
