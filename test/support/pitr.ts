@@ -3,7 +3,7 @@
 // ConfigMap, archive_timeout), the backup volume as a local folder, and the scripts run the way
 // their pods run them (`sh <mount>/<script>`), as the server's user.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PitrScript, SCRIPTS_MOUNT, renderPitrScripts } from '../../lib/pitr/contracts';
 import { PG_HBA_WITH_REPLICATION, archiveConfiguration } from '../../lib/pitr/settings';
