@@ -158,12 +158,13 @@ tar -xzf "$backup_dir/$BASE_DIR/$base/pg_wal.tar.gz" -C "$restoring/pg_wal"
 touch "$restoring/recovery.signal"
 run=$scratch/run
 mkdir -p "$run"
+# Archiving stays off until the result is checked: a recovery that went wrong must not leave
+# a timeline in the archive that a later "latest" would follow.
 cat >"$scratch/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$run'
 hot_standby = off
-archive_mode = on
-archive_command = 'sh "$scripts/archive.sh" "%p" "%f"'
+archive_mode = off
 restore_command = 'if [ -f "$wal_dir/%f$SEGMENT_SUFFIX" ]; then gzip -dc "$wal_dir/%f$SEGMENT_SUFFIX" > "%p"; else cp "$wal_dir/%f" "%p"; fi'
 recovery_target_timeline = '$timeline'
 recovery_target_action = 'promote'
@@ -172,7 +173,6 @@ CONF
 [ -z "$target_key" ] || echo "recovery_target_time = '$(echo "$target" | sed 's/T/ /; s/Z$//')+00'" >>"$scratch/postgresql.conf"
 echo 'local all all trust' >"$scratch/pg_hba.conf"
 : >"$scratch/pg_ident.conf"
-export LEARNFLOW_BACKUP_DIR="$backup_dir"
 log=$scratch/recovery.log
 recovery_failed() {
   pg_ctl -D "$restoring" -m immediate stop >/dev/null 2>&1 || true
@@ -189,11 +189,28 @@ until pg_isready -q -h "$run" -d postgres; do
   [ "$(date +%s)" -lt "$deadline" ] || recovery_failed "did not finish within ${recovery_timeout}s"
   sleep 0.2
 done
-psql -X -q -h "$run" -U postgres -d postgres -c 'SELECT pg_switch_wal()' -c 'CHECKPOINT' >/dev/null
+# "latest" must have replayed the whole archive: PostgreSQL ends a recovery quietly at the first
+# unreadable record, so a damaged segment would otherwise lose everything after it unnoticed.
+redo_done=$(sed -n 's/.*redo done at \([0-9A-F]*\/[0-9A-F]*\).*/\1/p' "$log" | tail -n 1)
+if [ -z "$target_key" ]; then
+  short=$(echo "$segments" | awk -v lsn="$redo_done" -v last="$last_segment" -v size="$segment_size" '
+    function hex(s,   i, n) { n = 0; s = toupper(s); for (i = 1; i <= length(s); i++) n = n * 16 + index("0123456789ABCDEF", substr(s, i, 1)) - 1; return n }
+    BEGIN { split(lsn, p, "/"); at = int((hex(p[1]) * 4294967296 + hex(p[2])) / size) }
+    $2 == last { if (lsn == "" || at < $1) print $2 " " sprintf("%.0f", $1 - at) }')
+  [ -z "$short" ] || recovery_failed "stopped at ${redo_done:-an unknown point}, before the end of the archive ($last_segment): a segment after it is damaged, and recovering would lose what follows. Restore to a time before it (RESTORE_TARGET) or repair the archive"
+fi
 new_timeline=$(psql -X -A -t -h "$run" -U postgres -d postgres -c 'SELECT timeline_id FROM pg_control_checkpoint()')
+psql -X -q -h "$run" -U postgres -d postgres -c 'CHECKPOINT' >/dev/null
 pg_ctl -D "$restoring" -m fast -w -t 600 stop >/dev/null
 stopped=$(sed -n 's/.*\(recovery stopping before .*\)/\1/p; s/.*\(last completed transaction was at log time .*\)/\1/p' "$log" | tail -n 1)
 rm -f "$restoring/postmaster.opts"
+# The new timeline's history goes to the archive now, and is marked ready so that the database
+# archives it again (identical: accepted) should this copy fail.
+history_file=$(hex_tli "$new_timeline").history
+mkdir -p "$restoring/pg_wal/archive_status"
+touch "$restoring/pg_wal/archive_status/$history_file.ready"
+(cd "$restoring" && LEARNFLOW_BACKUP_DIR="$backup_dir" sh "$scripts/archive.sh" "pg_wal/$history_file" "$history_file") ||
+  say "could not archive $history_file now: the database will archive it when it starts"
 
 # Still stopped? Then swap, keeping the current directory (if any) as <data>.before-restore.
 if [ -n "${PGHOST:-}" ] && pg_isready -q -t 3 -d postgres; then
