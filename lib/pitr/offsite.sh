@@ -34,8 +34,8 @@ remote="offsite:$OFFSITE_BUCKET${OFFSITE_PREFIX:+/$OFFSITE_PREFIX}"
 credentials() {
   _fix="create it: kubectl -n ${OFFSITE_NAMESPACE:-<namespace>} create secret generic $OFFSITE_SECRET_NAME --from-literal=$ACCESS_KEY_ID_KEY=<access key id> --from-literal=$SECRET_ACCESS_KEY_KEY=<secret access key>"
   [ -d "$secret_dir" ] && [ -n "$(ls "$secret_dir" 2>/dev/null)" ] || { printf '%s: the object store Secret %s is missing (nothing mounted at %s): %s\n' "$PROG" "$OFFSITE_SECRET_NAME" "$secret_dir" "$_fix" >&2; return 1; }
-  for _key in "$ACCESS_KEY_ID_KEY" "$SECRET_ACCESS_KEY_KEY"; do
-    [ -s "$secret_dir/$_key" ] || { printf "%s: the object store Secret %s has no key '%s' (or it is empty): %s\n" "$PROG" "$OFFSITE_SECRET_NAME" "$_key" "$_fix" >&2; return 1; }
+  for _secret_key in "$ACCESS_KEY_ID_KEY" "$SECRET_ACCESS_KEY_KEY"; do
+    [ -s "$secret_dir/$_secret_key" ] || { printf "%s: the object store Secret %s has no key '%s' (or it is empty): %s\n" "$PROG" "$OFFSITE_SECRET_NAME" "$_secret_key" "$_fix" >&2; return 1; }
   done
   _id=$(cat "$secret_dir/$ACCESS_KEY_ID_KEY") _secret=$(cat "$secret_dir/$SECRET_ACCESS_KEY_KEY")
   case $_id$_secret in *[[:space:]]*) printf "%s: the object store Secret %s: '%s' or '%s' contains white space (a stray newline from echo? use --from-literal)\n" "$PROG" "$OFFSITE_SECRET_NAME" "$ACCESS_KEY_ID_KEY" "$SECRET_ACCESS_KEY_KEY" >&2; return 1 ;; esac
@@ -43,19 +43,28 @@ credentials() {
     RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID="$_id" RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY="$_secret" \
     RCLONE_CONFIG_OFFSITE_ENDPOINT="${OFFSITE_ENDPOINT:-}" RCLONE_CONFIG_OFFSITE_REGION="${OFFSITE_REGION:-}" \
     RCLONE_CONFIG_OFFSITE_NO_CHECK_BUCKET=true RCLONE_CONFIG="${TMPDIR:-/tmp}/rclone.conf"
+  # Everything is in the environment; an empty file keeps rclone from looking for its own.
+  : >"$RCLONE_CONFIG"
 }
-rc() { rclone --retries 3 --low-level-retries 3 --contimeout 15s --timeout 60s "$@"; }
+# --no-update-modtime: an identical object whose time differs (a volume restored from a snapshot)
+# is left alone, where --immutable alone would call it modified.
+rc() { rclone --no-update-modtime --retries 3 --low-level-retries 3 --contimeout 15s --timeout 60s "$@"; }
 # Why rclone failed, as an exit code: refused credentials or a missing bucket are the user's to
 # fix; anything else (network, server errors) may pass.
 classify() {
   case $1 in
     *AccessDenied*|*InvalidAccessKeyId*|*SignatureDoesNotMatch*|*Forbidden*|*403*) printf '%s: the object store refused the credentials of Secret %s (%s)\n' "$PROG" "$OFFSITE_SECRET_NAME" "$remote" >&2; return "$EXIT_REFUSED" ;;
+    *immutable*) printf '%s: refusing to replace an object in %s that differs from the volume'"'"'s copy (nothing in the bucket is ever overwritten): %s\n' "$PROG" "$remote" "$(echo "$1" | grep -i immutable | head -n 1)" >&2; return "$EXIT_REFUSED" ;;
     *NoSuchBucket*|*'directory not found'*) printf '%s: bucket %s does not exist at %s: create it (nothing here creates buckets)\n' "$PROG" "$OFFSITE_BUCKET" "${OFFSITE_ENDPOINT:-the provider}" >&2; return "$EXIT_REFUSED" ;;
     *) printf '%s: object store unreachable at %s: %s\n' "$PROG" "${OFFSITE_ENDPOINT:-$OFFSITE_PROVIDER}" "$(echo "$1" | tail -n 3)" >&2; return "$EXIT_UNREACHABLE" ;;
   esac
 }
 # Runs rclone; on failure prints why and returns classify's code.
-r() { _out=$(rc "$@" 2>&1) && { [ -z "$_out" ] || printf '%s\n' "$_out"; return 0; }; classify "$_out"; }
+r() {
+  _out=$(rc "$@" 2>&1) && { [ -z "$_out" ] || printf '%s\n' "$_out"; return 0; }
+  # rclone words some refusals obliquely (a forbidden prefix reads as "a file"): ask the bucket itself.
+  classify "$_out $(rc lsf --max-depth 1 "offsite:$OFFSITE_BUCKET" 2>&1 >/dev/null)"
+}
 # rclone cat of a small object, empty when it does not exist.
 remote_file() { rc cat "$remote/$1" 2>/dev/null || true; }
 # WAL names strictly before `first` (by segment number, any timeline), as pg_archivecleanup decides.

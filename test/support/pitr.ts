@@ -3,7 +3,7 @@
 // ConfigMap, archive_timeout), the backup volume as a local folder, and the scripts run the way
 // their pods run them (`sh <mount>/<script>`), as the server's user.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PitrScript, SCRIPTS_MOUNT, renderPitrScripts } from '../../lib/pitr/contracts';
 import { PG_HBA_WITH_REPLICATION, archiveConfiguration } from '../../lib/pitr/settings';
@@ -195,4 +195,19 @@ export function utc(ms: number): string {
   const whole = Math.floor(ms);
   const micros = String(Math.round((ms - whole) * 1000) + (whole % 1000) * 1000).padStart(6, '0');
   return `${new Date(whole).toISOString().slice(0, 19)}.${micros}Z`;
+}
+
+/**
+ * rclone's image, emulated: a folder holding only BusyBox's applets and rclone, to be the whole
+ * PATH of the off-site scripts (Alpine's busybox sh, awk, sed, ... and nothing from Debian).
+ */
+export function rcloneImagePath(dir: string, busybox: string, rclone: string): string {
+  const bin = path.join(dir, 'rclone-image-bin');
+  mkdirSync(bin, { recursive: true });
+  execFileSync(busybox, ['--install', '-s', bin]);
+  // A copy: the tool cache may sit in a home directory the server's user cannot enter.
+  copyFileSync(rclone, path.join(bin, 'rclone'));
+  chmodSync(path.join(bin, 'rclone'), 0o755);
+  ownForServer(bin);
+  return bin;
 }
