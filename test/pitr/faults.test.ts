@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHIVE, PITR_RESTORE } from '../../lib/pitr/contracts';
 import { exitCodes } from '../../lib/script-contract';
 import { freePort } from '../support/ports';
-import { PitrServer, PitrWorkspace, ownForServer, pitrWorkspace, queryDataDir, renderedArtifacts, snapshotTree, spawnAsServer, startPitrServer, utc } from '../support/pitr';
+import { PitrServer, PitrWorkspace, archiveCurrentSegment, ownForServer, pitrWorkspace, queryDataDir, renderedArtifacts, snapshotTree, spawnAsServer, startPitrServer, utc } from '../support/pitr';
 
 const ARCHIVE_EXIT = exitCodes(ARCHIVE);
 const RESTORE_EXIT = exitCodes(PITR_RESTORE);
@@ -25,15 +25,6 @@ let ws: PitrWorkspace;
 let primary: PitrServer;
 const wal = () => path.join(ws.backupDir, 'wal');
 
-async function untilArchived(pg: PitrServer, segment: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    if (pg.psql(`SELECT coalesce(last_archived_wal >= '${segment}', false) FROM pg_stat_archiver`) === 't') return;
-    await sleep(100);
-  }
-  throw new Error(`${segment} not archived: ${pg.psql('SELECT * FROM pg_stat_archiver')}`);
-}
-const switchAndArchive = async (pg: PitrServer) => untilArchived(pg, pg.psql('SELECT pg_walfile_name(pg_switch_wal())'));
-
 beforeAll(async () => {
   ws = pitrWorkspace(path.join(tmp, 'ws'), renderedArtifacts(60));
   primary = await startPitrServer(ws, 'primary');
@@ -43,7 +34,7 @@ beforeAll(async () => {
   // Three segments after the base backup's: a gap can sit between two of them.
   for (const from of [11, 21, 31]) {
     primary.psql(`INSERT INTO events (id) SELECT generate_series(${from}, ${from + 9})`);
-    await switchAndArchive(primary);
+    await archiveCurrentSegment(primary);
   }
 }, 120_000);
 afterAll(() => {
@@ -146,7 +137,7 @@ describe.skipIf(process.getuid?.() !== 0)('a full archive volume (tmpfs, as root
       }
 
       execFileSync('mount', ['-o', 'remount,size=400m', small.backupDir]);
-      await untilArchived(pg, pg.psql('SELECT pg_walfile_name(pg_switch_wal())'));
+      await archiveCurrentSegment(pg!);
       expect(readdirSync(path.join(pg.dataDir, 'pg_wal', 'archive_status')).filter((f) => f.endsWith('.ready'))).toEqual([]);
       const rows = pg.psql('SELECT count(*), md5(string_agg(payload, \'\' ORDER BY id)) FROM blobs');
       pg.crash();

@@ -3,7 +3,6 @@
 // upload pass of the database pod's sidecar, retention in the bucket, uploads killed midway,
 // objects that must never be replaced, the Secret missing or wrong, and a restore after the
 // cluster's volumes are gone: fetch from the bucket into an empty volume, then recover.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';

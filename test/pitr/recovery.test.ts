@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports';
-import { PitrServer, PitrWorkspace, ownForServer, pitrWorkspace, queryDataDir, removeTree, renderedArtifacts, startPitrServer, utc } from '../support/pitr';
+import { PitrServer, PitrWorkspace, archiveCurrentSegment, ownForServer, pitrWorkspace, queryDataDir, removeTree, renderedArtifacts, startPitrServer, utc } from '../support/pitr';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'learnflow-pitr-'));
 ownForServer(tmp);
@@ -30,16 +30,6 @@ async function writeRows(pg: PitrServer, from: number, count: number, pauseMs: n
     into.push({ id, before, after: Date.now() });
     await sleep(pauseMs);
   }
-}
-
-/** Forces the current segment out (what archive_timeout does on its own) and waits until it is archived. */
-async function archiveCurrentSegment(pg: PitrServer): Promise<void> {
-  const segment = pg.psql('SELECT pg_walfile_name(pg_switch_wal())');
-  for (let i = 0; i < 100; i++) {
-    if (pg.psql(`SELECT coalesce(last_archived_wal >= '${segment}', false) FROM pg_stat_archiver`) === 't') return;
-    await sleep(100);
-  }
-  throw new Error(`segment ${segment} was not archived within 10 s: ${pg.psql('SELECT * FROM pg_stat_archiver')}`);
 }
 
 const ids = (list: readonly Written[]) => list.map((r) => r.id).join(',');

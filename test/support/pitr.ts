@@ -211,3 +211,13 @@ export function rcloneImagePath(dir: string, busybox: string, rclone: string): s
   ownForServer(bin);
   return bin;
 }
+
+/** Forces the current segment out (what archive_timeout does on its own) and waits until it is archived. */
+export async function archiveCurrentSegment(pg: PitrServer, timeoutMs = 60_000): Promise<void> {
+  const segment = pg.psql('SELECT pg_walfile_name(pg_switch_wal())');
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    if (pg.psql(`SELECT coalesce(last_archived_wal >= '${segment}', false) FROM pg_stat_archiver`) === 't') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`segment ${segment} was not archived within ${timeoutMs} ms: ${pg.psql('SELECT * FROM pg_stat_archiver')}`);
+}
