@@ -96,7 +96,7 @@ async function floorRestore(ws: PitrWorkspace, baseDir: string, data: string): P
   ownForServer(path.dirname(data));
   const script = [
     'set -e',
-    `mkdir -p -m 700 '${data}/pg_wal'`,
+    `mkdir -m 700 '${data}' && mkdir '${data}/pg_wal'`,
     `tar -xzf '${baseDir}/base.tar.gz' -C '${data}'`,
     `tar -xzf '${baseDir}/pg_wal.tar.gz' -C '${data}/pg_wal'`,
     `touch '${data}/recovery.signal'`,
