@@ -1,4 +1,4 @@
-import { NON_ROOT_ID } from '../security';
+import { NON_ROOT_ID, RESTRICTED_CONTAINER } from '../security';
 import { BACKUP_MOUNT, OBJECT_STORE_SECRET_MOUNT, SCRIPTS_MOUNT } from './contracts';
 import { PG_HBA_WITH_REPLICATION, archiveConfiguration } from './settings';
 
@@ -52,18 +52,6 @@ export function offsiteEnvironment(o: OffsiteSettings): Record<string, string> {
   };
 }
 
-/** The Pod Security "restricted" settings of a container the chart renders from our values. */
-export const RESTRICTED_CONTAINER = {
-  runAsNonRoot: true,
-  runAsUser: NON_ROOT_ID,
-  runAsGroup: NON_ROOT_ID,
-  allowPrivilegeEscalation: false,
-  privileged: false,
-  readOnlyRootFilesystem: true,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-} as const;
-
 /**
  * The chart's `primary.*` keys for backups: the backup volume and the scripts mounted into the
  * database container, the archive settings through extendedConfiguration (the image copies
@@ -95,7 +83,7 @@ export function backupVolumeValues(props: BackupVolumeValuesProps) {
         imagePullPolicy: 'IfNotPresent',
         command: ['sh', `${SCRIPTS_MOUNT}/offsite.sh`, 'loop'],
         env: Object.entries(offsiteEnvironment(offsite)).map(([name, value]) => ({ name, value })),
-        securityContext: RESTRICTED_CONTAINER,
+        securityContext: { runAsUser: NON_ROOT_ID, runAsGroup: NON_ROOT_ID, ...RESTRICTED_CONTAINER },
         resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
         volumeMounts: [
           backupsMount,
