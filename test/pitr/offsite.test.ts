@@ -192,6 +192,10 @@ describeWithTools('off-site copies through an S3-compatible server', ['rclone', 
     mkdirSync(newVolume, { recursive: true });
     ownForServer(path.dirname(newVolume));
 
+    const noSecret = await offsite('fetch', { RESTORE_TARGET: 'latest', OFFSITE_SECRET_DIR: path.join(tmp, 'no-such-secret') }, newVolume);
+    expect(noSecret.code).toBe(EXIT.refused);
+    expect(noSecret.stderr).toContain('the object store Secret postgres-object-store is missing');
+    expect(readdirSync(newVolume)).toEqual([]);
     const badTarget = await offsite('fetch', { RESTORE_TARGET: 'tomorrow' }, newVolume);
     expect(badTarget.code).toBe(EXIT.refused);
     expect(readdirSync(newVolume)).toEqual([]);
