@@ -109,6 +109,7 @@ export const OFFSITE = {
     secretName: { env: 'OFFSITE_SECRET_NAME' },
     namespace: { env: 'OFFSITE_NAMESPACE' },
     target: { env: 'RESTORE_TARGET' },
+    source: { env: 'RESTORE_SOURCE', default: 'volume' },
   },
   constants: {
     ...BACKUP_LAYOUT,

@@ -7,8 +7,9 @@
 #                       for ever (a failed pass is logged and retried, it never stops the pod)
 #   offsite.sh upload   one pass: every finished file of the backup volume (WAL, base backups,
 #                       dumps) that the bucket lacks, then retention there
-#   offsite.sh fetch    the restore's first step (RESTORE_SOURCE=offsite): copies the base backup
+#   offsite.sh fetch    the restore's first step: with RESTORE_SOURCE=offsite, copies the base backup
 #                       the target needs and the WAL after it from the bucket into the backup volume
+#                       (RESTORE_SOURCE=volume, the default: nothing to do)
 # Uploads are S3 PUTs, which never expose a partial object under its name; --immutable never
 # replaces an object with different content. A base backup's backup.info goes up last: a base
 # backup without it in the bucket is unfinished and never used.
@@ -114,6 +115,11 @@ retention() {
 }
 
 fetch() {
+  case ${RESTORE_SOURCE:-$DEFAULT_RESTORE_SOURCE} in
+    volume) say "RESTORE_SOURCE=volume: the restore reads the archive on the backup volume, nothing to fetch"; return 0 ;;
+    offsite) ;;
+    *) fail "$EXIT_REFUSED" "RESTORE_SOURCE: '$RESTORE_SOURCE' is not 'volume' (the backup volume's archive) or 'offsite' (the object store's). Nothing was changed." ;;
+  esac
   _target=${RESTORE_TARGET:-}
   case $_target in
     '') fail "$EXIT_REFUSED" "RESTORE_TARGET is not set: $TARGET_RULE. Nothing was changed." ;;

@@ -192,19 +192,23 @@ describeWithTools('off-site copies through an S3-compatible server', ['rclone', 
     mkdirSync(newVolume, { recursive: true });
     ownForServer(path.dirname(newVolume));
 
-    const noSecret = await offsite('fetch', { RESTORE_TARGET: 'latest', OFFSITE_SECRET_DIR: path.join(tmp, 'no-such-secret') }, newVolume);
+    const fromVolume = await offsite('fetch', { RESTORE_TARGET: 'latest' }, newVolume);
+    expect(fromVolume.code).toBe(EXIT.ok);
+    expect(fromVolume.stdout).toContain('RESTORE_SOURCE=volume: the restore reads the archive on the backup volume, nothing to fetch');
+    expect((await offsite('fetch', { RESTORE_TARGET: 'latest', RESTORE_SOURCE: 's3' }, newVolume)).stderr).toContain("RESTORE_SOURCE: 's3' is not 'volume'");
+    const noSecret = await offsite('fetch', { RESTORE_TARGET: 'latest', RESTORE_SOURCE: 'offsite', OFFSITE_SECRET_DIR: path.join(tmp, 'no-such-secret') }, newVolume);
     expect(noSecret.code).toBe(EXIT.refused);
     expect(noSecret.stderr).toContain('the object store Secret postgres-object-store is missing');
     expect(readdirSync(newVolume)).toEqual([]);
-    const badTarget = await offsite('fetch', { RESTORE_TARGET: 'tomorrow' }, newVolume);
+    const badTarget = await offsite('fetch', { RESTORE_TARGET: 'tomorrow', RESTORE_SOURCE: 'offsite' }, newVolume);
     expect(badTarget.code).toBe(EXIT.refused);
     expect(readdirSync(newVolume)).toEqual([]);
-    const tooOld = await offsite('fetch', { RESTORE_TARGET: '2020-01-01T00:00:00Z' }, newVolume);
+    const tooOld = await offsite('fetch', { RESTORE_TARGET: '2020-01-01T00:00:00Z', RESTORE_SOURCE: 'offsite' }, newVolume);
     expect(tooOld.code).toBe(EXIT.refused);
     expect(tooOld.stderr).toContain('is before the end of the oldest base backup in the bucket');
     expect(readdirSync(newVolume)).toEqual([]);
 
-    const fetched = await offsite('fetch', { RESTORE_TARGET: 'latest' }, newVolume);
+    const fetched = await offsite('fetch', { RESTORE_TARGET: 'latest', RESTORE_SOURCE: 'offsite' }, newVolume);
     expect(fetched.code, fetched.stderr).toBe(EXIT.ok);
     const data = path.join(tmp, 'new-cluster', 'data');
     const restore = await ws.run('restore.sh', [], { RESTORE_TARGET: 'latest', LEARNFLOW_BACKUP_DIR: newVolume, PGDATA: data });
