@@ -40,11 +40,14 @@ name=$(date -u '+%Y%m%dT%H%M%SZ')
 base=$backup_dir/$BASE_DIR
 partial=$base/.$name.partial
 mkdir -p "$base"
+# A run killed midway (node lost, pod deleted) leaves its .partial behind; one backup at a time
+# (concurrencyPolicy: Forbid), so any that is here now is stale.
+for stale in "$base"/.*.partial; do [ ! -d "$stale" ] || { rm -rf "$stale"; say "removed the unfinished ${stale##*/} of an earlier run"; }; done
 trap 'rm -rf "$partial"' EXIT
 say "base backup $name: pg_basebackup from ${PGHOST:-localhost}:${PGPORT:-5432}"
 started=$(date +%s)
 pg_basebackup --pgdata="$partial" --format=tar --compress=gzip:1 --wal-method=stream \
-  --checkpoint=fast --label="learnflow $name" --no-password
+  --checkpoint=fast --label="learnflow $name" --no-password ${BASEBACKUP_MAX_RATE:+--max-rate="$BASEBACKUP_MAX_RATE"}
 for tar in "$partial"/*.tar.gz; do gzip -t "$tar" || fail "$EXIT_FAILED" "$tar is corrupt: no backup kept"; done
 
 # Where recovery from this backup starts (backup_manifest's WAL range), and from when on it can
@@ -80,6 +83,7 @@ echo "$complete" | tail -n "+$((keep + 1))" | while read -r old; do
 done
 oldest=$(echo "$complete" | head -n "$keep" | tail -n 1)
 first_needed=$(sed -n 's/^start_wal=//p' "$base/$oldest/$INFO_FILE")
-before=$(ls "$backup_dir/$WAL_DIR" 2>/dev/null | wc -l)
+[ -d "$backup_dir/$WAL_DIR" ] || exit 0
+before=$(ls "$backup_dir/$WAL_DIR" | wc -l)
 pg_archivecleanup -x "$SEGMENT_SUFFIX" "$backup_dir/$WAL_DIR" "$first_needed"
 say "archived WAL before $first_needed removed ($((before - $(ls "$backup_dir/$WAL_DIR" | wc -l))) files), the oldest kept backup base/$oldest needs the rest"

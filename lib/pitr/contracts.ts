@@ -63,6 +63,8 @@ export const BASEBACKUP = {
     backupDir,
     keep: { env: 'BASEBACKUP_KEEP', default: '7', rule: { kind: 'whole', unit: 'base backups', min: 1, max: 1000 } },
     dbWaitSeconds: { env: 'BASEBACKUP_DB_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 2, max: 86400 } },
+    /** pg_basebackup's --max-rate (e.g. 100M): spares the database's disk; unset: as fast as it goes. */
+    maxRate: { env: 'BASEBACKUP_MAX_RATE' },
   },
   constants: BACKUP_LAYOUT,
 } as const satisfies ScriptContract;
