@@ -5,7 +5,13 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { App, Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { BASEBACKUP_COMMAND, BASEBACKUP_FAIL_JOB_ON, BackupCronJob, BackupStorage, KEEP_DATA_ANNOTATIONS } from '../../lib/pitr/backups';
 import { PitrScript, SCRIPTS_MOUNT, renderPitrScripts } from '../../lib/pitr/contracts';
+import { hardenManifest } from '../../lib/security';
+import { SYNC_WAVES, syncWave } from '../../lib/sync-waves';
+import { Manifest } from './dist';
 import { PG_HBA_WITH_REPLICATION, archiveConfiguration } from '../../lib/pitr/settings';
 import { asServerUser, findPostgresBindir } from './postgres';
 import { freePort } from './ports';
@@ -220,4 +226,23 @@ export async function archiveCurrentSegment(pg: PitrServer, timeoutMs = 60_000):
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`segment ${segment} was not archived within ${timeoutMs} ms: ${pg.psql('SELECT * FROM pg_stat_archiver')}`);
+}
+
+/**
+ * The objects that hold or make backups, for the Argo CD tests: the Namespace, the backup claim,
+ * the scripts ConfigMap and the backup CronJobs, as the constructs render them, in namespace `ns`.
+ */
+export function backupObjectsForArgoCd(ns: string): Manifest[] {
+  const app = new App();
+  const chart = new Chart(app, 'backups', { disableResourceNameHashes: true });
+  new k8s.KubeNamespace(chart, 'namespace', { metadata: { name: ns, annotations: { ...syncWave(SYNC_WAVES.namespace), ...KEEP_DATA_ANNOTATIONS } } });
+  const storage = new BackupStorage(chart, 'storage', { namespace: ns, releaseName: 'postgres', size: '1Gi' });
+  const connection = { libpq: { PGHOST: 'postgres-postgresql', PGUSER: 'postgres' }, secretName: 'postgres-postgresql-credentials', passwordKey: 'postgres-password' };
+  for (const kind of ['basebackup', 'dump'] as const) {
+    new BackupCronJob(chart, kind, {
+      namespace: ns, releaseName: 'postgres', kind, image: 'docker.io/bitnamilegacy/postgresql:16.4.0-debian-12-r14', schedule: '30 2 * * *',
+      command: [...BASEBACKUP_COMMAND], env: {}, connection, storage: storage.names, databasePodLabels: { 'app.kubernetes.io/component': 'primary' }, failJobOnExitCodes: BASEBACKUP_FAIL_JOB_ON,
+    });
+  }
+  return chart.toJson().map(hardenManifest) as Manifest[];
 }
