@@ -46,8 +46,11 @@ system=$(cat "$backup_dir/$SYSTEM_FILE")
 
 # The database must be stopped: this Job replaces its data directory.
 if [ -n "${PGHOST:-}" ]; then
-  state=0; pg_isready -q -t 3 -d postgres || state=$?
-  case $state in 0|1) refuse "the database at $PGHOST:${PGPORT:-5432} is running: stop it first (kubectl scale statefulset <release>-postgresql --replicas=0; suspend Argo CD's auto-sync while you restore)." ;; esac
+  state=0; pg_isready -q -t 3 -U postgres -d postgres || state=$?
+  case $state in
+    0|1) refuse "the database at $PGHOST:${PGPORT:-5432} is running: stop it first (kubectl scale statefulset <release>-postgresql --replicas=0; suspend Argo CD's auto-sync while you restore)." ;;
+    3) refuse "cannot check whether the database at $PGHOST:${PGPORT:-5432} is running (pg_isready: bad connection parameters)." ;;
+  esac
 fi
 
 # --- What the archive holds -----------------------------------------------------------------
@@ -184,7 +187,7 @@ pg_ctl -D "$restoring" -l "$log" -w -t "$recovery_timeout" \
   recovery_failed failed
 # Without hot standby the server accepts connections only once it has recovered and promoted.
 deadline=$(($(date +%s) + recovery_timeout))
-until pg_isready -q -h "$run" -d postgres; do
+until pg_isready -q -h "$run" -U postgres -d postgres; do
   pg_ctl -D "$restoring" status >/dev/null 2>&1 || recovery_failed failed
   [ "$(date +%s)" -lt "$deadline" ] || recovery_failed "did not finish within ${recovery_timeout}s"
   sleep 0.2
@@ -196,7 +199,7 @@ if [ -z "$target_key" ]; then
   short=$(echo "$segments" | awk -v lsn="$redo_done" -v last="$last_segment" -v size="$segment_size" '
     function hex(s,   i, n) { n = 0; s = toupper(s); for (i = 1; i <= length(s); i++) n = n * 16 + index("0123456789ABCDEF", substr(s, i, 1)) - 1; return n }
     BEGIN { split(lsn, p, "/"); at = int((hex(p[1]) * 4294967296 + hex(p[2])) / size) }
-    $2 == last { if (lsn == "" || at < $1) print $2 " " sprintf("%.0f", $1 - at) }')
+    ($2 "") == (last "") { if (lsn == "" || at < $1) print $2 " " sprintf("%.0f", $1 - at) }')
   [ -z "$short" ] || recovery_failed "stopped at ${redo_done:-an unknown point}, before the end of the archive ($last_segment): a segment after it is damaged, and recovering would lose what follows. Restore to a time before it (RESTORE_TARGET) or repair the archive"
 fi
 new_timeline=$(psql -X -A -t -h "$run" -U postgres -d postgres -c 'SELECT timeline_id FROM pg_control_checkpoint()')
@@ -213,7 +216,7 @@ touch "$restoring/pg_wal/archive_status/$history_file.ready"
   say "could not archive $history_file now: the database will archive it when it starts"
 
 # Still stopped? Then swap, keeping the current directory (if any) as <data>.before-restore.
-if [ -n "${PGHOST:-}" ] && pg_isready -q -t 3 -d postgres; then
+if [ -n "${PGHOST:-}" ] && pg_isready -q -t 3 -U postgres -d postgres; then
   fail "$EXIT_REFUSED" "the database at $PGHOST came up during the restore: $data is unchanged; stop it and run the restore again."
 fi
 if [ -d "$data" ]; then

@@ -6,7 +6,7 @@
 // system's archive) exits 1 with the reason and the fix, changing nothing.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHIVE, PITR_RESTORE } from '../../lib/pitr/contracts';
 import { exitCodes } from '../../lib/script-contract';
 import { freePort } from '../support/ports';
-import { PitrServer, PitrWorkspace, archiveCurrentSegment, ownForServer, pitrWorkspace, queryDataDir, renderedArtifacts, snapshotTree, spawnAsServer, startPitrServer, utc } from '../support/pitr';
+import { PG_PATH, PitrServer, PitrWorkspace, archiveCurrentSegment, ownForServer, pitrWorkspace, queryDataDir, renderedArtifacts, snapshotTree, spawnAsServer, startPitrServer, utc } from '../support/pitr';
 
 const ARCHIVE_EXIT = exitCodes(ARCHIVE);
 const RESTORE_EXIT = exitCodes(PITR_RESTORE);
@@ -233,4 +233,30 @@ describe('a refused restore changes nothing', () => {
       writeFileSync(victim, original);
     }
   });
+});
+
+// The database image runs as 1001, a user without a passwd entry: the restore names its roles
+// (-U postgres) instead of asking the system who it is, and PostgreSQL's server starts anyway.
+// Played here with a user id unknown to this machine (setpriv, as root).
+describe.skipIf(process.getuid?.() !== 0)('a restore as a user without a passwd entry (the image\'s 1001)', () => {
+  it('recovers as that user', async () => {
+    const uid = '4321';
+    expect(() => execFileSync('getent', ['passwd', uid])).toThrow();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-nobody-'));
+    try {
+      chmodSync(dir, 0o755);
+      execFileSync('cp', ['-a', ws.backupDir, path.join(dir, 'backups')]);
+      execFileSync('cp', ['-a', ws.scriptsDir, path.join(dir, 'scripts')]);
+      execFileSync('chown', ['-R', `${uid}:${uid}`, dir]);
+      const result = execFileSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', path.join(dir, 'scripts', 'restore.sh')], {
+        encoding: 'utf8',
+        env: { PATH: PG_PATH, TMPDIR: dir, LEARNFLOW_BACKUP_DIR: path.join(dir, 'backups'), RESTORE_TARGET: 'latest', PGDATA: path.join(dir, 'restored', 'data') },
+      });
+      expect(result).toContain(`restored ${path.join(dir, 'restored', 'data')} to latest`);
+      ownForServer(path.join(dir, 'restored'));
+      expect(await queryDataDir(ws, path.join(dir, 'restored', 'data'), 'SELECT count(*) FROM events')).toBe('40');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
