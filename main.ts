@@ -12,12 +12,15 @@ const dist = path.join(root, 'dist');
 const timings = process.env.LEARNFLOW_SYNTH_TIMINGS === '1' ? new PhaseTimings() : undefined;
 timings?.add('start-up: Node.js, the libraries and our modules', performance.now());
 try {
-  const profiles = synthesize({ root, outdir: dist, profile: process.env.LEARNFLOW_PROFILE || undefined, timings });
+  const { profiles, withoutApplication } = synthesize({ root, outdir: dist, profile: process.env.LEARNFLOW_PROFILE || undefined, timings });
   // The cdk8s CLI empties its output folder before it starts the app, so cdk8s.yaml points it
   // at a scratch folder and dist/ is replaced only after a successful synth; the CLI's folder
   // (or --output) receives a copy.
   if (process.env.CDK8S_OUTDIR) mirrorOutput(dist, path.resolve(process.env.CDK8S_OUTDIR), profiles);
   process.stderr.write(`learnflow-postgres: synthesized ${profiles.map((p) => `dist/${p}/`).join(', ')}\n`);
+  if (withoutApplication.length > 0) {
+    process.stderr.write(`learnflow-postgres: no Argo CD Application for ${withoutApplication.join(', ')}: set argocd.repoURL (lib/profiles.ts) to this repository's Git URL\n`);
+  }
 } catch (error) {
   process.exitCode = reportFailure(error);
 }

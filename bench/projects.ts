@@ -1,7 +1,7 @@
 // The projects the bench synthesizes, each in its own temp folder with node_modules linked:
 // copies of this project (real or generated migrations), a minimal cdk8s app and an app that only
 // writes our output, both run the same way.
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { PROFILE_NAMES } from '../lib/profiles';
@@ -43,9 +43,10 @@ export function minimalProject(parent: string, name = 'minimal-cdk8s-app'): stri
 export function outputOnlyProject(parent: string, app: string, name = 'output-only-cdk8s-app'): string {
   const profiles = Object.fromEntries(PROFILE_NAMES.map((profile) => {
     const file = (...parts: string[]) => readFileSync(path.join(app, 'dist', profile, ...parts), 'utf8');
+    const hasApplication = existsSync(path.join(app, 'dist', profile, 'argocd', 'application.yaml'));
     return [profile, {
       manifests: parseAllDocuments(file('learnflow-postgres.yaml')).map((d) => d.toJS()),
-      application: parse(file('argocd', 'application.yaml')),
+      application: hasApplication ? parse(file('argocd', 'application.yaml')) : null,
       values: parse(file('helm', 'postgresql-values.yaml')),
     }];
   }));
@@ -63,9 +64,11 @@ export function outputOnlyProject(parent: string, app: string, name = 'output-on
     "  const chart = new Chart(app, 'learnflow-postgres', { disableResourceNameHashes: true });",
     '  manifests.forEach((manifest: any, i: number) => new ApiObject(chart, `m${i}`, manifest));',
     '  app.synth();',
-    "  const argo = new App({ outdir: path.join(dir, 'argocd'), outputFileExtension: '.yaml' });",
-    "  new ApiObject(new Chart(argo, 'application'), 'application', application);",
-    '  argo.synth();',
+    '  if (application) {',
+    "    const argo = new App({ outdir: path.join(dir, 'argocd'), outputFileExtension: '.yaml' });",
+    "    new ApiObject(new Chart(argo, 'application'), 'application', application);",
+    '    argo.synth();',
+    '  }',
     "  mkdirSync(path.join(dir, 'helm'), { recursive: true });",
     "  writeFileSync(path.join(dir, 'helm', 'postgresql-values.yaml'), Yaml.stringify(values));",
     '}',

@@ -1,14 +1,16 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { Application } from '../imports/argocd-argoproj.io';
-import { CHART_OCI_URL, chartFullname } from './chart';
-import { DeploymentConfig } from './config';
+import { CHART_OCI_URL, ChartVersion, chartFullname } from './chart';
 import { PART_OF } from './names';
 
 /** Where Argo CD finds this repository. */
 export interface ArgoCdProps {
-  /** Git URL of this repository, as Argo CD knows it. */
-  readonly repoURL: string;
+  /**
+   * Git URL of this repository, as Argo CD knows it.
+   * @default none: no Application is rendered (the synth says so)
+   */
+  readonly repoURL?: string;
   /** Branch, tag or commit Argo CD syncs. @default 'main' */
   readonly targetRevision?: string;
   /** Argo CD project. @default 'default' */
@@ -21,10 +23,23 @@ export interface ArgoCdProps {
   readonly automated?: boolean;
 }
 
-export interface ArgoApplicationProps {
+export interface ArgoApplicationProps extends ArgoCdProps {
+  /** Git URL of this repository, as Argo CD knows it. */
+  readonly repoURL: string;
+  /** The profile: the Application is `learnflow-postgres-<profile>` and syncs dist/<profile>/. */
   readonly profile: string;
-  readonly config: DeploymentConfig;
-  readonly argocd: ArgoCdProps;
+  /** Namespace the deployment lives in. */
+  readonly destinationNamespace: string;
+  /** Helm release name of the Bitnami chart. */
+  readonly releaseName: string;
+  /** Version of the Bitnami chart. */
+  readonly chartVersion: ChartVersion;
+  /**
+   * The chart generates its TLS certificate (TLS on, no `certificatesSecret`): it renders a new
+   * one every time, so the Application ignores that Secret's data once created.
+   * @default false
+   */
+  readonly chartGeneratedCertificate?: boolean;
 }
 
 /**
@@ -35,36 +50,36 @@ export interface ArgoApplicationProps {
 export class ArgoApplicationChart extends Chart {
   constructor(scope: Construct, id: string, props: ArgoApplicationProps) {
     super(scope, id, { disableResourceNameHashes: true });
-    const { config, argocd, profile } = props;
-    const revision = argocd.targetRevision ?? 'main';
+    const { profile, repoURL } = props;
+    const revision = props.targetRevision ?? 'main';
     const registry = CHART_OCI_URL.replace(/^oci:\/\//, '').replace(/\/postgresql$/, '');
     new Application(this, 'application', {
       metadata: {
         name: `learnflow-postgres-${profile}`,
-        namespace: argocd.namespace ?? 'argocd',
-        labels: { 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/instance': config.releaseName },
+        namespace: props.namespace ?? 'argocd',
+        labels: { 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/instance': props.releaseName },
       },
       spec: {
-        project: argocd.project ?? 'default',
-        destination: { server: argocd.destinationServer ?? 'https://kubernetes.default.svc', namespace: config.namespace },
+        project: props.project ?? 'default',
+        destination: { server: props.destinationServer ?? 'https://kubernetes.default.svc', namespace: props.destinationNamespace },
         sources: [
           {
             // An OCI Helm repository: registered in Argo CD with enableOCI, no oci:// prefix here.
             repoUrl: registry,
             chart: 'postgresql',
-            targetRevision: config.chartVersion,
-            helm: { releaseName: config.releaseName, valueFiles: [`$values/dist/${profile}/helm/postgresql-values.yaml`] },
+            targetRevision: props.chartVersion,
+            helm: { releaseName: props.releaseName, valueFiles: [`$values/dist/${profile}/helm/postgresql-values.yaml`] },
           },
           // Only the top level: helm/ holds the values, argocd/ this Application.
-          { repoUrl: argocd.repoURL, targetRevision: revision, path: `dist/${profile}`, directory: { recurse: false } },
-          { repoUrl: argocd.repoURL, targetRevision: revision, ref: 'values' },
+          { repoUrl: repoURL, targetRevision: revision, path: `dist/${profile}`, directory: { recurse: false } },
+          { repoUrl: repoURL, targetRevision: revision, ref: 'values' },
         ],
-        ...(config.tls.enabled && !config.tls.certificatesSecret ? {
+        ...(props.chartGeneratedCertificate ? {
           // The chart generates its self-signed certificate anew at every render: keep the first one.
-          ignoreDifferences: [{ kind: 'Secret', name: `${chartFullname(config.releaseName)}-crt`, jsonPointers: ['/data'] }],
+          ignoreDifferences: [{ kind: 'Secret', name: `${chartFullname(props.releaseName)}-crt`, jsonPointers: ['/data'] }],
         } : {}),
         syncPolicy: {
-          ...(argocd.automated ?? true ? { automated: { prune: true, selfHeal: true } } : {}),
+          ...(props.automated ?? true ? { automated: { prune: true, selfHeal: true } } : {}),
           syncOptions: ['RespectIgnoreDifferences=true', 'PruneLast=true'],
         },
       },

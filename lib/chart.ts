@@ -30,7 +30,7 @@ export interface ChartRelease {
 const legacy = (name: string, tag: string): ImageRef => ({ registry: 'docker.io', repository: `bitnamilegacy/${name}`, tag });
 
 export const CHART_RELEASES = {
-  /** The last 15.x chart, the seed's pin. */
+  /** The last 15.x chart: the default pin. */
   '15.5.38': {
     postgresqlVersion: '16.4.0',
     images: {

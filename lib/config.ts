@@ -1,7 +1,11 @@
 import { ArgoCdProps } from './argocd';
+import { BackupProps } from './backup/backup';
 import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
+import { CredentialsProps } from './credentials/credentials';
+import { DEFAULT_KUBECTL_IMAGE } from './images';
+import { RUNNER } from './migrations/runner-contract';
 
-/** Storage classes the seed lists for each platform. */
+/** The usual storage class of each platform. */
 export const STORAGE_CLASS_PRESETS = {
   minikube: 'standard',
   aks: 'default',
@@ -10,7 +14,8 @@ export const STORAGE_CLASS_PRESETS = {
 } as const;
 export type StorageClassPreset = keyof typeof STORAGE_CLASS_PRESETS;
 
-export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
+export type ServiceType = (typeof SERVICE_TYPES)[number];
 
 /** CPU and memory as Kubernetes quantities, e.g. `{ cpu: '500m', memory: '512Mi' }`. */
 export interface ResourceAmounts {
@@ -45,41 +50,17 @@ export interface TlsProps {
   readonly certificatesSecret?: string;
 }
 
-export interface CredentialsProps {
-  /**
-   * Name of a Secret you manage (by hand, External Secrets, Sealed Secrets). It must hold the
-   * keys `postgres-password` and `password` (16+ characters each); nothing is generated.
-   * @default none: a Secret named `<fullname>-credentials` is generated in the cluster
-   */
-  readonly existingSecret?: string;
-  /** Length of the generated passwords (letters and digits). @default 40 */
-  readonly generatedPasswordLength?: number;
-}
-
 export interface MigrationProps {
-  /** Seconds to wait for PostgreSQL before giving up with exit code 8. @default 300 */
+  /** Seconds to wait for PostgreSQL before giving up with exit code 8 (2 to 86400). @default 300 */
   readonly waitForDatabaseSeconds?: number;
-  /** Seconds to wait for another runner's lock before giving up with exit code 4. @default 120 */
+  /** Seconds to wait for another runner's lock before giving up with exit code 4 (1 to 86400). @default 120 */
   readonly lockWaitSeconds?: number;
-  /** PostgreSQL `statement_timeout` for each migration statement. @default '15min' */
+  /** PostgreSQL `statement_timeout` for each migration statement (ms, s, min, h or d; at most 2147483647 ms). @default '15min' */
   readonly statementTimeout?: string;
-  /** PostgreSQL `lock_timeout` while migrations run. @default '10s' */
+  /** PostgreSQL `lock_timeout` for each migration statement; past it the Job retries (exit 4). @default '10s' */
   readonly lockTimeout?: string;
   /** Pod retries after exit codes 4 and 8 (exit 7 fails at once). @default 6 */
   readonly backoffLimit?: number;
-}
-
-export interface BackupProps {
-  /** Scheduled pg_dump backups through the chart's own backup CronJob. @default false */
-  readonly enabled?: boolean;
-  /** Cron schedule (five fields or a macro such as @daily). @default '@daily' */
-  readonly schedule?: string;
-  /** How many dumps to keep; older ones are removed after each backup. @default 7 */
-  readonly keep?: number;
-  /** Size of the backup volume. @default the data volume's size */
-  readonly storageSize?: string;
-  /** Storage class of the backup volume. @default the data volume's class */
-  readonly storageClass?: string;
 }
 
 /** One typed description of a LearnFlow PostgreSQL deployment. */
@@ -107,7 +88,7 @@ export interface LearnflowPostgresProps {
   readonly storageSize?: string;
   /** Storage class of the data volume. @default none: the cluster's default class */
   readonly storageClass?: string;
-  /** Storage class by platform, as the seed lists them; conflicts with `storageClass`. @default none */
+  /** Storage class by platform (STORAGE_CLASS_PRESETS); conflicts with `storageClass`. @default none */
   readonly storageClassPreset?: StorageClassPreset;
   /** CPU and memory of the database container. @default none: the chart's 'nano' preset */
   readonly resources?: ResourceProps;
@@ -157,17 +138,12 @@ export interface DeploymentConfig {
   readonly backup: { readonly enabled: boolean; readonly schedule: string; readonly keep: number; readonly storageSize: string; readonly storageClass?: string };
 }
 
-export const DEFAULT_KUBECTL_IMAGE: Required<ImageProps> = {
-  registry: 'docker.io',
-  repository: 'bitnamilegacy/kubectl',
-  tag: '1.33.4',
-};
-
+/** The runner's defaults, from its contract (lib/migrations/runner-contract.ts). */
 export const MIGRATION_DEFAULTS: Required<MigrationProps> = {
-  waitForDatabaseSeconds: 300,
-  lockWaitSeconds: 120,
-  statementTimeout: '15min',
-  lockTimeout: '10s',
+  waitForDatabaseSeconds: Number(RUNNER.knobs.dbWaitSeconds.default),
+  lockWaitSeconds: Number(RUNNER.knobs.lockWaitSeconds.default),
+  statementTimeout: RUNNER.knobs.statementTimeout.default,
+  lockTimeout: RUNNER.knobs.lockTimeout.default,
   backoffLimit: 6,
 };
 

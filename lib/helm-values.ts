@@ -6,8 +6,8 @@ import { backupValues } from './backup/backup';
 
 /**
  * The part of the Bitnami PostgreSQL chart's values that this project sets. Every key exists in
- * the pinned chart's values.yaml (test/helm-values.test.ts proves it); the seed's `primary.tls`,
- * top-level `persistence` and `postgres-postgres` service name do not.
+ * the pinned chart's values.yaml (test/helm-values.test.ts proves it); keys often given for it,
+ * such as `primary.tls` and a top-level `persistence`, do not exist.
  */
 export interface BitnamiPostgresqlValues {
   global?: { security?: { allowInsecureImages: boolean } };
@@ -86,7 +86,7 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
     },
     volumePermissions: { image: images.osShell },
     metrics: { image: images.exporter },
-    ...(config.backup.enabled ? { backup: backupValues(config) } : {}),
+    ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup }) } : {}),
   };
 }
 

@@ -1,6 +1,9 @@
 import { CHART_RELEASES, ImageRef } from './chart';
 import { DeploymentConfig } from './config';
 
+/** The image of the credentials bootstrap when none is given: it needs `sh` and `kubectl`. */
+export const DEFAULT_KUBECTL_IMAGE: ImageRef = { registry: 'docker.io', repository: 'bitnamilegacy/kubectl', tag: '1.33.4' };
+
 /** The images every part of a deployment runs, after the mirror and per-image overrides. */
 export interface DeploymentImages {
   readonly postgresql: ImageRef;

@@ -1,12 +1,12 @@
-import { ApiObject, Cron, JsonPatch, Size } from 'cdk8s';
+import { ApiObject, App, Chart, Cron, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { Component, contentHash, standardLabels } from './names';
-import { podSpecOf } from './security';
+import { hardenManifest, podSpecOf } from './security';
 import { syncWave } from './sync-waves';
 
 export interface ProjectJobProps {
-  /** The name, or for a Job the start of it: contentNamedJob() appends a hash of its spec. */
+  /** The name, or for a Job the start of it: projectJob() appends a hash of its spec. */
   readonly name: string;
   readonly namespace: string;
   readonly releaseName: string;
@@ -29,47 +29,59 @@ export interface ProjectJobProps {
  * Every Job this project renders goes through here: same labels, Never restart, a pod failure
  * policy that stops retrying on permanent failures, small resources, no TTL.
  *
+ * A Job's spec is immutable, so its name is `<name>-<hash of its whole rendered spec>` (security
+ * settings and failure policy included): `kubectl apply` and Argo CD then either find the same
+ * Job unchanged or create a new one, and never try to change a Job in place. The Job is first
+ * built and rendered in a detached copy of its place in the construct tree (its path is part of
+ * its pod labels) to learn the hash, then built where it belongs, under its final name.
+ *
  * No ttlSecondsAfterFinished on purpose: a tracked Job that deletes itself is re-created by
- * `kubectl apply` and by Argo CD self-heal, which re-runs it forever. Names carry a content
- * hash instead: an unchanged Job re-applies as a no-op, a changed one is a new Job, and the old
- * one is pruned (Argo CD prune, `kubectl apply --prune`). Jobs are ordinary tracked resources
- * ordered by sync waves, the same objects for kubectl and Argo CD.
+ * `kubectl apply` and by Argo CD self-heal, which re-runs it forever. An unchanged Job
+ * re-applies as a no-op, a changed one is a new Job, and the old one is pruned (Argo CD prune,
+ * `kubectl apply --prune`). Jobs are ordinary tracked resources ordered by sync waves, the same
+ * objects for kubectl and Argo CD.
  */
 export function projectJob(scope: Construct, id: string, props: ProjectJobProps): kplus.Job {
-  const base = workloadProps(scope, id, props);
-  const job = new kplus.Job(scope, id, {
-    ...base,
-    metadata: { ...base.metadata, labels: { ...base.metadata.labels, [CONTENT_NAMED]: 'true' } },
-    backoffLimit: props.backoffLimit,
-  });
+  const spec = finishManifest(ApiObject.of(buildJob(detachedCopy(scope), id, props)).toJson()).spec;
+  return buildJob(scope, id, { ...props, name: contentName(props.name, spec) });
+}
+
+/** A construct at the same path as `scope` (the same ids from the root) in a tree of its own. */
+function detachedCopy(scope: Construct): Construct {
+  return scope.node.scopes.slice(1).reduce<Construct>(
+    (parent, c) => (Chart.isChart(c) ? new Chart(parent, c.node.id) : new Construct(parent, c.node.id)),
+    new App(),
+  );
+}
+
+/** `<base>-<hash of spec>`, within Kubernetes' 63 characters. */
+export function contentName(base: string, spec: unknown): string {
+  return `${base.slice(0, 52).replace(/-+$/, '')}-${contentHash([JSON.stringify(spec)])}`;
+}
+
+function buildJob(scope: Construct, id: string, props: ProjectJobProps): kplus.Job {
+  const job = new kplus.Job(scope, id, { ...workloadProps(scope, id, props), backoffLimit: props.backoffLimit });
   patchJobSpec(job, '/spec', props);
   return job;
 }
 
-/** Label that marks a Job to be named after its spec when the chart renders it. */
-const CONTENT_NAMED = 'learnflow.io/content-named';
-
 /**
- * A Job's spec is immutable, so its name carries a hash of the whole rendered spec (security
- * settings and failure policy included): `kubectl apply` and Argo CD then either find the same
- * Job unchanged or create a new one, and never try to change a Job in place. Runs on the
- * finished manifest (LearnflowPostgresChart.toJson), after hardenManifest.
+ * What every manifest this project renders passes through before it is written (the chart's
+ * toJson): Pod Security "restricted" settings, then no values the API server would not store.
  */
-export function contentNamedJob(manifest: Record<string, any>): Record<string, any> {
-  if (manifest.kind !== 'Job' || manifest.metadata.labels?.[CONTENT_NAMED] === undefined) return manifest;
-  const { [CONTENT_NAMED]: _, ...labels } = manifest.metadata.labels;
-  manifest.metadata.labels = labels;
-  manifest.metadata.name = `${manifest.metadata.name.slice(0, 52).replace(/-+$/, '')}-${contentHash([JSON.stringify(manifest.spec)])}`;
-  return manifest;
+export function finishManifest(manifest: Record<string, any>): Record<string, any> {
+  return withoutServerDefaults(hardenManifest(manifest));
 }
 
 /**
- * Drops `false` defaults cdk8s-plus-27 writes that the API server does not store: client-side
- * `kubectl apply` would otherwise report every Job "configured" on every apply.
+ * Drops the empty values cdk8s-plus-27 writes that the API server does not store (`false` pod
+ * settings, a core subject's `apiGroup: ""`): client-side `kubectl apply` would otherwise report
+ * those objects "configured" on every apply.
  */
 export function withoutServerDefaults(manifest: Record<string, any>): Record<string, any> {
   const spec = podSpecOf(manifest);
   if (spec) for (const field of ['hostNetwork', 'setHostnameAsFQDN']) if (spec[field] === false) delete spec[field];
+  for (const subject of manifest.kind === 'RoleBinding' ? manifest.subjects ?? [] : []) if (subject.apiGroup === '') delete subject.apiGroup;
   return manifest;
 }
 

@@ -4,7 +4,9 @@ import { Construct } from 'constructs';
 import { chartObjects, ChartObjects } from './chart';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from './config';
 import { DatabaseCredentials } from './credentials/credentials';
+import { connectionAs, databaseEndpoint } from './database-client';
 import { BitnamiPostgresqlValues, renderHelmValues } from './helm-values';
+import { deploymentImages, imageName } from './images';
 import { MigrationJob } from './migrations/migration-job';
 import { Migration } from './migrations/types';
 import { DatabaseNetworkPolicy } from './network-policy';
@@ -12,8 +14,7 @@ import { RestoreTemplate, backupPodLabels } from './backup/backup';
 import { VerificationJob } from './verification/verification-job';
 import { standardLabels } from './names';
 import { SYNC_WAVES, syncWave } from './sync-waves';
-import { contentNamedJob, withoutServerDefaults } from './job';
-import { hardenManifest } from './security';
+import { finishManifest } from './job';
 import { validateProps, ValidationError } from './validation';
 
 export interface LearnflowPostgresChartProps extends LearnflowPostgresProps {
@@ -24,8 +25,8 @@ export interface LearnflowPostgresChartProps extends LearnflowPostgresProps {
 /**
  * Everything one deployment needs besides the Helm release: namespace, credentials,
  * NetworkPolicy and migration Job, plus the chart values it renders alongside.
- * Every manifest passes through hardenManifest() (Pod Security "restricted"), and every Job is
- * named after its spec (contentNamedJob).
+ * Every manifest passes through finishManifest() (Pod Security "restricted"), and every Job is
+ * named after its spec (projectJob).
  */
 export class LearnflowPostgresChart extends Chart {
   readonly config: DeploymentConfig;
@@ -35,7 +36,8 @@ export class LearnflowPostgresChart extends Chart {
   readonly migrations: MigrationJob;
 
   constructor(scope: Construct, id: string, props: LearnflowPostgresChartProps) {
-    const problems = validateProps(props);
+    const { migrationSet: _, ...deployment } = props;
+    const problems = validateProps(deployment);
     if (problems.length > 0) throw new ValidationError(id, problems);
     super(scope, id, { disableResourceNameHashes: true });
     this.config = resolveConfig(props);
@@ -53,34 +55,43 @@ export class LearnflowPostgresChart extends Chart {
         },
       },
     });
-    this.credentials = new DatabaseCredentials(this, 'credentials', { config: this.config, database: this.database });
-    new DatabaseNetworkPolicy(this, 'network-policy', {
-      namespace: this.config.namespace,
-      releaseName: this.config.releaseName,
-      database: this.database,
-      allowedNamespaces: this.config.allowedNamespaces,
-      allowedCidrs: this.config.allowedCidrs,
+    const endpoint = databaseEndpoint(this.config);
+    const images = deploymentImages(this.config);
+    this.credentials = new DatabaseCredentials(this, 'credentials', {
+      database: endpoint,
+      ...props.credentials,
+      image: imageName(images.kubectl),
+    });
+    const networkPolicy = new DatabaseNetworkPolicy(this, 'network-policy', {
+      database: endpoint,
+      allowedNamespaces: props.allowedNamespaces,
+      allowedCidrs: props.allowedCidrs,
       backupPods: this.config.backup.enabled ? backupPodLabels(this.config.releaseName) : undefined,
     });
-    this.migrations = new MigrationJob(this, 'migrations', {
-      config: this.config,
-      database: this.database,
+    networkPolicy.allowKubernetesApi('credentials');
+    const jobs = {
+      namespace: this.config.namespace,
+      releaseName: this.config.releaseName,
+      image: imageName(images.postgresql),
+      connection: connectionAs(endpoint),
       credentialsSecret: this.credentials.secret,
       migrations: props.migrationSet,
-    });
-    new VerificationJob(this, 'verification', {
-      config: this.config,
-      database: this.database,
-      credentialsSecret: this.credentials.secret,
-      migrations: props.migrationSet,
-    });
+    };
+    const m = this.config.migrations;
+    this.migrations = new MigrationJob(this, 'migrations', { ...jobs, ...m });
+    new VerificationJob(this, 'verification', { ...jobs, waitForDatabaseSeconds: m.waitForDatabaseSeconds });
     if (this.config.backup.enabled) {
-      new RestoreTemplate(this, 'restore', { config: this.config, database: this.database, credentialsSecret: this.credentials.secret });
+      new RestoreTemplate(this, 'restore', {
+        database: endpoint,
+        credentialsSecret: this.credentials.secret,
+        image: imageName(images.postgresql),
+        waitForDatabaseSeconds: props.migrations?.waitForDatabaseSeconds,
+      });
     }
     this.helmValues = renderHelmValues(this.config, this.credentials.secretName);
   }
 
   override toJson(): any[] {
-    return super.toJson().map(hardenManifest).map(withoutServerDefaults).map(contentNamedJob);
+    return super.toJson().map(finishManifest);
   }
 }

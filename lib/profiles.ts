@@ -1,24 +1,27 @@
 import { ArgoCdProps } from './argocd';
 import { LearnflowPostgresProps } from './config';
 
-/** Where Argo CD reads this repository: set your own Git URL here once. */
-const REPOSITORY: ArgoCdProps = {
-  repoURL: 'https://github.com/learnflow/learnflow-postgres.git',
+/**
+ * Where Argo CD reads this repository. Set `repoURL` to its Git URL (e.g.
+ * 'https://github.com/acme/learnflow-postgres.git') to render dist/<profile>/argocd/application.yaml;
+ * until then no Application is rendered and the synth says so.
+ */
+const ARGOCD: ArgoCdProps = {
   targetRevision: 'main',
   project: 'default',
 };
 
 /**
- * The deployments this repository renders, one folder each under dist/.
- * They reproduce the data model's "Development Defaults" and "Production Overrides".
+ * The deployments this repository renders, one folder each under dist/. Each is a
+ * LearnflowPostgresProps (lib/config.ts): add an entry to render another folder.
  */
 export const PROFILES = {
-  /** Seed defaults: 8Gi on the cluster's default class, chart presets, ClusterIP, generated secret. */
+  /** 8Gi on the cluster's default class, the chart's resource presets, ClusterIP, a Secret generated in the cluster. */
   development: {
     allowedNamespaces: ['learnflow'],
-    argocd: REPOSITORY,
+    argocd: ARGOCD,
   },
-  /** Seed production overrides with the chart's real keys. */
+  /** 20Gi on gp3 (EKS), sized resources, a LoadBalancer for private networks, TLS, a user-managed Secret, nightly backups. */
   production: {
     storageSize: '20Gi',
     storageClassPreset: 'eks',
@@ -34,7 +37,7 @@ export const PROFILES = {
     allowedNamespaces: ['learnflow'],
     // Nightly pg_dump at 02:30 on the chart's backup CronJob, two weeks kept.
     backup: { enabled: true, schedule: '30 2 * * *', keep: 14 },
-    argocd: REPOSITORY,
+    argocd: ARGOCD,
   },
 } as const satisfies Record<string, LearnflowPostgresProps>;
 

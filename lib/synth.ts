@@ -1,8 +1,10 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, existsSync, cpSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, cpSync } from 'node:fs';
 import * as path from 'node:path';
-import { App, Yaml, YamlOutputType } from 'cdk8s';
+import { App, Yaml } from 'cdk8s';
 import { ArgoApplicationChart } from './argocd';
 import { CHART_OCI_URL } from './chart';
+import { LearnflowPostgresProps } from './config';
 import { LearnflowPostgresChart } from './learnflow-postgres';
 import { ManifestYaml } from './manifest-yaml';
 import { loadMigrations } from './migrations/files';
@@ -22,11 +24,18 @@ export interface SynthOptions {
   readonly timings?: PhaseTimings;
 }
 
+export interface SynthResult {
+  /** The profiles written. */
+  readonly profiles: ProfileName[];
+  /** Profiles with Argo CD props but no `argocd.repoURL`: no Application was rendered for them. */
+  readonly withoutApplication: ProfileName[];
+}
+
 /**
  * Renders every profile into a staging folder, then swaps it into place: a failure leaves the
  * output exactly as it was, and a success leaves no stale file behind.
  */
-export function synthesize(options: SynthOptions): ProfileName[] {
+export function synthesize(options: SynthOptions): SynthResult {
   if (options.profile !== undefined && !isProfileName(options.profile)) {
     throw new ValidationError('LEARNFLOW_PROFILE', [`LEARNFLOW_PROFILE: '${options.profile}' is not a profile (one of ${PROFILE_NAMES.join(', ')})`]);
   }
@@ -36,10 +45,13 @@ export function synthesize(options: SynthOptions): ProfileName[] {
     loadMigrations(path.join(options.root, 'migrations'), { root: options.root }));
   const outdir = path.resolve(options.outdir);
   mkdirSync(path.dirname(outdir), { recursive: true });
-  const staging = mkdtempSync(path.join(path.dirname(outdir), `.${path.basename(outdir)}.staging-`));
+  const staging = stagingFolder(outdir);
   try {
     const yaml = new ManifestYaml();
-    for (const name of profiles) renderProfile(name, migrations, path.join(staging, name), { yaml, timings });
+    for (const name of profiles) {
+      const files = renderProfile(name, PROFILES[name], migrations, { yaml, timings });
+      timings.measure('writing and swapping dist/', () => writeFiles(path.join(staging, name), files));
+    }
     timings.measure('writing and swapping dist/', () => {
       if (options.profile) {
         if (!existsSync(outdir)) mkdirSync(outdir);
@@ -48,50 +60,84 @@ export function synthesize(options: SynthOptions): ProfileName[] {
         swap(staging, outdir);
       }
     });
+    const withoutApplication = profiles.filter((name) => {
+      const props: LearnflowPostgresProps = PROFILES[name];
+      return props.argocd !== undefined && props.argocd.repoURL === undefined;
+    });
+    return { profiles, withoutApplication };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
-  return profiles;
 }
 
-function renderProfile(name: ProfileName, migrations: readonly Migration[], dir: string, { yaml, timings }: { yaml: ManifestYaml; timings: PhaseTimings }): void {
-  // Never synthesized itself: the chart's manifests are written below.
-  const app = new App({ outdir: dir });
+export interface RenderOptions {
+  /** Remembers the YAML of manifests other profiles share. @default a cache of its own */
+  readonly yaml?: ManifestYaml;
+  /** Receives the wall time of each phase. */
+  readonly timings?: PhaseTimings;
+}
+
+/**
+ * Every file of one profile's folder under dist/, path inside it → text: the manifests, the
+ * Helm values and, with `argocd.repoURL`, the Argo CD Application. Pure: nothing is written.
+ */
+export function renderProfile(name: string, props: LearnflowPostgresProps, migrations: readonly Migration[], options: RenderOptions = {}): Map<string, string> {
+  const yaml = options.yaml ?? new ManifestYaml();
+  const timings = options.timings ?? new PhaseTimings();
+  const files = new Map<string, string>();
+  // Never synthesized itself: the chart's manifests are turned into text below.
+  const app = new App({ outdir: 'dist' });
   const chart = timings.measure('building the constructs', () => {
     try {
-      return new LearnflowPostgresChart(app, 'learnflow-postgres', { ...PROFILES[name], migrationSet: migrations });
+      return new LearnflowPostgresChart(app, 'learnflow-postgres', { ...props, migrationSet: migrations });
     } catch (error) {
-      if (error instanceof ValidationError) throw new ValidationError(`profile '${name}'`, error.problems);
+      if (error instanceof ValidationError) throw new ValidationError(`profile '${name}' (lib/profiles.ts)`, error.problems);
       throw error;
     }
   });
   // Chart.toJson() is cdk8s's whole synthesis of a chart (dependencies, validation, order), and
-  // app.synth() would write it as Yaml.stringify does; written here instead so that manifests
-  // the profiles share (the migration ConfigMaps above all) are turned into YAML once.
+  // app.synth() would write it as Yaml.stringify does; turned into text here instead so that
+  // manifests the profiles share (the migration ConfigMaps above all) become YAML once.
   const manifests = timings.measure('cdk8s synthesis (Chart.toJson)', () => chart.toJson());
-  const text = timings.measure('YAML', () => yaml.documents(manifests));
-  timings.measure('writing and swapping dist/', () => {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, `${chart.node.id}.yaml`), text);
-  });
-  const { argocd } = chart.config;
-  if (argocd) {
+  files.set(`${chart.node.id}.yaml`, timings.measure('YAML', () => yaml.documents(manifests)));
+  const { argocd, releaseName, namespace, chartVersion, tls } = chart.config;
+  const repoURL = argocd?.repoURL;
+  if (argocd && repoURL) {
     timings.measure('Argo CD Application', () => {
-      const argo = new App({ outdir: path.join(dir, 'argocd'), outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
-      new ArgoApplicationChart(argo, 'application', { profile: name, config: chart.config, argocd });
-      argo.synth();
+      const application = new ArgoApplicationChart(new App({ outdir: 'dist' }), 'application', {
+        ...argocd, repoURL, profile: name, destinationNamespace: namespace, releaseName, chartVersion,
+        chartGeneratedCertificate: tls.enabled && tls.certificatesSecret === undefined,
+      });
+      files.set('argocd/application.yaml', Yaml.stringify(...application.toJson()));
     });
   }
-  const { releaseName, namespace, chartVersion } = chart.config;
   timings.measure('Helm values', () => {
-    mkdirSync(path.join(dir, 'helm'));
-    writeFileSync(path.join(dir, 'helm', 'postgresql-values.yaml'), [
+    files.set('helm/postgresql-values.yaml', [
       `# Bitnami PostgreSQL values for profile '${name}', generated by learnflow-postgres: do not edit.`,
       `# helm upgrade --install ${releaseName} ${CHART_OCI_URL} --version ${chartVersion} \\`,
       `#   --namespace ${namespace} -f dist/${name}/helm/postgresql-values.yaml`,
       Yaml.stringify(chart.helmValues),
     ].join('\n'));
   });
+  return files;
+}
+
+/** Writes `files` (path inside `dir` → text) below `dir`. */
+function writeFiles(dir: string, files: ReadonlyMap<string, string>): void {
+  for (const [file, text] of files) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    writeFileSync(path.join(dir, file), text);
+  }
+}
+
+/**
+ * An empty folder beside `outdir`, created like any other folder (mode 0777 less the umask):
+ * it becomes dist/ itself, so it must be as readable as one `mkdir` makes (mkdtemp's 0700 is not).
+ */
+function stagingFolder(outdir: string): string {
+  const staging = path.join(path.dirname(outdir), `.${path.basename(outdir)}.staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(staging);
+  return staging;
 }
 
 /** Replaces `target` with `source` by renames, so readers never see a half-written folder. */

@@ -1,5 +1,9 @@
+import { ArgoCdProps } from './argocd';
 import { SUPPORTED_CHART_VERSIONS, isChartVersion } from './chart';
-import { LearnflowPostgresProps, ResourceAmounts, STORAGE_CLASS_PRESETS } from './config';
+import { ImageProps, LearnflowPostgresProps, ResourceAmounts, SERVICE_TYPES, STORAGE_CLASS_PRESETS } from './config';
+import { RUNNER, RunnerKnob, runnerKnobProblems } from './migrations/runner-contract';
+import { describeRule } from './script-contract';
+import { nearest } from './nearest';
 
 /** Raised with every problem found, each as `field: what is wrong (what is allowed)`. */
 export class ValidationError extends Error {
@@ -14,7 +18,6 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const PG_IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 const QUANTITY = /^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][0-9]+)?$/;
 const BYTES = /^([0-9]+)(Mi|Gi|Ti|M|G|T)$/;
-const PG_DURATION = /^[0-9]+(ms|s|min|h)?$/;
 const IMAGE_PART = /^[a-z0-9]+([._\/-][a-z0-9]+)*$/;
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const REGISTRY = /^[a-zA-Z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/;
@@ -34,8 +37,8 @@ const pgIdentifier = (field: string, value: string): string[] =>
     ? []
     : [`${field}: '${value}' is not a valid PostgreSQL name (lowercase letters, digits and '_', starting with a letter or '_', at most 63 characters)`];
 
-const integerIn = (field: string, value: number | undefined, min: number, max: number): string[] =>
-  value === undefined || (Number.isInteger(value) && value >= min && value <= max)
+const integerIn = (field: string, value: number, min: number, max: number): string[] =>
+  Number.isInteger(value) && value >= min && value <= max
     ? []
     : [`${field}: ${value} is out of range (a whole number from ${min} to ${max})`];
 
@@ -52,15 +55,10 @@ export function parseQuantity(value: string): number | undefined {
   return Number(match[1]) * factor;
 }
 
-function quantity(field: string, value: string | undefined): string[] {
-  if (value === undefined) return [];
+function quantity(field: string, value: string): string[] {
   return parseQuantity(value) !== undefined && parseQuantity(value)! > 0
     ? []
     : [`${field}: '${value}' is not a Kubernetes resource quantity (e.g. 500m, 2, 512Mi, 2Gi)`];
-}
-
-function resources(field: string, amounts: ResourceAmounts | undefined): string[] {
-  return [...quantity(`${field}.cpu`, amounts?.cpu), ...quantity(`${field}.memory`, amounts?.memory)];
 }
 
 function requestsWithinLimits(props: LearnflowPostgresProps): string[] {
@@ -78,8 +76,7 @@ function requestsWithinLimits(props: LearnflowPostgresProps): string[] {
   return problems;
 }
 
-function storageSize(field: string, value: string | undefined): string[] {
-  if (value === undefined) return [];
+function storageSize(field: string, value: string): string[] {
   const match = BYTES.exec(value);
   const bytes = match ? parseQuantity(value)! : undefined;
   if (bytes === undefined) return [`${field}: '${value}' is not a storage size (a whole number with Mi, Gi, Ti, M, G or T, e.g. 20Gi)`];
@@ -89,64 +86,160 @@ function storageSize(field: string, value: string | undefined): string[] {
 const CRON_FIELD = /^(\*|[0-9]+(-[0-9]+)?)(\/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(\/[0-9]+)?)*$/;
 const CRON_MACRO = /^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$/;
 
-function cronSchedule(field: string, value: string | undefined): string[] {
-  if (value === undefined) return [];
+function cronSchedule(field: string, value: string): string[] {
   const fields = value.trim().split(/\s+/);
   const ok = CRON_MACRO.test(value) || (fields.length === 5 && fields.every((f) => CRON_FIELD.test(f)));
   return ok ? [] : [`${field}: '${value}' is not a cron schedule (five fields such as '30 2 * * *', or @daily, @hourly, ...)`];
 }
 
-function image(field: string, img: { registry?: string; repository?: string; tag?: string } | undefined): string[] {
-  const problems: string[] = [];
-  if (img?.registry !== undefined && !REGISTRY.test(img.registry)) problems.push(`${field}.registry: '${img.registry}' is not a registry host (e.g. docker.io or mirror.example.com:5000)`);
-  if (img?.repository !== undefined && !IMAGE_PART.test(img.repository)) problems.push(`${field}.repository: '${img.repository}' is not an image repository (lowercase path such as bitnamilegacy/postgresql)`);
-  if (img?.tag !== undefined && !IMAGE_TAG.test(img.tag)) problems.push(`${field}.tag: '${img.tag}' is not an image tag (letters, digits, '_', '.', '-'; at most 128 characters)`);
-  return problems;
-}
-
 function cidr(field: string, value: string): string[] {
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
   const v4ok = v4 !== null && v4.slice(1, 5).every((o) => Number(o) <= 255) && Number(v4[5]) <= 32;
-  const v6ok = /^[0-9a-fA-F:]+\/\d{1,3}$/.test(value) && value.includes(':') && Number(value.split('/')[1]) <= 128;
-  return v4ok || v6ok ? [] : [`${field}: '${value}' is not a CIDR block (e.g. 10.0.0.0/8)`];
+  // IPv6 in plain hexadecimal groups, as cdk8s-plus's NetworkPolicyIpBlock.ipv6 takes it.
+  const v6ok = /^([\da-f]{0,4}:){2,7}([\da-f]{0,4})?\/\d{1,3}$/i.test(value) && Number(value.split('/')[1]) <= 128;
+  return v4ok || v6ok ? [] : [`${field}: '${value}' is not a CIDR block (e.g. 10.0.0.0/8 or fd00::/8)`];
 }
 
-function duplicates(field: string, values: readonly string[]): string[] {
-  const seen = new Set<string>();
-  return values.flatMap((v) => (seen.has(v) ? [`${field}: '${v}' is listed twice (each entry once)`] : (seen.add(v), [])));
+function duplicates(field: string, values: readonly unknown[]): string[] {
+  const seen = new Set<unknown>();
+  return values.flatMap((v) => (seen.has(v) ? [`${field}: ${shown(v)} is listed twice (each entry once)`] : (seen.add(v), [])));
 }
+
+const registryHost = (field: string, value: string): string[] =>
+  REGISTRY.test(value) ? [] : [`${field}: '${value}' is not a registry host (e.g. docker.io or mirror.example.com:5000)`];
+
+/** The migration runner's own rule for one of its knobs (its contract): the synth and the runner agree. */
+const runnerKnob = (knob: RunnerKnob) => (field: string, value: string | number): string[] =>
+  runnerKnobProblems({ [knob]: value }, () => field);
+
+/** A number of seconds by the runner's rule for `knob`. */
+const runnerSeconds = (knob: 'dbWaitSeconds' | 'lockWaitSeconds'): Check => (field, value) =>
+  typeof value === 'number' ? runnerKnob(knob)(field, value) : [`${field}: ${shown(value)} is not a number (${describeRule(RUNNER.knobs[knob].rule)})`];
+
+/** A value as a message quotes it: strings in single quotes, anything else as JSON. */
+const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value));
+
+/** The problems with one prop's value, each starting with `field`. */
+type Check = (field: string, value: unknown) => string[];
+
+/** A string, then each of `checks`. */
+const text = (...checks: ((field: string, value: string) => string[])[]): Check => (field, value) =>
+  typeof value === 'string' ? checks.flatMap((check) => check(field, value)) : [`${field}: ${shown(value)} is not text (a string in quotes)`];
+
+/** A whole number from `min` to `max`. */
+const whole = (min: number, max: number): Check => (field, value) =>
+  typeof value === 'number' ? integerIn(field, value, min, max) : [`${field}: ${shown(value)} is not a number (a whole number from ${min} to ${max})`];
+
+const flag: Check = (field, value) => (typeof value === 'boolean' ? [] : [`${field}: ${shown(value)} is not true or false`]);
+
+/** One of `allowed`, named as `what` in the message. */
+const oneOf = (allowed: readonly string[]): Check => (field, value) =>
+  typeof value === 'string' && allowed.includes(value) ? [] : [`${field}: ${shown(value)} is unknown (one of ${allowed.join(', ')})`];
+
+/** A list whose entries pass `entry`; `unique`: no entry twice. */
+const listOf = (entry: Check, { unique = false } = {}): Check => (field, value) =>
+  Array.isArray(value)
+    ? [...value.flatMap((v, i) => entry(`${field}[${i}]`, v)), ...(unique ? duplicates(field, value) : [])]
+    : [`${field}: ${shown(value)} is not a list (e.g. ['a', 'b'])`];
+
+/**
+ * The rules of a props interface: exactly one per key of T (a key missing here, or one T does
+ * not have, fails the type-check), props that are objects themselves as nested rules. The
+ * interfaces stay the one declaration of every setting; this map is their keys at run time,
+ * which is what refuses a misspelt prop when the synth runs without a type-check.
+ */
+export type Rules<T> = {
+  readonly [K in keyof T]-?: NonNullable<T[K]> extends string | number | boolean | readonly unknown[] ? Check : Rules<NonNullable<T[K]>>;
+};
+
+const IMAGE: Rules<ImageProps> = {
+  registry: text(registryHost),
+  repository: text((field, value) => (IMAGE_PART.test(value) ? [] : [`${field}: '${value}' is not an image repository (lowercase path such as bitnamilegacy/postgresql)`])),
+  tag: text((field, value) => (IMAGE_TAG.test(value) ? [] : [`${field}: '${value}' is not an image tag (letters, digits, '_', '.', '-'; at most 128 characters)`])),
+};
+
+const AMOUNTS: Rules<ResourceAmounts> = { cpu: text(quantity), memory: text(quantity) };
+
+const ARGOCD: Rules<ArgoCdProps> = {
+  repoURL: text((field, value) => (/^(https?:\/\/|ssh:\/\/|git@)[^\s]+$/.test(value) ? [] : [`${field}: '${value}' is not a Git URL (https://..., ssh://... or git@host:path)`])),
+  targetRevision: text((field, value) => (/^[^\s~^:?*\[\\]+$/.test(value) ? [] : [`${field}: '${value}' is not a branch, tag or commit`])),
+  project: text(dnsSubdomain),
+  namespace: text(dnsLabel),
+  destinationServer: text((field, value) => (/^https:\/\/[^\s]+$/.test(value) ? [] : [`${field}: '${value}' is not an API server URL (https://...)`])),
+  automated: flag,
+};
+
+/** Every prop of a deployment and its rule, in the order of LearnflowPostgresProps. */
+export const PROPS_RULES: Rules<LearnflowPostgresProps> = {
+  namespace: text(dnsLabel),
+  // Helm limits release names to 53 characters (it appends suffixes of its own).
+  releaseName: text((field, value) => dnsLabel(field, value, 53)),
+  databaseName: text(pgIdentifier),
+  appUser: text(pgIdentifier, (field, value) => (value === 'postgres'
+    ? [`${field}: 'postgres' is the superuser (choose an unprivileged owner such as 'learnflow'; the chart would otherwise hand applications the superuser password)`]
+    : [])),
+  chartVersion: text((field, value) => (isChartVersion(value) ? [] : [`${field}: '${value}' is not supported (one of ${SUPPORTED_CHART_VERSIONS.join(', ')})`])),
+  imageRegistry: text(registryHost),
+  image: IMAGE,
+  kubectlImage: IMAGE,
+  storageSize: text(storageSize),
+  storageClass: text(dnsSubdomain),
+  storageClassPreset: oneOf(Object.keys(STORAGE_CLASS_PRESETS)),
+  resources: { requests: AMOUNTS, limits: AMOUNTS },
+  serviceType: oneOf(SERVICE_TYPES),
+  port: whole(1, 65535),
+  nodePort: whole(30000, 32767),
+  tls: { enabled: flag, certificatesSecret: text(dnsSubdomain) },
+  allowedNamespaces: listOf(text(dnsLabel), { unique: true }),
+  allowedCidrs: listOf(text(cidr)),
+  credentials: { existingSecret: text(dnsSubdomain), generatedPasswordLength: whole(32, 128) },
+  migrations: {
+    waitForDatabaseSeconds: runnerSeconds('dbWaitSeconds'),
+    lockWaitSeconds: runnerSeconds('lockWaitSeconds'),
+    statementTimeout: text(runnerKnob('statementTimeout')),
+    lockTimeout: text(runnerKnob('lockTimeout')),
+    backoffLimit: whole(0, 100),
+  },
+  backup: {
+    enabled: flag,
+    schedule: text(cronSchedule),
+    keep: whole(1, 1000),
+    storageSize: text(storageSize),
+    storageClass: text(dnsSubdomain),
+  },
+  argocd: ARGOCD,
+};
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * `value` against `rules`: every key it has that the rules do not (a misspelt prop, named with
+ * the nearest real one), then each rule on the value it is given.
+ */
+export function checkProps<T>(rules: Rules<T>, value: unknown, prefix = ''): string[] {
+  const at = (key: string) => (prefix ? `${prefix}.${key}` : key);
+  if (!isPlainObject(value)) return [`${prefix || 'props'}: ${shown(value)} is not an object of settings (e.g. { ${Object.keys(rules)[0]}: ... })`];
+  const keys = Object.keys(rules);
+  const unknown = Object.keys(value).filter((key) => !keys.includes(key)).map((key) =>
+    `${at(key)}: unknown setting (did you mean ${at(nearest(key, keys))}?)`);
+  const known = Object.entries<Check | Rules<unknown>>(rules).flatMap(([key, rule]) => {
+    if (value[key] === undefined) return [];
+    return typeof rule === 'function' ? rule(at(key), value[key]) : checkProps(rule, value[key], at(key));
+  });
+  return [...unknown, ...known];
+}
+
 
 /** Checks a deployment description; returns every problem at once (empty when valid). */
 export function validateProps(props: LearnflowPostgresProps): string[] {
+  const problems = checkProps(PROPS_RULES, props);
+  // Rules between props, on values that passed their own.
   const p = props;
-  const problems: string[] = [];
-  if (p.namespace !== undefined) problems.push(...dnsLabel('namespace', p.namespace));
-  // Helm limits release names to 53 characters (it appends suffixes of its own).
-  if (p.releaseName !== undefined) problems.push(...dnsLabel('releaseName', p.releaseName, 53));
-  if (p.databaseName !== undefined) problems.push(...pgIdentifier('databaseName', p.databaseName));
-  if (p.appUser !== undefined) {
-    problems.push(...pgIdentifier('appUser', p.appUser));
-    if (p.appUser === 'postgres') problems.push(`appUser: 'postgres' is the superuser (choose an unprivileged owner such as 'learnflow'; the chart would otherwise hand applications the superuser password)`);
-  }
-  if (p.chartVersion !== undefined && !isChartVersion(p.chartVersion)) {
-    problems.push(`chartVersion: '${p.chartVersion}' is not supported (one of ${SUPPORTED_CHART_VERSIONS.join(', ')})`);
-  }
-  if (p.imageRegistry !== undefined && !REGISTRY.test(p.imageRegistry)) problems.push(`imageRegistry: '${p.imageRegistry}' is not a registry host (e.g. mirror.example.com:5000)`);
-  problems.push(...image('image', p.image), ...image('kubectlImage', p.kubectlImage));
-  problems.push(...storageSize('storageSize', p.storageSize));
-  if (p.storageClass !== undefined) problems.push(...dnsSubdomain('storageClass', p.storageClass));
-  if (p.storageClassPreset !== undefined && !(p.storageClassPreset in STORAGE_CLASS_PRESETS)) {
-    problems.push(`storageClassPreset: '${p.storageClassPreset}' is unknown (one of ${Object.keys(STORAGE_CLASS_PRESETS).join(', ')})`);
-  }
   if (p.storageClass !== undefined && p.storageClassPreset !== undefined) {
     problems.push(`storageClassPreset: conflicts with storageClass (set one of them)`);
   }
-  problems.push(...resources('resources.requests', p.resources?.requests), ...resources('resources.limits', p.resources?.limits));
   problems.push(...requestsWithinLimits(p));
-  if (p.serviceType !== undefined && !['ClusterIP', 'NodePort', 'LoadBalancer'].includes(p.serviceType)) {
-    problems.push(`serviceType: '${p.serviceType}' is unknown (ClusterIP, NodePort or LoadBalancer)`);
-  }
-  problems.push(...integerIn('port', p.port, 1, 65535), ...integerIn('nodePort', p.nodePort, 30000, 32767));
   if (p.nodePort !== undefined && (p.serviceType ?? 'ClusterIP') === 'ClusterIP') {
     problems.push(`nodePort: conflicts with serviceType ClusterIP (a node port needs serviceType NodePort or LoadBalancer)`);
   }
@@ -154,50 +247,14 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
   if (external && (p.allowedCidrs ?? []).length === 0) {
     problems.push(`allowedCidrs: empty while serviceType is ${p.serviceType} (the NetworkPolicy would drop every outside client; list the client networks, e.g. ['10.0.0.0/8'])`);
   }
-  if (p.tls?.certificatesSecret !== undefined) {
-    problems.push(...dnsSubdomain('tls.certificatesSecret', p.tls.certificatesSecret));
-    if (p.tls.enabled !== true) problems.push(`tls.certificatesSecret: conflicts with tls.enabled false (enable TLS or drop the secret)`);
+  if (p.tls?.certificatesSecret !== undefined && p.tls.enabled !== true) {
+    problems.push(`tls.certificatesSecret: conflicts with tls.enabled false (enable TLS or drop the secret)`);
   }
-  (p.allowedNamespaces ?? []).forEach((ns, i) => problems.push(...dnsLabel(`allowedNamespaces[${i}]`, ns)));
-  problems.push(...duplicates('allowedNamespaces', p.allowedNamespaces ?? []));
-  (p.allowedCidrs ?? []).forEach((c, i) => problems.push(...cidr(`allowedCidrs[${i}]`, c)));
-  if (p.credentials?.existingSecret !== undefined) {
-    problems.push(...dnsSubdomain('credentials.existingSecret', p.credentials.existingSecret));
-    if (p.credentials.generatedPasswordLength !== undefined) {
-      problems.push(`credentials.generatedPasswordLength: conflicts with credentials.existingSecret (nothing is generated for a secret you manage)`);
-    }
-  }
-  problems.push(...integerIn('credentials.generatedPasswordLength', p.credentials?.generatedPasswordLength, 32, 128));
-  const m = p.migrations;
-  problems.push(
-    ...integerIn('migrations.waitForDatabaseSeconds', m?.waitForDatabaseSeconds, 1, 86400),
-    ...integerIn('migrations.lockWaitSeconds', m?.lockWaitSeconds, 1, 86400),
-    ...integerIn('migrations.backoffLimit', m?.backoffLimit, 0, 100),
-  );
-  for (const field of ['statementTimeout', 'lockTimeout'] as const) {
-    const value = m?.[field];
-    if (value !== undefined && !PG_DURATION.test(value)) {
-      problems.push(`migrations.${field}: '${value}' is not a PostgreSQL duration (digits with ms, s, min or h, e.g. 15min)`);
-    }
-  }
-  if (p.argocd !== undefined) {
-    if (!/^(https?:\/\/|ssh:\/\/|git@)[^\s]+$/.test(p.argocd.repoURL ?? '')) {
-      problems.push(`argocd.repoURL: '${p.argocd.repoURL}' is not a Git URL (https://..., ssh://... or git@host:path)`);
-    }
-    if (p.argocd.project !== undefined) problems.push(...dnsSubdomain('argocd.project', p.argocd.project));
-    if (p.argocd.namespace !== undefined) problems.push(...dnsLabel('argocd.namespace', p.argocd.namespace));
-    if (p.argocd.targetRevision !== undefined && !/^[^\s~^:?*\[\\]+$/.test(p.argocd.targetRevision)) {
-      problems.push(`argocd.targetRevision: '${p.argocd.targetRevision}' is not a branch, tag or commit`);
-    }
+  if (p.credentials?.existingSecret !== undefined && p.credentials.generatedPasswordLength !== undefined) {
+    problems.push(`credentials.generatedPasswordLength: conflicts with credentials.existingSecret (nothing is generated for a secret you manage)`);
   }
   const b = p.backup;
-  problems.push(
-    ...cronSchedule('backup.schedule', b?.schedule),
-    ...integerIn('backup.keep', b?.keep, 1, 1000),
-    ...storageSize('backup.storageSize', b?.storageSize),
-  );
-  if (b?.storageClass !== undefined) problems.push(...dnsSubdomain('backup.storageClass', b.storageClass));
-  if (b?.enabled !== true && b !== undefined && Object.keys(b).some((k) => k !== 'enabled')) {
+  if (isPlainObject(b) && b.enabled !== true && Object.keys(b).some((k) => k !== 'enabled')) {
     problems.push(`backup: settings given while backup.enabled is not true (enable backups or drop the settings)`);
   }
   return problems;

@@ -1,33 +1,80 @@
-// The Argo CD side of dist/: the Application per profile and the sync-wave order of a first sync.
-import { readFileSync } from 'node:fs';
+// The Argo CD side: the Application a profile renders once it has a repository URL, and the
+// sync-wave order of a first sync in every profile's dist/.
+import { existsSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { ArgoApplicationChart, ArgoApplicationProps } from '../lib/argocd';
+import { LearnflowPostgresProps } from '../lib/config';
+import { renderProfile } from '../lib/synth';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { SYNC_WAVES } from '../lib/sync-waves';
 import { DIST, Manifest, manifests } from './support/dist';
+import { FIXTURE_MIGRATIONS } from './support/variants';
 
-const application = (profile: string) => parse(readFileSync(path.join(DIST, profile, 'argocd', 'application.yaml'), 'utf8'));
 const wave = (m: Manifest) => Number(m.metadata.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0);
 const component = (m: Manifest) => m.metadata.labels?.['app.kubernetes.io/component'];
 
+const REPO = 'https://git.example.com/platform/learnflow-postgres.git';
+const PROPS: ArgoApplicationProps = { repoURL: REPO, profile: 'staging', destinationNamespace: 'db', releaseName: 'pg', chartVersion: '16.7.27' };
+
+/** The Application ArgoApplicationChart renders for `props`. */
+const application = (props: ArgoApplicationProps) => {
+  const [app, ...rest] = Testing.synth(new ArgoApplicationChart(Testing.app({ outdir: os.tmpdir() }), 'application', props));
+  expect(rest).toEqual([]);
+  return app;
+};
+
+describe('the Argo CD Application', () => {
+  it('has the pinned chart from its OCI registry with our values, and dist/<profile> of the repository', () => {
+    const app = application(PROPS);
+    expect(app).toMatchObject({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'learnflow-postgres-staging', namespace: 'argocd' } });
+    expect(app.spec.project).toBe('default');
+    expect(app.spec.destination).toEqual({ server: 'https://kubernetes.default.svc', namespace: 'db' });
+    expect(app.spec.sources).toEqual([
+      { repoURL: 'registry-1.docker.io/bitnamicharts', chart: 'postgresql', targetRevision: '16.7.27',
+        helm: { releaseName: 'pg', valueFiles: ['$values/dist/staging/helm/postgresql-values.yaml'] } },
+      { repoURL: REPO, targetRevision: 'main', path: 'dist/staging', directory: { recurse: false } },
+      { repoURL: REPO, targetRevision: 'main', ref: 'values' },
+    ]);
+    expect(app.spec.syncPolicy).toEqual({ automated: { prune: true, selfHeal: true }, syncOptions: ['RespectIgnoreDifferences=true', 'PruneLast=true'] });
+    expect(app.spec.ignoreDifferences).toBeUndefined();
+  });
+
+  it('takes the revision, project, namespaces, cluster and manual sync from its props', () => {
+    const app = application({ ...PROPS, targetRevision: 'v2', project: 'data', namespace: 'gitops', destinationServer: 'https://prod.example.com', automated: false });
+    expect(app.metadata.namespace).toBe('gitops');
+    expect(app.spec).toMatchObject({ project: 'data', destination: { server: 'https://prod.example.com', namespace: 'db' } });
+    expect(app.spec.sources.slice(1).map((s: any) => s.targetRevision)).toEqual(['v2', 'v2']);
+    expect(app.spec.syncPolicy.automated).toBeUndefined();
+  });
+
+  it('keeps the first certificate the chart generates, where TLS has no certificatesSecret', () => {
+    const app = application({ ...PROPS, chartGeneratedCertificate: true });
+    expect(app.spec.ignoreDifferences).toEqual([{ kind: 'Secret', name: 'pg-postgresql-crt', jsonPointers: ['/data'] }]);
+    expect(app.spec.syncPolicy.syncOptions).toContain('RespectIgnoreDifferences=true');
+  });
+
+  it('is a profile\'s argocd/application.yaml once argocd.repoURL is set, for its namespace, release, chart and certificate', () => {
+    const files = (props: LearnflowPostgresProps) => renderProfile('staging', props, FIXTURE_MIGRATIONS);
+    expect([...files({ argocd: { targetRevision: 'v2' } }).keys()]).not.toContain('argocd/application.yaml');
+    expect([...files({}).keys()]).not.toContain('argocd/application.yaml');
+    const rendered = parse(files({
+      namespace: 'db', releaseName: 'pg', chartVersion: '16.7.27', tls: { enabled: true }, argocd: { repoURL: REPO },
+    }).get('argocd/application.yaml')!);
+    expect(rendered).toEqual(application({ ...PROPS, chartGeneratedCertificate: true }));
+  });
+
+  it.each(PROFILE_NAMES)('is rendered into dist/%s only when its profile sets argocd.repoURL', (profile) => {
+    const props: { argocd?: { repoURL?: string } } = PROFILES[profile];
+    expect(existsSync(path.join(DIST, profile, 'argocd', 'application.yaml'))).toBe(props.argocd?.repoURL !== undefined);
+  });
+});
+
 describe.each(PROFILE_NAMES)('GitOps for %s', (profile) => {
   const all = manifests(profile);
-  const props = PROFILES[profile];
-
-  it('renders an Application with the pinned chart from its OCI registry, our values and dist/<profile>', () => {
-    const app = application(profile);
-    expect(app).toMatchObject({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: `learnflow-postgres-${profile}`, namespace: 'argocd' } });
-    expect(app.spec.project).toBe(props.argocd.project);
-    expect(app.spec.destination).toEqual({ server: 'https://kubernetes.default.svc', namespace: 'postgres' });
-    expect(app.spec.sources).toEqual([
-      { repoURL: 'registry-1.docker.io/bitnamicharts', chart: 'postgresql', targetRevision: '15.5.38',
-        helm: { releaseName: 'postgres', valueFiles: [`$values/dist/${profile}/helm/postgresql-values.yaml`] } },
-      { repoURL: props.argocd.repoURL, targetRevision: 'main', path: `dist/${profile}`, directory: { recurse: false } },
-      { repoURL: props.argocd.repoURL, targetRevision: 'main', ref: 'values' },
-    ]);
-    expect(app.spec.syncPolicy.automated).toEqual({ prune: true, selfHeal: true });
-  });
 
   it('orders the first sync: namespace, access, credentials, database, migrations, verification', () => {
     const byComponent = (c: string, kind?: string) => all.filter((m) => component(m) === c && (!kind || m.kind === kind)).map(wave);
@@ -49,13 +96,5 @@ describe.each(PROFILE_NAMES)('GitOps for %s', (profile) => {
       expect(m.spec?.ttlSecondsAfterFinished, where).toBeUndefined();
       expect(m.spec?.jobTemplate?.spec?.ttlSecondsAfterFinished, where).toBeUndefined();
     }
-  });
-});
-
-describe('the chart\'s self-signed certificate under Argo CD', () => {
-  it('is generated once and then ignored, where TLS has no certificatesSecret', () => {
-    expect(application('production').spec.ignoreDifferences).toEqual([{ kind: 'Secret', name: 'postgres-postgresql-crt', jsonPointers: ['/data'] }]);
-    expect(application('production').spec.syncPolicy.syncOptions).toContain('RespectIgnoreDifferences=true');
-    expect(application('development').spec.ignoreDifferences).toBeUndefined();
   });
 });

@@ -1,34 +1,65 @@
+import * as os from 'node:os';
+import { ApiObject, Chart, Testing } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
 import { describe, expect, it } from 'vitest';
-import { contentNamedJob, withoutServerDefaults } from '../lib/job';
+import { ProjectJobProps, finishManifest, projectJob, withoutServerDefaults } from '../lib/job';
+import { contentHash } from '../lib/names';
+import { PROFILE_NAMES } from '../lib/profiles';
+import { manifests } from './support/dist';
 
-const job = (spec: object) => ({
-  kind: 'Job',
-  metadata: { name: 'postgres-postgresql-migrate', labels: { 'app.kubernetes.io/name': 'learnflow-postgres', 'learnflow.io/content-named': 'true' } },
-  spec,
+const props = (cpuMillis = 500): ProjectJobProps => ({
+  name: 'pg-postgresql-migrate',
+  namespace: 'db',
+  releaseName: 'pg',
+  component: 'migrations',
+  backoffLimit: 6,
+  failJobOnExitCodes: [7, 1],
+  syncWave: 1,
+  container: { name: 'migrate', image: 'example.com/pg:1', command: ['true'], resources: { cpu: { limit: kplus.Cpu.millis(cpuMillis) } } },
 });
+
+/** The Job `props` renders in a chart of its own, finished as LearnflowPostgresChart writes it. */
+function rendered(p: ProjectJobProps, id = 'job') {
+  // Never synthesized to disk: an outdir spares Testing.app() a temp folder per chart.
+  const chart = new Chart(Testing.app({ outdir: os.tmpdir() }), 'test');
+  const job = projectJob(chart, id, p);
+  const manifest = Testing.synth(chart).map(finishManifest).find((m) => m.kind === 'Job')!;
+  return { job, manifest };
+}
 
 describe('Jobs of ours', () => {
-  it('are named after their whole spec, so a changed Job is a new Job and never an in-place edit', () => {
-    const a = contentNamedJob(job({ backoffLimit: 6, template: { spec: { containers: [{ name: 'm', resources: { limits: { cpu: '500m' } } }] } } }));
-    const same = contentNamedJob(job({ backoffLimit: 6, template: { spec: { containers: [{ name: 'm', resources: { limits: { cpu: '500m' } } }] } } }));
-    const resources = contentNamedJob(job({ backoffLimit: 6, template: { spec: { containers: [{ name: 'm', resources: { limits: { cpu: '1' } } }] } } }));
-    expect(a.metadata.name).toMatch(/^postgres-postgresql-migrate-[0-9a-f]{10}$/);
-    expect(same.metadata.name).toBe(a.metadata.name);
-    expect(resources.metadata.name).not.toBe(a.metadata.name);
-    // The marker label is consumed; the name stays within Kubernetes' 63 characters.
-    expect(a.metadata.labels).toEqual({ 'app.kubernetes.io/name': 'learnflow-postgres' });
-    const long = contentNamedJob({ ...job({}), metadata: { name: 'x'.repeat(70), labels: { 'learnflow.io/content-named': 'true' } } });
-    expect(long.metadata.name.length).toBeLessThanOrEqual(63);
+  it('are named after their whole spec at construction, so a changed Job is a new Job and never an in-place edit', () => {
+    const a = rendered(props());
+    expect(a.job.name).toMatch(/^pg-postgresql-migrate-[0-9a-f]{10}$/);
+    expect(a.manifest.metadata.name).toBe(a.job.name);
+    expect(rendered(props()).job.name).toBe(a.job.name);
+    expect(rendered({ ...props(), backoffLimit: 2 }).job.name).not.toBe(a.job.name);
+    // No marker label is left for a later rename.
+    expect(Object.keys(a.manifest.metadata.labels).filter((l) => !l.startsWith('app.kubernetes.io/'))).toEqual([]);
+    expect(rendered({ ...props(), name: 'x'.repeat(70) }).job.name.length).toBeLessThanOrEqual(63);
   });
 
-  it('leave other objects and unmarked Jobs alone', () => {
-    const cm = { kind: 'ConfigMap', metadata: { name: 'c', labels: { 'learnflow.io/content-named': 'true' } } };
-    expect(contentNamedJob(structuredClone(cm))).toEqual(cm);
-    expect(contentNamedJob({ kind: 'Job', metadata: { name: 'j', labels: {} }, spec: {} }).metadata.name).toBe('j');
+  it('hash the spec as rendered, Pod Security settings included', () => {
+    const { manifest } = rendered(props());
+    const [container] = manifest.spec.template.spec.containers;
+    expect(container.securityContext).toMatchObject({ capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(manifest.metadata.name).toBe(`pg-postgresql-migrate-${contentHash([JSON.stringify(manifest.spec)])}`);
+    expect(ApiObject.of(rendered(props(1000)).job).name).not.toBe(manifest.metadata.name);
   });
 
-  it('drop the false defaults the API server does not store', () => {
+  it.each(PROFILE_NAMES)('in dist/%s: every Job is named `<name>-<hash of its spec>`', (profile) => {
+    const jobs = manifests(profile).filter((m) => m.kind === 'Job');
+    expect(jobs.length).toBeGreaterThanOrEqual(3);
+    for (const job of jobs) expect(job.metadata.name.endsWith(`-${contentHash([JSON.stringify(job.spec)])}`), job.metadata.name).toBe(true);
+  });
+
+  it('drop the empty values the API server does not store', () => {
     const m = withoutServerDefaults({ kind: 'Job', spec: { template: { spec: { hostNetwork: false, setHostnameAsFQDN: false, containers: [] } } } });
     expect(m.spec.template.spec).toEqual({ containers: [] });
+    const binding = withoutServerDefaults({ kind: 'RoleBinding', subjects: [{ apiGroup: '', kind: 'ServiceAccount', name: 'a' }, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'g' }] });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'a' }, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'g' }]);
   });
 });
+
+
+

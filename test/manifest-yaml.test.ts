@@ -1,13 +1,14 @@
 import { Yaml } from 'cdk8s';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManifestYaml, plainJson } from '../lib/manifest-yaml';
+import { PROFILE_NAMES } from '../lib/profiles';
 import { manifests } from './support/dist';
 
 describe('ManifestYaml', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('writes the bytes Yaml.stringify writes, for every manifest of dist/', () => {
-    for (const profile of ['development', 'production'] as const) {
+    for (const profile of PROFILE_NAMES) {
       const docs = manifests(profile);
       expect(new ManifestYaml().documents(docs)).toBe(Yaml.stringify(...docs));
     }

@@ -1,8 +1,13 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chartObjects } from '../lib/chart';
+import { resolveConfig } from '../lib/config';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { podSpecOf } from '../lib/security';
-import { Manifest, byComponent, findOne, manifests } from './support/dist';
+import { LearnflowPostgresProps } from '../lib/config';
+import { Manifest, ROOT, byComponent, manifests } from './support/dist';
+import { VARIANTS, variantManifests } from './support/variants';
 
 /** kubernetes-models module path of a manifest: `<group>/<version>/<Kind>`, core as `v1`. */
 function modelPath(m: Manifest): string {
@@ -10,8 +15,19 @@ function modelPath(m: Manifest): string {
   return `kubernetes-models/${group ? `${group}/` : ''}${version}/${m.kind}`;
 }
 
-describe.each(PROFILE_NAMES)('dist/%s', (profile) => {
-  const all = manifests(profile);
+/** Every committed profile as dist/ holds it, and every snapshot variant as the synth renders it. */
+const CASES: [string, () => Manifest[], LearnflowPostgresProps][] = [
+  ...PROFILE_NAMES.map((profile): [string, () => Manifest[], LearnflowPostgresProps] => [`dist/${profile}`, () => manifests(profile), PROFILES[profile]]),
+  ...Object.entries(VARIANTS).map(([name, props]): [string, () => Manifest[], LearnflowPostgresProps] => [`variant ${name}`, () => variantManifests(name, props), props]),
+];
+
+describe.each(CASES)('%s', (_name, render, props) => {
+  const all = render();
+  const one = (predicate: (m: Manifest) => boolean) => {
+    const found = all.filter(predicate);
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
 
   it('validates every manifest against the Kubernetes API schemas (kubernetes-models)', async () => {
     expect(all.length).toBeGreaterThan(5);
@@ -62,44 +78,70 @@ describe.each(PROFILE_NAMES)('dist/%s', (profile) => {
     }
   });
 
-  it('lets only the listed namespaces, our Jobs and the listed networks reach PostgreSQL, on its port only', () => {
-    const props = PROFILES[profile];
-    const dbLabels = chartObjects('postgres').podLabels;
-    const selectingDb = all.filter((m) => m.kind === 'NetworkPolicy'
-      && Object.entries(m.spec.podSelector.matchLabels ?? {}).every(([k, v]) => dbLabels[k as keyof typeof dbLabels] === v)
-      && (m.spec.policyTypes ?? []).includes('Ingress'));
+  const config = resolveConfig(props);
+  const dbLabels = chartObjects(config.releaseName).podLabels;
+  const selects = (labels: Record<string, string>) => (m: Manifest) =>
+    Object.entries(m.spec.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  /** A peer as it selects: a namespace peer's `podSelector: {}` (every pod there) said the short way. */
+  const peer = (p: any) => (p.namespaceSelector && Object.keys(p.podSelector ?? {}).length === 0 ? { namespaceSelector: p.namespaceSelector } : p);
+
+  it('lets only the listed namespaces, our Jobs, the backup pods and the listed networks reach PostgreSQL, on its port only', () => {
+    const selectingDb = all.filter((m) => m.kind === 'NetworkPolicy' && selects(dbLabels)(m) && (m.spec.policyTypes ?? []).includes('Ingress'));
     // Policies are additive: exactly one may select the database pods, and it is ours.
     expect(selectingDb).toHaveLength(1);
-    const [rule] = selectingDb[0].spec.ingress;
-    expect(selectingDb[0].spec.ingress).toHaveLength(1);
-    expect(rule.ports).toEqual([{ protocol: 'TCP', port: 5432 }]);
-    expect(rule.from).toEqual([
-      ...props.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
+    const rules = selectingDb[0].spec.ingress;
+    for (const rule of rules) expect(rule.ports).toEqual([{ protocol: 'TCP', port: 5432 }]);
+    expect(rules.flatMap((r: any) => r.from).map(peer)).toEqual([
+      ...config.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
       { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
       // The chart's own backup CronJob, where backups are on.
-      ...('backup' in props ? [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'postgres', 'app.kubernetes.io/component': 'pg_dumpall' } } }] : []),
-      ...('allowedCidrs' in props ? props.allowedCidrs : []).map((cidr: string) => ({ ipBlock: { cidr } })),
+      ...(config.backup.enabled ? [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' } } }] : []),
+      ...config.allowedCidrs.map((cidr) => ({ ipBlock: { cidr } })),
     ]);
   });
 
+  /** Each egress rule of the policies selecting `pods`, as `[peers, ports]`. */
+  const egressOf = (pods: Record<string, string>) => all
+    .filter((m) => m.kind === 'NetworkPolicy' && (m.spec.policyTypes ?? []).includes('Egress') && selects(pods)(m))
+    .map((m) => m.spec.egress.map((e: any) => [(e.to ?? []).map(peer), e.ports]));
+  const dnsAndDatabase = [
+    [[{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]],
+    [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]],
+  ];
+
   it('gives the chart\'s backup pods egress to DNS and the database only, where backups are on', () => {
-    const policies = all.filter((m) => m.kind === 'NetworkPolicy' && m.spec.podSelector.matchLabels?.['app.kubernetes.io/component'] === 'pg_dumpall');
-    expect(policies.map((p) => p.spec.egress.map((e: any) => e.ports.map((x: any) => x.port)))).toEqual('backup' in PROFILES[profile] ? [[[53, 53], [5432]]] : []);
+    const backupPods = { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' };
+    expect(egressOf(backupPods)).toEqual(config.backup.enabled ? [dnsAndDatabase] : []);
   });
 
   it('gives the migration Job egress to DNS and the database only', () => {
-    const job = findOne(profile, byComponent('Job', 'migrations'), 'migration Job');
-    const podLabels = job.spec.template.metadata.labels;
-    const egress = all.filter((m) => m.kind === 'NetworkPolicy' && (m.spec.policyTypes ?? []).includes('Egress')
-      && Object.entries(m.spec.podSelector.matchLabels).every(([k, v]) => podLabels[k] === v));
-    expect(egress).toHaveLength(1);
-    expect(egress[0].spec.egress).toEqual([
-      { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
-      { to: [{ podSelector: { matchLabels: chartObjects('postgres').podLabels } }], ports: [{ protocol: 'TCP', port: 5432 }] },
-    ]);
+    const job = one(byComponent('Job', 'migrations'));
+    expect(egressOf(job.spec.template.metadata.labels)).toEqual([dnsAndDatabase]);
+  });
+
+  it('gives the credentials bootstrap egress to the API server\'s ports only', () => {
+    const job = one(byComponent('Job', 'credentials'));
+    expect(egressOf(job.spec.template.metadata.labels)).toEqual([[[[], [{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 6443 }]]]]);
+  });
+
+  it('keeps every NetworkPolicy in the access wave, none left to the chart', () => {
+    const policies = all.filter((m) => m.kind === 'NetworkPolicy');
+    expect(policies.map((m) => m.metadata.name).sort()).toEqual([
+      'credentials-egress', 'ingress', 'jobs-egress', ...(config.backup.enabled ? ['backup-egress'] : []),
+    ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 
   it('renders no Secret: passwords are created in the cluster, never in dist/', () => {
     expect(all.filter((m) => m.kind === 'Secret')).toEqual([]);
+  });
+});
+
+describe('where the manifests are written', () => {
+  it('every NetworkPolicy in lib/network-policy.ts, the one module for them', () => {
+    const lib = path.join(ROOT, 'lib');
+    const writers = readdirSync(lib, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && /new (kplus\.(k8s\.)?|k8s\.)(Kube)?NetworkPolicy\(/.test(readFileSync(path.join(lib, f), 'utf8')))
+      .map((f) => `lib/${f}`);
+    expect(writers).toEqual(['lib/network-policy.ts']);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LearnflowPostgresProps } from '../lib/config';
 import { PROFILES } from '../lib/profiles';
-import { parseQuantity, validateProps } from '../lib/validation';
+import { editDistance, nearest } from '../lib/nearest';
+import { PROPS_RULES, Rules, checkProps, parseQuantity, validateProps } from '../lib/validation';
 
 /** The single problem a props object produces; fails the test when there are more or none. */
 function problemOf(props: LearnflowPostgresProps): string {
@@ -13,6 +14,7 @@ function problemOf(props: LearnflowPostgresProps): string {
 describe('validation', () => {
   it('accepts both profiles and the empty description (all defaults)', () => {
     expect(validateProps({})).toEqual([]);
+    expect(validateProps({ allowedCidrs: ['10.0.0.0/8', 'fd00::/8', '2001:DB8::/32'] })).toEqual([]);
     for (const profile of Object.values(PROFILES)) expect(validateProps(profile)).toEqual([]);
   });
 
@@ -43,17 +45,19 @@ describe('validation', () => {
     ['nodePort with ClusterIP', { nodePort: 30432 }, /^nodePort: conflicts with serviceType ClusterIP/],
     ['LoadBalancer without client networks', { serviceType: 'LoadBalancer' }, /^allowedCidrs: empty while serviceType is LoadBalancer/],
     ['CIDR', { allowedCidrs: ['10.0.0.0/33'] }, /^allowedCidrs\[0\]: '10\.0\.0\.0\/33' is not a CIDR block/],
+    ['IPv6 CIDR', { allowedCidrs: ['fd00::/129'] }, /^allowedCidrs\[0\]: 'fd00::\/129' is not a CIDR block/],
+    ['IPv4 inside IPv6', { allowedCidrs: ['::ffff:10.0.0.0/104'] }, /^allowedCidrs\[0\]: '::ffff:10\.0\.0\.0\/104' is not a CIDR block/],
     ['allowed namespace name', { allowedNamespaces: ['ok', 'Not_OK'] }, /^allowedNamespaces\[1\]: 'Not_OK' is not a valid name/],
     ['allowed namespace twice', { allowedNamespaces: ['app', 'app'] }, /^allowedNamespaces: 'app' is listed twice/],
     ['TLS secret without TLS', { tls: { certificatesSecret: 'pg-tls' } }, /^tls\.certificatesSecret: conflicts with tls\.enabled false/],
     ['existing secret name', { credentials: { existingSecret: 'PG Creds' } }, /^credentials\.existingSecret: 'PG Creds' is not a valid name/],
     ['generated password too short', { credentials: { generatedPasswordLength: 16 } }, /^credentials\.generatedPasswordLength: 16 is out of range \(a whole number from 32 to 128\)/],
     ['password length with a managed secret', { credentials: { existingSecret: 'pg', generatedPasswordLength: 48 } }, /^credentials\.generatedPasswordLength: conflicts with credentials\.existingSecret/],
-    ['database wait', { migrations: { waitForDatabaseSeconds: 0 } }, /^migrations\.waitForDatabaseSeconds: 0 is out of range/],
-    ['lock wait', { migrations: { lockWaitSeconds: 1.5 } }, /^migrations\.lockWaitSeconds: 1\.5 is out of range/],
+    ['database wait', { migrations: { waitForDatabaseSeconds: 0 } }, /^migrations\.waitForDatabaseSeconds: '0' is not a whole number of seconds from 2 to 86400/],
+    ['lock wait', { migrations: { lockWaitSeconds: 1.5 } }, /^migrations\.lockWaitSeconds: '1\.5' is not a whole number of seconds/],
     ['backoff', { migrations: { backoffLimit: -1 } }, /^migrations\.backoffLimit: -1 is out of range/],
     ['statement timeout', { migrations: { statementTimeout: '15 minutes' } }, /^migrations\.statementTimeout: '15 minutes' is not a PostgreSQL duration/],
-    ['lock timeout', { migrations: { lockTimeout: '1d' } }, /^migrations\.lockTimeout: '1d' is not a PostgreSQL duration/],
+    ['lock timeout', { migrations: { lockTimeout: '1w' } }, /^migrations\.lockTimeout: '1w' is not a PostgreSQL duration/],
     ['backup schedule', { backup: { enabled: true, schedule: 'nightly' } }, /^backup\.schedule: 'nightly' is not a cron schedule/],
     ['backup keep', { backup: { enabled: true, keep: 0 } }, /^backup\.keep: 0 is out of range \(a whole number from 1 to 1000\)/],
     ['backup volume size', { backup: { enabled: true, storageSize: '500Mi' } }, /^backup\.storageSize: '500Mi' is too small/],
@@ -69,6 +73,46 @@ describe('validation', () => {
   it('reports every problem at once', () => {
     const problems = validateProps({ namespace: 'Bad', storageSize: '1', port: 0, appUser: 'postgres' });
     expect(problems.map((p) => p.split(':')[0])).toEqual(['namespace', 'appUser', 'storageSize', 'port']);
+  });
+
+  it.each([
+    ['a misspelt prop', { storagSize: '20Gi' }, 'storagSize: unknown setting (did you mean storageSize?)'],
+    ['one in a nested object', { tls: { enabeld: true } }, 'tls.enabeld: unknown setting (did you mean tls.enabled?)'],
+    ['one two levels down', { resources: { requests: { memroy: '1Gi' } } }, 'resources.requests.memroy: unknown setting (did you mean resources.requests.memory?)'],
+    ['a wrong case', { StorageClass: 'gp3' }, 'StorageClass: unknown setting (did you mean storageClass?)'],
+    ['a prop of another object', { backup: { enabled: true, existingSecret: 'x' } }, 'backup.existingSecret: unknown setting (did you mean backup.storageSize?)'],
+    ['one of the Argo CD props', { argocd: { repoUrl: 'https://g/x.git' } }, 'argocd.repoUrl: unknown setting (did you mean argocd.repoURL?)'],
+  ])('refuses %s, naming it and the nearest real one', (_what, props, message) => {
+    expect(validateProps(props as LearnflowPostgresProps)).toEqual([message]);
+  });
+
+  it.each([
+    ['text given a number', { storageSize: 20 }, /^storageSize: 20 is not text/],
+    ['a number given text', { port: '5432' }, /^port: '5432' is not a number/],
+    ['a flag given text', { tls: { enabled: 'yes' } }, /^tls\.enabled: 'yes' is not true or false/],
+    ['a list given text', { allowedNamespaces: 'learnflow' }, /^allowedNamespaces: 'learnflow' is not a list/],
+    ['an object given text', { backup: 'nightly' }, /^backup: 'nightly' is not an object of settings/],
+    ['a list entry', { allowedCidrs: [10] }, /^allowedCidrs\[0\]: 10 is not text/],
+  ])('refuses %s with the field and what it must be', (_what, props, message) => {
+    expect(problemOf(props as unknown as LearnflowPostgresProps)).toMatch(message);
+  });
+
+  it('knows exactly the keys of the props interfaces: the type-check holds the rules to them', () => {
+    // A rule for a key the interface lacks, or a key without a rule, does not compile.
+    // @ts-expect-error storagSize is not a key of LearnflowPostgresProps
+    const extra: Rules<{ storageSize?: string }> = { storageSize: PROPS_RULES.storageSize, storagSize: PROPS_RULES.storageSize };
+    // @ts-expect-error the rule for storageSize is missing
+    const missing: Rules<{ storageSize?: string; port?: number }> = { port: PROPS_RULES.port };
+    expect([extra, missing]).toHaveLength(2);
+    expect(Object.keys(PROPS_RULES)).toContain('storageSize');
+    expect(checkProps(PROPS_RULES.tls, { enabled: true, certificatesSecret: 'pg-tls' }, 'tls')).toEqual([]);
+  });
+
+  it('names the nearest key by edit distance, swaps of neighbours counting once', () => {
+    expect(editDistance('storagSize', 'storageSize')).toBe(1);
+    expect(editDistance('nmaespace', 'namespace')).toBe(1);
+    expect(nearest('releseName', Object.keys(PROPS_RULES))).toBe('releaseName');
+    expect(nearest('alowedNamespace', Object.keys(PROPS_RULES))).toBe('allowedNamespaces');
   });
 
   it('reads Kubernetes quantities', () => {

@@ -4,23 +4,27 @@
 # The chart's pod provides PGHOST, PGPORT, PGUSER (postgres), its password, and PGDUMP_DIR, the
 # mounted backup volume. Writes one custom-format pg_dump of the application database, named by
 # UTC time, then keeps the newest <keep> dumps. A dump is renamed into place only when complete.
+# Its exit codes and constants come from its TypeScript contract (lib/backup/script-contracts.ts),
+# which the synth renders into this copy below.
 set -eu
+# learnflow:contract
+: "${PROG:?this is the source of backup.sh: run the copy the synth renders into the chart's values}"
 database=$1
 keep=$2
 : "${PGDUMP_DIR:?}"
 # Charts 16.x hand the password over as a file (auth.usePasswordFiles), 15.x as PGPASSWORD.
 if [ -z "${PGPASSWORD:-}" ] && [ -n "${PGPASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
 
-name="$database-$(date -u '+%Y%m%dT%H%M%SZ').dump"
+name="$database-$(date -u '+%Y%m%dT%H%M%SZ')$DUMP_SUFFIX"
 partial="$PGDUMP_DIR/.$name.partial"
 trap 'rm -f "$partial"' EXIT
 pg_dump --format=custom --no-password --dbname="$database" --file="$partial"
 mv "$partial" "$PGDUMP_DIR/$name"
-echo "learnflow-backup: wrote $name ($(wc -c <"$PGDUMP_DIR/$name" | tr -d ' ') bytes)"
+echo "$PROG: wrote $name ($(wc -c <"$PGDUMP_DIR/$name" | tr -d ' ') bytes)"
 
 # Retention: names sort by time; remove all but the newest $keep of this database's dumps.
-ls -1 "$PGDUMP_DIR" | grep -E "^$database-[0-9]{8}T[0-9]{6}Z\.dump\$" | sort -r | tail -n "+$((keep + 1))" |
+ls -1 "$PGDUMP_DIR" | grep -E "^$database-[0-9]{8}T[0-9]{6}Z\\$DUMP_SUFFIX\$" | sort -r | tail -n "+$((keep + 1))" |
   while read -r old; do
     rm -f "$PGDUMP_DIR/$old"
-    echo "learnflow-backup: removed $old (keeping the newest $keep)"
+    echo "$PROG: removed $old (keeping the newest $keep)"
   done

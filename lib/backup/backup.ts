@@ -1,20 +1,15 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { ChartObjects, chartFullname } from '../chart';
-import { DeploymentConfig } from '../config';
+import { chartFullname } from '../chart';
+import { MIGRATION_DEFAULTS } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
-import { containerEnvironment, libpqEnvironment } from '../database-client';
-import { deploymentImages, imageName } from '../images';
+import { DatabaseEndpoint, connectionAs, containerEnvironment, libpqVariables } from '../database-client';
 import { manualJobTemplate } from '../job';
 import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
+import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES } from '../sync-waves';
+import { RESTORE, backupScript, restoreScript } from './script-contracts';
 
-export const BACKUP_SCRIPT_PATH = path.join(__dirname, 'backup.sh');
-export const RESTORE_SCRIPT_PATH = path.join(__dirname, 'restore.sh');
-const BACKUP_SCRIPT = readFileSync(BACKUP_SCRIPT_PATH, 'utf8');
-const RESTORE_SCRIPT = readFileSync(RESTORE_SCRIPT_PATH, 'utf8');
 
 /** Where the chart mounts its backup volume (backup.cronjob.storage.mountPath's default). */
 export const BACKUP_MOUNT = '/backup/pgdump';
@@ -29,28 +24,59 @@ export function backupClaim(releaseName: string): string {
   return `${chartFullname(releaseName)}-pgdumpall`;
 }
 
+/** Scheduled backups (a deployment's `backup` props). */
+export interface BackupProps {
+  /** Scheduled pg_dump backups through the chart's own backup CronJob. @default false */
+  readonly enabled?: boolean;
+  /** Cron schedule (five fields or a macro such as @daily). @default '@daily' */
+  readonly schedule?: string;
+  /** How many dumps to keep; older ones are removed after each backup. @default 7 */
+  readonly keep?: number;
+  /** Size of the backup volume. @default the data volume's size */
+  readonly storageSize?: string;
+  /** Storage class of the backup volume. @default the data volume's class */
+  readonly storageClass?: string;
+}
+
+export interface BackupValuesProps {
+  /** The database dumped. */
+  readonly databaseName: string;
+  /** Cron schedule. */
+  readonly schedule: string;
+  /** How many dumps to keep. */
+  readonly keep: number;
+  /** Size of the backup volume. */
+  readonly storageSize: string;
+  /** Storage class of the backup volume. @default the cluster's default class */
+  readonly storageClass?: string;
+}
+
 /** The `backup:` section of the chart's values: its own CronJob, running our dump and retention. */
-export function backupValues(config: DeploymentConfig) {
-  const b = config.backup;
+export function backupValues(props: BackupValuesProps) {
   return {
     enabled: true,
     cronjob: {
-      schedule: b.schedule,
+      schedule: props.schedule,
       // A dump that runs long must not start a second one.
       concurrencyPolicy: 'Forbid',
-      command: ['/bin/sh', '-c', BACKUP_SCRIPT, 'backup', config.databaseName, String(b.keep)],
+      command: ['/bin/sh', '-c', backupScript(), 'backup', props.databaseName, String(props.keep)],
       // The chart's policy allows egress to port 5432 only: no DNS, so PGHOST cannot resolve.
       // lib/network-policy.ts renders the backup pods' egress (DNS and the database) instead.
       networkPolicy: { enabled: false },
-      storage: { size: b.storageSize, ...(b.storageClass ? { storageClass: b.storageClass } : {}) },
+      storage: { size: props.storageSize, ...(props.storageClass ? { storageClass: props.storageClass } : {}) },
     },
   };
 }
 
 export interface RestoreTemplateProps {
-  readonly config: DeploymentConfig;
-  readonly database: ChartObjects;
+  /** The database restored into, as the `postgres` superuser. */
+  readonly database: DatabaseEndpoint;
+  /** Secret with the superuser's password under CREDENTIAL_KEYS.adminPassword. */
   readonly credentialsSecret: kplus.ISecret;
+  /** Image with `pg_restore`: the database's own. */
+  readonly image: string;
+  /** Seconds to wait for PostgreSQL before giving up with exit code 8. @default 300 */
+  readonly waitForDatabaseSeconds?: number;
 }
 
 /**
@@ -62,30 +88,30 @@ export class RestoreTemplate extends Construct {
 
   constructor(scope: Construct, id: string, props: RestoreTemplateProps) {
     super(scope, id);
-    const { config, database } = props;
-    this.name = resourceName(config.releaseName, 'backup-restore');
+    const { namespace, releaseName } = props.database;
+    this.name = resourceName(releaseName, 'backup-restore');
     const backups = kplus.Volume.fromPersistentVolumeClaim(this, 'backups',
-      kplus.PersistentVolumeClaim.fromClaimName(this, 'claim', backupClaim(config.releaseName)), { readOnly: true });
+      kplus.PersistentVolumeClaim.fromClaimName(this, 'claim', backupClaim(releaseName)), { readOnly: true });
     const env: Record<string, string> = {
       // The dump holds objects owned by the application user; restoring them needs the superuser.
-      ...libpqEnvironment(config, database, 'postgres'),
+      ...libpqVariables(connectionAs(props.database, 'postgres')),
       PGDUMP_DIR: BACKUP_MOUNT,
-      RESTORE_DB_WAIT_SECONDS: String(config.migrations.waitForDatabaseSeconds),
+      RESTORE_DB_WAIT_SECONDS: String(props.waitForDatabaseSeconds ?? MIGRATION_DEFAULTS.waitForDatabaseSeconds),
     };
     manualJobTemplate(this, 'template', {
       name: this.name,
-      namespace: config.namespace,
-      releaseName: config.releaseName,
+      namespace,
+      releaseName,
       component: 'backup',
       backoffLimit: 2,
       podLabels: { [DATABASE_CLIENT_LABEL]: 'true' },
-      failJobOnExitCodes: [1],
+      failJobOnExitCodes: failJobOnExitCodes(RESTORE),
       syncWave: SYNC_WAVES.migrations,
       volumes: [backups],
       container: {
         name: 'restore',
-        image: imageName(deploymentImages(config).postgresql),
-        command: ['/bin/sh', '-c', RESTORE_SCRIPT, 'restore'],
+        image: props.image,
+        command: ['/bin/sh', '-c', restoreScript(), 'restore'],
         envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }),
         volumeMounts: [{ path: BACKUP_MOUNT, volume: backups, readOnly: true }],
       },

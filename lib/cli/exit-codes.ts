@@ -1,4 +1,4 @@
-/** The seed's exit codes, shared by every command. */
+/** The command line's exit codes, shared by every command (the README's table). */
 export const EXIT = {
   ok: 0,
   general: 1,

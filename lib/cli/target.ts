@@ -5,9 +5,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CHART_OCI_URL, ChartObjects, chartFullname, chartObjects } from '../chart';
-import { DeploymentConfig, resolveConfig } from '../config';
+import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from '../config';
 import { PLAN_KEY, PLAN_PARTS_KEY } from '../migrations/bundle';
-import { PROFILE_NAMES, PROFILES, ProfileName, isProfileName } from '../profiles';
+import { PROFILES } from '../profiles';
 import { CliError, EXIT } from './exit-codes';
 import { KubeObject } from './k8s-state';
 
@@ -23,7 +23,7 @@ export interface MigrationRef {
 }
 
 export interface Target {
-  readonly profile: ProfileName;
+  readonly profile: string;
   readonly config: DeploymentConfig;
   readonly namespace: string;
   readonly release: string;
@@ -70,12 +70,15 @@ function readManifests(dir: string): KubeObject[] {
 
 const component = (m: KubeObject) => m.metadata.labels?.['app.kubernetes.io/component'];
 
-/** The Target of `profile`; CliError (exit 1) for an unknown profile, a missing or a stale dist/. */
-export function loadTarget(profile: string, root = PROJECT_ROOT): Target {
-  if (!isProfileName(profile)) {
-    throw new CliError(EXIT.general, `unknown profile '${profile}'`, [`use one of: ${PROFILE_NAMES.join(', ')} (profiles live in lib/profiles.ts)`]);
+/**
+ * The Target of `profile` of `profiles` (lib/profiles.ts) rendered below `root`; CliError
+ * (exit 1) for an unknown profile, a missing or a stale dist/.
+ */
+export function loadTarget(profile: string, root = PROJECT_ROOT, profiles: Readonly<Record<string, LearnflowPostgresProps>> = PROFILES): Target {
+  if (!Object.prototype.hasOwnProperty.call(profiles, profile)) {
+    throw new CliError(EXIT.general, `unknown profile '${profile}'`, [`use one of: ${Object.keys(profiles).join(', ')} (profiles live in lib/profiles.ts)`]);
   }
-  const config = resolveConfig(PROFILES[profile]);
+  const config = resolveConfig(profiles[profile]);
   const dir = path.join(root, 'dist', profile);
   const distDir = displayPath(dir);
   const manifestFile = path.join(dir, 'learnflow-postgres.yaml');

@@ -74,7 +74,7 @@ Options:
 `,
   verify: `Usage: learnflow-postgres verify --profile <p> [--rerun] [--timeout <s>]
 
-The seed's four health stages, each reported:
+The four health stages, each reported:
   1 release        helm status: deployed
   2 pod readiness  the chart's pod is Ready
   3 database ping  } the verification Job of dist/: Complete passes both; a pod that exited 8

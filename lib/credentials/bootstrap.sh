@@ -4,29 +4,36 @@
 #   CREDENTIALS_MODE=verify:   the Secret is user-managed; check it exists and is usable.
 # Never overwrites a Secret, and refuses to create one when the database volume already holds
 # data: a new password would not match the one the database was initialised with.
-# Exit codes: 0 ready, 1 refused (with recovery steps), 2 Kubernetes API not accessible.
+# Exit codes, knobs and defaults come from its TypeScript contract
+# (lib/credentials/bootstrap-contract.ts), which the synth renders into this copy below.
 set -eu
+# learnflow:contract
+: "${PROG:?this is the source of bootstrap.sh: run the copy the synth renders into the Job}"
 
 : "${NAMESPACE:?}" "${SECRET_NAME:?}" "${DATA_CLAIM:?}" "${CREDENTIALS_MODE:?}"
-: "${PASSWORD_LENGTH:=40}" "${MIN_PASSWORD_LENGTH:=16}"
-: "${ADMIN_PASSWORD_KEY:=postgres-password}" "${PASSWORD_KEY:=password}" "${URI_KEY:=uri}"
+: "${PASSWORD_LENGTH:=$DEFAULT_PASSWORD_LENGTH}" "${MIN_PASSWORD_LENGTH:=$DEFAULT_MIN_PASSWORD_LENGTH}"
+: "${ADMIN_PASSWORD_KEY:=$DEFAULT_ADMIN_PASSWORD_KEY}" "${PASSWORD_KEY:=$DEFAULT_PASSWORD_KEY}" "${URI_KEY:=$DEFAULT_URI_KEY}"
+knobs_ok=1
+check_knob PASSWORD_LENGTH "$PASSWORD_LENGTH" >&2 || knobs_ok=''
+check_knob MIN_PASSWORD_LENGTH "$MIN_PASSWORD_LENGTH" >&2 || knobs_ok=''
+[ -n "$knobs_ok" ] || exit "$EXIT_REFUSED"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/credentials.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-log() { printf 'learnflow-credentials: %s\n' "$*"; }
-fail() { code=$1; shift; printf 'learnflow-credentials: %s\n' "$@" >&2; exit "$code"; }
+log() { printf '%s: %s\n' "$PROG" "$*"; }
+fail() { code=$1; shift; for line; do printf '%s: %s\n' "$PROG" "$line"; done >&2; exit "$code"; }
 
 # kubectl get: 0 found, 1 not found, exits 2 on any other error (RBAC, network, ...).
 exists() {
   if kubectl get "$1" "$2" -n "$NAMESPACE" -o name >/dev/null 2>"$work/err"; then return 0; fi
   if grep -q 'NotFound' "$work/err"; then return 1; fi
-  fail 2 "cannot read $1/$2 in namespace $NAMESPACE: $(cat "$work/err")"
+  fail "$EXIT_API_UNAVAILABLE" "cannot read $1/$2 in namespace $NAMESPACE: $(cat "$work/err")"
 }
 
 secret_value_length() {
   kubectl get secret "$SECRET_NAME" -n "$NAMESPACE" -o "jsonpath={.data.$1}" >"$work/value" 2>"$work/err" ||
-    fail 2 "cannot read secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
+    fail "$EXIT_API_UNAVAILABLE" "cannot read secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
   base64 -d <"$work/value" | wc -c | tr -d ' '
 }
 
@@ -38,23 +45,23 @@ random_password() {
 if exists secret "$SECRET_NAME"; then
   for key in "$ADMIN_PASSWORD_KEY" "$PASSWORD_KEY"; do
     length=$(secret_value_length "$key")
-    [ "$length" -ge "$MIN_PASSWORD_LENGTH" ] || fail 1 \
+    [ "$length" -ge "$MIN_PASSWORD_LENGTH" ] || fail "$EXIT_REFUSED" \
       "secret $NAMESPACE/$SECRET_NAME: key '$key' is missing or shorter than $MIN_PASSWORD_LENGTH characters." \
       "Fix: set it, e.g. kubectl -n $NAMESPACE patch secret $SECRET_NAME --type merge -p '{\"stringData\":{\"$key\":\"<$MIN_PASSWORD_LENGTH+ characters>\"}}'"
   done
   log "secret $NAMESPACE/$SECRET_NAME exists with keys $ADMIN_PASSWORD_KEY and $PASSWORD_KEY: kept as it is"
-  exit 0
+  exit "$EXIT_OK"
 fi
 
 if [ "$CREDENTIALS_MODE" = verify ]; then
-  fail 1 "secret $NAMESPACE/$SECRET_NAME not found. It is user-managed (credentials.existingSecret): nothing is generated." \
+  fail "$EXIT_REFUSED" "secret $NAMESPACE/$SECRET_NAME not found. It is user-managed (credentials.existingSecret): nothing is generated." \
     "Fix: create it with keys '$ADMIN_PASSWORD_KEY' and '$PASSWORD_KEY' ($MIN_PASSWORD_LENGTH+ characters each), e.g." \
     "  kubectl -n $NAMESPACE create secret generic $SECRET_NAME --from-literal=$ADMIN_PASSWORD_KEY=\"\$(openssl rand -hex 24)\" --from-literal=$PASSWORD_KEY=\"\$(openssl rand -hex 24)\"" \
     "or let External Secrets / Sealed Secrets create it; then re-run the sync."
 fi
 
 if exists pvc "$DATA_CLAIM"; then
-  fail 1 "secret $NAMESPACE/$SECRET_NAME is missing but the database volume $NAMESPACE/$DATA_CLAIM exists." \
+  fail "$EXIT_REFUSED" "secret $NAMESPACE/$SECRET_NAME is missing but the database volume $NAMESPACE/$DATA_CLAIM exists." \
     "Refusing to generate a new password: the data on that volume was initialised with the old one." \
     "Recover one of these ways:" \
     "  1. restore the secret from your backup (kubectl apply -f <saved secret>), or" \
@@ -64,7 +71,7 @@ fi
 
 random_password >"$work/admin"
 random_password >"$work/user"
-[ "$(wc -c <"$work/admin")" -ge "$PASSWORD_LENGTH" ] || fail 1 "could not read $PASSWORD_LENGTH random characters from /dev/urandom"
+[ "$(wc -c <"$work/admin")" -ge "$PASSWORD_LENGTH" ] || fail "$EXIT_REFUSED" "could not read $PASSWORD_LENGTH random characters from /dev/urandom"
 printf 'postgresql://%s:%s@%s:%s/%s%s' "$APP_USER" "$(cat "$work/user")" "$DATABASE_HOST" "$DATABASE_PORT" "$DATABASE_NAME" "${URI_QUERY:-}" >"$work/uri"
 
 # No part-of label: `kubectl apply --prune -l app.kubernetes.io/part-of=...` must never delete it.
@@ -76,5 +83,5 @@ if kubectl create secret generic "$SECRET_NAME" -n "$NAMESPACE" \
 elif grep -q 'AlreadyExists' "$work/err"; then
   log "secret $NAMESPACE/$SECRET_NAME was created by a concurrent run: kept as it is"
 else
-  fail 2 "cannot create secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
+  fail "$EXIT_API_UNAVAILABLE" "cannot create secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
 fi

@@ -1,29 +1,40 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { ChartObjects } from '../chart';
-import { DeploymentConfig } from '../config';
-import { containerEnvironment, databaseHost } from '../database-client';
-import { imageName, deploymentImages } from '../images';
+import { DatabaseEndpoint, containerEnvironment } from '../database-client';
+import { DEFAULT_KUBECTL_IMAGE, imageName } from '../images';
 import { projectJob } from '../job';
 import { resourceName, standardLabels } from '../names';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
+import { failJobOnExitCodes } from '../script-contract';
+import { BOOTSTRAP, bootstrapScript } from './bootstrap-contract';
 import { CREDENTIAL_KEYS, MIN_SUPPLIED_PASSWORD_LENGTH } from './keys';
 
-export const BOOTSTRAP_SCRIPT_PATH = path.join(__dirname, 'bootstrap.sh');
-const BOOTSTRAP_SCRIPT = readFileSync(BOOTSTRAP_SCRIPT_PATH, 'utf8');
 
-export interface DatabaseCredentialsProps {
-  readonly config: DeploymentConfig;
-  readonly database: ChartObjects;
+/** Where the database's passwords come from (a deployment's `credentials` props). */
+export interface CredentialsProps {
+  /**
+   * Name of a Secret you manage (by hand, External Secrets, Sealed Secrets). It must hold the
+   * keys `postgres-password` and `password` (16+ characters each); nothing is generated.
+   * @default none: a Secret named `<fullname>-credentials` is generated in the cluster
+   */
+  readonly existingSecret?: string;
+  /** Length of the generated passwords (letters and digits). @default 40 */
+  readonly generatedPasswordLength?: number;
+}
+
+export interface DatabaseCredentialsProps extends CredentialsProps {
+  /** The database whose passwords the Secret holds. */
+  readonly database: DatabaseEndpoint;
+  /** Image of the bootstrap Job, with `sh` and `kubectl`. @default docker.io/bitnamilegacy/kubectl:1.33.4 */
+  readonly image?: string;
 }
 
 /**
  * The one Secret the chart, the migration Job and the applications read. Generated in the
  * cluster on first install (never in git or dist/), kept afterwards; or user-managed by name,
- * in which case the same Job only verifies it. The Job runs before the database (Argo CD
- * PreSync) and refuses to invent a password for a volume that already holds data.
+ * in which case the same Job only verifies it. The Job runs before the database (its sync wave)
+ * and refuses to invent a password for a volume that already holds data. It talks to the API
+ * server only (DatabaseNetworkPolicy.allowKubernetesApi).
  */
 export class DatabaseCredentials extends Construct {
   /** Name of the Secret holding the keys of CREDENTIAL_KEYS. */
@@ -32,78 +43,57 @@ export class DatabaseCredentials extends Construct {
 
   constructor(scope: Construct, id: string, props: DatabaseCredentialsProps) {
     super(scope, id);
-    const { config, database } = props;
-    const generated = config.credentials.existingSecret === undefined;
-    this.secretName = config.credentials.existingSecret ?? resourceName(config.releaseName, 'credentials');
+    const { database } = props;
+    const { namespace, releaseName } = database;
+    const generated = props.existingSecret === undefined;
+    const name = resourceName(releaseName, 'credentials');
+    this.secretName = props.existingSecret ?? name;
     this.secret = kplus.Secret.fromSecretName(this, 'secret', this.secretName);
+    const labels = standardLabels(releaseName, 'credentials');
+    const metadata = { name, namespace, labels, annotations: syncWave(SYNC_WAVES.access) };
 
-    const labels = standardLabels(config.releaseName, 'credentials');
-    const annotations = syncWave(SYNC_WAVES.access);
-    const name = resourceName(config.releaseName, 'credentials');
-    const serviceAccount = new kplus.ServiceAccount(this, 'service-account', {
-      metadata: { name, namespace: config.namespace, labels, annotations },
-      automountToken: false,
-    });
+    const serviceAccount = new kplus.ServiceAccount(this, 'service-account', { metadata, automountToken: false });
     // Least privilege: read this one Secret and this one claim; `create` cannot be narrowed by name.
-    const role = new kplus.k8s.KubeRole(this, 'role', {
-      metadata: { name, namespace: config.namespace, labels, annotations },
-      rules: [
-        { apiGroups: [''], resources: ['secrets'], resourceNames: [this.secretName], verbs: ['get'] },
-        ...(generated ? [
-          { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
-          { apiGroups: [''], resources: ['secrets'], resourceNames: [this.secretName], verbs: ['patch'] },
-          { apiGroups: [''], resources: ['persistentvolumeclaims'], resourceNames: [database.dataClaim], verbs: ['get'] },
-        ] : []),
-      ],
-    });
-    new kplus.k8s.KubeRoleBinding(this, 'role-binding', {
-      metadata: { name, namespace: config.namespace, labels, annotations },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.name },
-      subjects: [{ kind: 'ServiceAccount', name: serviceAccount.name, namespace: config.namespace }],
-    });
+    const role = new kplus.Role(this, 'role', { metadata });
+    role.allowGet(this.secret);
+    if (generated) {
+      role.allowCreate(kplus.ApiResource.SECRETS);
+      role.allowPatch(this.secret);
+      role.allowGet(kplus.PersistentVolumeClaim.fromClaimName(this, 'data-claim', database.objects.dataClaim));
+    }
+    new kplus.RoleBinding(this, 'role-binding', { metadata, role }).addSubjects(serviceAccount);
 
-    // The bootstrap talks only to the API server; its address differs per cluster, its port does not.
-    new kplus.k8s.KubeNetworkPolicy(this, 'egress', {
-      metadata: { name: resourceName(config.releaseName, 'credentials-egress'), namespace: config.namespace, labels, annotations },
-      spec: {
-        podSelector: { matchLabels: { 'app.kubernetes.io/part-of': labels['app.kubernetes.io/part-of'], 'app.kubernetes.io/component': 'credentials' } },
-        policyTypes: ['Egress'],
-        egress: [{ ports: [443, 6443].map((port) => ({ protocol: 'TCP', port: kplus.k8s.IntOrString.fromNumber(port) })) }],
-      },
-    });
-
-    const scheme = config.tls.enabled ? '?sslmode=require' : '';
+    const passwordLength = props.generatedPasswordLength ?? 40;
     const env: Record<string, string> = {
       CREDENTIALS_MODE: generated ? 'generate' : 'verify',
-      NAMESPACE: config.namespace,
+      NAMESPACE: namespace,
       SECRET_NAME: this.secretName,
-      DATA_CLAIM: database.dataClaim,
-      PASSWORD_LENGTH: String(config.credentials.generatedPasswordLength),
+      DATA_CLAIM: database.objects.dataClaim,
+      PASSWORD_LENGTH: String(passwordLength),
       MIN_PASSWORD_LENGTH: String(MIN_SUPPLIED_PASSWORD_LENGTH),
       ADMIN_PASSWORD_KEY: CREDENTIAL_KEYS.adminPassword,
       PASSWORD_KEY: CREDENTIAL_KEYS.password,
       URI_KEY: CREDENTIAL_KEYS.uri,
-      APP_USER: config.appUser,
-      DATABASE_NAME: config.databaseName,
-      DATABASE_HOST: databaseHost(config, database),
-      DATABASE_PORT: String(config.port),
-      ...(scheme ? { URI_QUERY: scheme } : {}),
+      APP_USER: database.appUser,
+      DATABASE_NAME: database.databaseName,
+      DATABASE_HOST: database.host,
+      DATABASE_PORT: String(database.port),
+      ...(database.tls ? { URI_QUERY: '?sslmode=require' } : {}),
     };
-    const image = imageName(deploymentImages(config).kubectl);
     projectJob(this, 'bootstrap', {
-      name: resourceName(config.releaseName, 'credentials'),
-      namespace: config.namespace,
-      releaseName: config.releaseName,
+      name,
+      namespace,
+      releaseName,
       component: 'credentials',
       serviceAccount,
       backoffLimit: 3,
-      failJobOnExitCodes: [1],
+      failJobOnExitCodes: failJobOnExitCodes(BOOTSTRAP),
       syncWave: SYNC_WAVES.credentials,
       container: {
         name: 'bootstrap',
-        image,
+        image: props.image ?? imageName(DEFAULT_KUBECTL_IMAGE),
         // The script travels in the Job itself: nothing to mount, nothing to drift.
-        command: ['/bin/sh', '-c', BOOTSTRAP_SCRIPT, 'bootstrap'],
+        command: ['/bin/sh', '-c', bootstrapScript(), 'bootstrap'],
         envVariables: containerEnvironment(env),
       },
     });

@@ -1,27 +1,28 @@
 import { hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CheckedContent, Direction, checkContent } from './content';
+import { SqlStatement, scanSql } from './sql-scanner';
 import type { Migration, MigrationFile } from './types';
 import { compareVersions } from './versions';
 
+export { NO_TRANSACTION_HEADER } from './content';
+export { scanSql } from './sql-scanner';
+export type { SqlScan, SqlStatement } from './sql-scanner';
+
 /**
- * Reading the `migrations/` folder into checked {@link Migration}s.
- *
- * The contract (also in `migrations/README.md`):
+ * Reading the `migrations/` folder into checked {@link Migration}s: the folder's naming rules
+ * (also in `migrations/README.md`); what a file may hold is content.ts, how it splits into
+ * statements sql-scanner.ts.
  * - `NNN_name.up.sql` + `NNN_name.down.sql`, or a folder `NNN_name/` holding `up.sql` + `down.sql`;
  *   both layouts may be mixed, a version is used once across both;
  * - `README.md` and `.gitkeep` may sit beside them; nothing else is ignored;
- * - files are UTF-8 without BOM, LF line endings, plain SQL (no psql backslash commands) and
- *   never control transactions themselves: the runner wraps each file in one;
- * - an up file whose first line is exactly {@link NO_TRANSACTION_HEADER} runs outside a
- *   transaction and must be safe to re-run.
+ * - regular files and folders only: a symbolic link is followed only when it stays inside the
+ *   folder and leads to a regular file (the synth embeds what it reads into the Job).
  *
  * {@link parseMigrations} is the pure core (an in-memory listing in, migrations and problems
  * out); {@link loadMigrations} reads a directory and throws {@link MigrationFileError}.
  */
-
-/** First line of an up file that must run outside a transaction (e.g. CREATE INDEX CONCURRENTLY). */
-export const NO_TRANSACTION_HEADER = '-- learnflow:no-transaction';
 
 /** Raised with every problem found, each as `file: what is wrong (what is allowed)`. */
 export class MigrationFileError extends Error {
@@ -89,6 +90,7 @@ export function loadMigrations(dir: string, options: LoadMigrationsOptions = {})
 
   const entries: MigrationSourceEntry[] = [];
   const problems: Problem[] = [];
+  const realRoot = fs.realpathSync(absolute);
   const walk = (absoluteDir: string, relativeDir: string): number => {
     let files = 0;
     const listing = fs.readdirSync(absoluteDir, { withFileTypes: true }).sort((a, b) => compareStrings(a.name, b.name));
@@ -97,15 +99,18 @@ export function loadMigrations(dir: string, options: LoadMigrationsOptions = {})
       const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
       const full = path.join(absoluteDir, name);
       const shownPath = joinSource(directory, relative);
-      // The listing already knows plain files and folders; only links (followed) need a stat.
+      // The listing already knows plain files and folders; only links need a closer look.
       let entryStat: Pick<fs.Stats, 'isFile' | 'isDirectory'> = dirent;
-      if (!dirent.isFile() && !dirent.isDirectory()) {
-        try {
-          entryStat = fs.statSync(full);
-        } catch (error) {
-          problems.push({ file: shownPath, line: 0, text: `${shownPath}: cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)} (regular files and folders)` });
+      if (dirent.isSymbolicLink()) {
+        const link = checkLink(full, realRoot);
+        if (typeof link === 'string') {
+          problems.push({ file: shownPath, line: 0, text: `${shownPath}: ${link}` });
           continue;
         }
+        entryStat = link;
+      } else if (!dirent.isFile() && !dirent.isDirectory()) {
+        problems.push({ file: shownPath, line: 0, text: `${shownPath}: not a regular file (regular files and folders)` });
+        continue;
       }
       if (entryStat.isDirectory()) {
         const inside = walk(full, relative);
@@ -164,8 +169,6 @@ interface Problem {
   readonly line: number;
   readonly text: string;
 }
-
-type Direction = 'up' | 'down';
 
 /** One migration as found in the listing, in either layout. */
 interface Unit {
@@ -276,7 +279,7 @@ function parseEntries(entries: readonly MigrationSourceEntry[], directory: strin
       const entry = unit[direction];
       if (!entry) continue;
       const file = source(entry.path);
-      const checked = checkContent(entry.bytes, direction, (text, line) => report(file, text, line));
+      const checked: CheckedContent = checkContent(entry.bytes, direction, (text, line) => report(file, text, line));
       const migrationFile: MigrationFile = { key: `${unit.version}_${unit.name}.${direction}.sql`, source: file, sql: checked.sql, sha256: sha256Hex(entry.bytes) };
       scanned.set(migrationFile, checked.statements);
       files[direction] = { file: migrationFile, transactional: checked.transactional };
@@ -305,328 +308,28 @@ function parseEntries(entries: readonly MigrationSourceEntry[], directory: strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// Content: encoding, line endings, directives, statements
-
-const BOM = [0xef, 0xbb, 0xbf];
-const DIRECTIVE = /^--\s*learnflow:/i;
-
-/**
- * Statements that open, end or split a transaction, by first keyword, with the word that must
- * follow when the keyword alone is ambiguous (`PREPARE name AS …` is fine). The runner owns
- * transactions.
- */
-const TRANSACTION_CONTROL = new Map<string, string | undefined>([
-  ['BEGIN', undefined],
-  ['START', 'TRANSACTION'],
-  ['COMMIT', undefined],
-  ['END', undefined],
-  ['ROLLBACK', undefined],
-  ['ABORT', undefined],
-  ['SAVEPOINT', undefined],
-  ['RELEASE', undefined],
-  ['PREPARE', 'TRANSACTION'],
-]);
-
-/** CREATE statements whose objects support IF NOT EXISTS, checked in no-transaction files. */
-const CREATE_IF_NOT_EXISTS = new Set(['INDEX', 'TABLE', 'SCHEMA', 'SEQUENCE', 'EXTENSION']);
-const CREATE_MODIFIERS = new Set(['UNIQUE', 'GLOBAL', 'LOCAL', 'TEMP', 'TEMPORARY', 'UNLOGGED']);
-const TWO_WORD_OBJECTS = new Set(['MATERIALIZED', 'FOREIGN', 'EVENT', 'TEXT', 'ACCESS', 'USER', 'OPERATOR']);
-
-interface CheckedContent {
-  readonly sql: string;
-  readonly transactional: boolean;
-  readonly statements: readonly SqlStatement[];
-}
-
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const LENIENT_UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
-
-function checkContent(bytes: Uint8Array, direction: Direction, report: (text: string, line?: number) => void): CheckedContent {
-  const hasBom = bytes.length >= 3 && BOM.every((b, i) => bytes[i] === b);
-  if (hasBom) report('starts with a byte order mark (UTF-8 without BOM)');
-
-  let sql: string;
-  try {
-    sql = STRICT_UTF8.decode(bytes);
-  } catch {
-    report('is not valid UTF-8 (UTF-8 text)');
-    sql = LENIENT_UTF8.decode(bytes);
-  }
-  const text = hasBom ? sql.slice(1) : sql;
-
-  const cr = text.indexOf('\r');
-  if (cr >= 0) {
-    const kind = text[cr + 1] === '\n' ? 'CRLF' : 'CR';
-    report(`${kind} line ending (LF line endings only)`, lineLocator(text)(cr));
-  }
-
-  const scan = scanSql(text);
-  for (const problem of scan.unterminated) report(`${problem.message} (close every quote, comment and dollar quote)`, problem.line);
-  for (const meta of scan.metaCommands) {
-    report(`psql meta-command ${meta.command} (plain SQL only; backslash commands are not run)`, meta.line);
-  }
-  if (scan.statements.length === 0) {
-    report('no SQL statements (at least one statement; whitespace and comments alone are not a migration)');
-  }
-
-  let transactional = true;
-  for (const comment of scan.lineComments) {
-    if (!DIRECTIVE.test(comment.text)) continue;
-    if (comment.text !== NO_TRANSACTION_HEADER) {
-      report(`unknown directive '${comment.text}' (only '${NO_TRANSACTION_HEADER}', as the first line of an up file)`, comment.line);
-    } else if (direction === 'down') {
-      report(`'${NO_TRANSACTION_HEADER}' in a down file (only as the first line of an up file; down files always run in a transaction)`, comment.line);
-    } else if (comment.line !== 1) {
-      report(`'${NO_TRANSACTION_HEADER}' below the first line (only as the first line of an up file)`, comment.line);
-    } else {
-      transactional = false;
-    }
-  }
-
-  for (const statement of scan.statements) {
-    const words = statement.words;
-    const control = transactionControl(statement);
-    if (control) {
-      report(`transaction control statement ${control} (none: the runner wraps each file in a transaction, or runs it in autocommit under '${NO_TRANSACTION_HEADER}')`, statement.line);
-    }
-    const outside = needsNoTransaction(statement);
-    if (outside && transactional) {
-      report(
-        direction === 'up'
-          ? `${outside} cannot run inside a transaction (start the up file with '${NO_TRANSACTION_HEADER}')`
-          : `${outside} cannot run inside a transaction (down files always run in one; use the form without CONCURRENTLY)`,
-        statement.line,
-      );
-    }
-    if (!transactional && statement.keyword === 'CREATE') {
-      const object = words.slice(1).find((w) => !CREATE_MODIFIERS.has(w) && w !== 'CONCURRENTLY');
-      if (object && CREATE_IF_NOT_EXISTS.has(object) && !containsRun(words, ['IF', 'NOT', 'EXISTS'])) {
-        report(`CREATE ${object} without IF NOT EXISTS in a no-transaction file (no-transaction files must be safe to re-run: CREATE ${object} IF NOT EXISTS)`, statement.line);
-      }
-    }
-    if (!transactional && statement.keyword === 'DROP' && words[1] !== 'OWNED' && !containsRun(words, ['IF', 'EXISTS'])) {
-      const object = TWO_WORD_OBJECTS.has(words[1] ?? '') ? words.slice(1, 3).join(' ') : (words[1] ?? '');
-      report(`DROP ${object} without IF EXISTS in a no-transaction file (no-transaction files must be safe to re-run: DROP ${object} IF EXISTS)`, statement.line);
-    }
-  }
-
-  return { sql, transactional, statements: scan.statements };
-}
-
-function transactionControl(statement: SqlStatement): string | undefined {
-  const keyword = statement.keyword;
-  if (keyword === undefined || !TRANSACTION_CONTROL.has(keyword)) return undefined;
-  const next = TRANSACTION_CONTROL.get(keyword);
-  if (next === undefined) return keyword;
-  return statement.words[1] === next ? `${keyword} ${next}` : undefined;
-}
-
-/** Describes a statement PostgreSQL refuses inside a transaction block, if it is one. */
-function needsNoTransaction(statement: SqlStatement): string | undefined {
-  const [first, second] = statement.words;
-  if (statement.keyword === undefined) return undefined;
-  if (first === 'VACUUM') return 'VACUUM';
-  if (first === 'ALTER' && second === 'SYSTEM') return 'ALTER SYSTEM';
-  if ((first === 'CREATE' || first === 'DROP') && (second === 'DATABASE' || second === 'TABLESPACE')) return `${first} ${second}`;
-  if (first === 'REINDEX' && (second === 'DATABASE' || second === 'SYSTEM')) return `REINDEX ${second}`;
-  if (first === 'CREATE' || first === 'DROP' || first === 'REINDEX' || first === 'ALTER') {
-    const at = statement.words.indexOf('CONCURRENTLY');
-    if (at > 0) return at <= 3 ? statement.words.slice(0, at + 1).join(' ') : `${first} … CONCURRENTLY`;
-  }
-  return undefined;
-}
-
-function containsRun(words: readonly string[], run: readonly string[]): boolean {
-  for (let i = 0; i + run.length <= words.length; i++) {
-    if (run.every((w, j) => words[i + j] === w)) return true;
-  }
-  return false;
-}
-
-// ---------------------------------------------------------------------------------------------
-// SQL lexer: just enough of psql's to split statements the way psql sends them
-
-/** One statement as psql would send it to the server. */
-export interface SqlStatement {
-  /** 1-based line of the statement's first token. */
-  readonly line: number;
-  /** The statement's first token, upper-cased, when it is a bare word (`BEGIN`, `CREATE`). */
-  readonly keyword: string | undefined;
-  /** Bare words (keywords and unquoted identifiers) outside parentheses, upper-cased, in order. */
-  readonly words: readonly string[];
-  /** Source text from the first token up to, not including, the terminating `;`. */
-  readonly text: string;
-}
-
-export interface SqlScan {
-  readonly statements: readonly SqlStatement[];
-  /** `--` comments outside strings and bodies, e.g. the no-transaction header; trailing CR removed. */
-  readonly lineComments: readonly { readonly line: number; readonly text: string }[];
-  /** Backslash commands outside strings and bodies, e.g. `\i`, `\set`, `\gset`. */
-  readonly metaCommands: readonly { readonly line: number; readonly command: string }[];
-  /** Strings, quoted identifiers, dollar quotes or block comments never closed. */
-  readonly unterminated: readonly { readonly line: number; readonly message: string }[];
-}
-
-const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
-// Sticky patterns: each consumes a whole token at lastIndex, faster than testing character by character.
-const WORD = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/y;
-const NUMBER = /[0-9][0-9A-Za-z_.]*/y;
-const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y;
-const WHITESPACE = new Set([' ', '\t', '\n', '\r', '\f', '\v']);
-
-/**
- * Splits SQL into statements the way psql does: `;` ends a statement outside comments (`--`,
- * nested `/* *\/`), strings (`'…'`, `E'…'` with backslash escapes, `U&'…'`), quoted identifiers,
- * dollar-quoted bodies (`$$…$$`, `$tag$…$tag$`), parentheses, and the `BEGIN ATOMIC … END` body of
- * `CREATE [OR REPLACE] FUNCTION|PROCEDURE`.
- */
-export function scanSql(sql: string): SqlScan {
-  const statements: SqlStatement[] = [];
-  const lineComments: { line: number; text: string }[] = [];
-  const metaCommands: { line: number; command: string }[] = [];
-  const unterminated: { line: number; message: string }[] = [];
-  const lineAt = lineLocator(sql);
-  const n = sql.length;
-
-  let start = -1;
-  let keyword: string | undefined;
-  let words: string[] = [];
-  let parenDepth = 0;
-  let beginDepth = 0;
-  const finish = (end: number) => {
-    if (start >= 0) {
-      const text = sql.slice(start, end).trimEnd();
-      statements.push({ line: lineAt(start), keyword, words, text });
-    }
-    start = -1;
-    keyword = undefined;
-    words = [];
-    parenDepth = 0;
-    beginDepth = 0;
-  };
-  /** Returns the index after a quoted token opening at `open`. */
-  const quoted = (open: number, backslashEscapes: boolean): number => {
-    const quote = sql[open];
-    for (let j = open + 1; j < n; j++) {
-      const c = sql[j];
-      if (backslashEscapes && c === '\\') {
-        j++;
-      } else if (c === quote) {
-        if (sql[j + 1] !== quote) return j + 1;
-        j++;
-      }
-    }
-    unterminated.push({ line: lineAt(open), message: quote === '"' ? 'unterminated quoted identifier' : 'unterminated string literal' });
-    return n;
-  };
-  /** psql keeps `;` inside the BEGIN ATOMIC body of CREATE FUNCTION/PROCEDURE. */
-  const routine = () =>
-    words[0] === 'CREATE' &&
-    (words[1] === 'FUNCTION' || words[1] === 'PROCEDURE' ||
-      (words[1] === 'OR' && words[2] === 'REPLACE' && (words[3] === 'FUNCTION' || words[3] === 'PROCEDURE')));
-
-  let i = 0;
-  while (i < n) {
-    const c = sql[i];
-    const next = sql[i + 1];
-    if (WHITESPACE.has(c)) {
-      while (i < n && WHITESPACE.has(sql[i])) i++;
-    } else if (c === '-' && next === '-') {
-      const eol = sql.indexOf('\n', i);
-      const end = eol < 0 ? n : eol;
-      lineComments.push({ line: lineAt(i), text: sql.slice(i, end).replace(/\r$/, '') });
-      i = end;
-    } else if (c === '/' && next === '*') {
-      let depth = 1;
-      let j = i + 2;
-      while (j < n && depth > 0) {
-        if (sql[j] === '/' && sql[j + 1] === '*') { depth++; j += 2; }
-        else if (sql[j] === '*' && sql[j + 1] === '/') { depth--; j += 2; }
-        else j++;
-      }
-      if (depth > 0) unterminated.push({ line: lineAt(i), message: 'unterminated /* comment' });
-      i = j;
-    } else if (c === '\\') {
-      const command = /\\[^\s\\]*/y;
-      command.lastIndex = i;
-      metaCommands.push({ line: lineAt(i), command: command.exec(sql)![0].slice(0, 40) });
-      const eol = sql.indexOf('\n', i);
-      i = eol < 0 ? n : eol;
-    } else if (c === ';') {
-      if (parenDepth === 0 && beginDepth === 0) finish(i);
-      i++;
-    } else {
-      if (start < 0) start = i;
-      if (c === "'" || c === '"') {
-        i = quoted(i, false);
-      } else if (c === '$') {
-        DOLLAR_TAG.lastIndex = i;
-        const tag = DOLLAR_TAG.exec(sql)?.[0];
-        if (tag === undefined) {
-          i++;
-        } else {
-          const close = sql.indexOf(tag, i + tag.length);
-          if (close < 0) unterminated.push({ line: lineAt(i), message: `unterminated dollar-quoted string ${tag}` });
-          i = close < 0 ? n : close + tag.length;
-        }
-      } else if (IDENT_START.test(c)) {
-        WORD.lastIndex = i;
-        WORD.test(sql);
-        const j = WORD.lastIndex;
-        const after = sql[j];
-        const letter = j === i + 1 ? c.toUpperCase() : '';
-        if (after === "'" && (letter === 'E' || letter === 'B' || letter === 'X' || letter === 'N')) {
-          i = quoted(j, letter === 'E');
-        } else if (letter === 'U' && after === '&' && (sql[j + 1] === "'" || sql[j + 1] === '"')) {
-          i = quoted(j + 1, false);
-        } else {
-          // Words inside parentheses (column lists, VALUES rows) are neither keywords nor kept.
-          if (start === i || parenDepth === 0) {
-            const word = sql.slice(i, j).toUpperCase();
-            if (start === i) keyword = word;
-            if (parenDepth === 0) {
-              words.push(word);
-              if (routine()) {
-                if (word === 'BEGIN') beginDepth++;
-                else if (word === 'CASE' && beginDepth > 0) beginDepth++;
-                else if (word === 'END' && beginDepth > 0) beginDepth--;
-              }
-            }
-          }
-          i = j;
-        }
-      } else if (c >= '0' && c <= '9') {
-        NUMBER.lastIndex = i;
-        NUMBER.test(sql);
-        i = NUMBER.lastIndex;
-      } else {
-        if (c === '(' || c === '[') parenDepth++;
-        else if ((c === ')' || c === ']') && parenDepth > 0) parenDepth--;
-        i++;
-      }
-    }
-  }
-  finish(n);
-  return { statements, lineComments, metaCommands, unterminated };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Helpers
 
-function lineLocator(text: string): (offset: number) => number {
-  const starts = [0];
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
-  return (offset) => {
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts[mid] <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo + 1;
-  };
+/**
+ * A link inside the migrations folder: its target's stat when it resolves to a regular file
+ * inside the folder, else what is wrong with it. The synth embeds what it reads into the Job,
+ * so a link must not carry a file from elsewhere (or a whole folder) into it.
+ */
+function checkLink(link: string, realRoot: string): fs.Stats | string {
+  let target: string;
+  let stat: fs.Stats;
+  try {
+    target = fs.realpathSync(link);
+    stat = fs.statSync(target);
+  } catch (error) {
+    return `symbolic link cannot be followed: ${(error as NodeJS.ErrnoException).code ?? String(error)} (regular files, or links to them inside the folder)`;
+  }
+  const inside = path.relative(realRoot, target);
+  if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) {
+    return `symbolic link leaves the migrations folder (to ${target}); the synth embeds what it reads into the Job, so copy the file in instead`;
+  }
+  if (!stat.isFile()) return `symbolic link to a folder (regular files, or links to them inside the folder)`;
+  return stat;
 }
 
 function joinSource(directory: string, relative: string): string {

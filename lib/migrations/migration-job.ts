@@ -1,82 +1,100 @@
 import { ApiObject } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { ChartObjects } from '../chart';
-import { DeploymentConfig } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
-import { containerEnvironment, libpqEnvironment } from '../database-client';
-import { deploymentImages, imageName } from '../images';
+import { DatabaseConnection, containerEnvironment, libpqVariables } from '../database-client';
 import { manualJobTemplate, projectJob, ProjectJobProps } from '../job';
 import { DATABASE_CLIENT_LABEL, contentHash, resourceName, standardLabels } from '../names';
-import { EXIT, bundleEntries } from './bundle';
-import { splitIntoConfigMaps } from './layout';
+import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
+import { bundleEntries } from './bundle';
+import { splitIntoConfigMaps } from './layout';
+import { RUNNER, RUNNER_KEY } from './runner-contract';
 import { Migration } from './types';
 
 /** Where the Job mounts the ConfigMaps; the runner finds the plan and the SQL beside itself. */
 export const MIGRATIONS_MOUNT = '/migrations';
 
+const knobDefault = (knob: keyof typeof RUNNER.knobs) => (RUNNER.knobs[knob] as { default: string }).default;
+
 export interface MigrationJobProps {
-  readonly config: DeploymentConfig;
-  readonly database: ChartObjects;
-  /** Secret with the application user's password under CREDENTIAL_KEYS.password. */
+  /** Namespace of the Job, its templates and its ConfigMaps. */
+  readonly namespace: string;
+  /** The Helm release: names are `<release>-postgresql-migrate-<hash>` and the like, labels carry it. */
+  readonly releaseName: string;
+  /** Image with `sh` and psql 15 or later: the database's own. */
+  readonly image: string;
+  /** The database and role the runner logs in as (the owner of the database). */
+  readonly connection: DatabaseConnection;
+  /** Secret holding the role's password. */
   readonly credentialsSecret: kplus.ISecret;
+  /** Key of the password in that Secret. @default 'password' */
+  readonly passwordKey?: string;
+  /** The migration set, as lib/migrations/files.ts reads it. */
   readonly migrations: readonly Migration[];
+  /** Seconds to wait for the database to accept connections (exit 8 after that). @default 300 */
+  readonly waitForDatabaseSeconds?: number;
+  /** Seconds to wait for another runner's lock (exit 4 after that). @default 120 */
+  readonly lockWaitSeconds?: number;
+  /** PostgreSQL `statement_timeout` of every statement. @default '15min' */
+  readonly statementTimeout?: string;
+  /** PostgreSQL `lock_timeout` of every statement; past it a migration exits 4 and is retried. @default '10s' */
+  readonly lockTimeout?: string;
+  /** Pod retries after the exits the Job retries (4, 8, 143). @default 6 */
+  readonly backoffLimit?: number;
 }
 
 /**
- * The migration Job: the runner, the plan and the SQL in content-named ConfigMaps, run in the
- * database's own image. Also two Job templates (suspended CronJobs) for a person to start:
- * a read-only status report and a rollback to a target version.
+ * The migration Job: the runner, the plan and the runner's copies of the SQL files in
+ * content-named ConfigMaps, run in the database's own image. Also two Job templates (suspended
+ * CronJobs) for a person to start: a read-only status report and a rollback to a target version.
  */
 export class MigrationJob extends Construct {
   readonly configMapNames: readonly string[];
 
   constructor(scope: Construct, id: string, props: MigrationJobProps) {
     super(scope, id);
-    const { config, database } = props;
-    const image = imageName(deploymentImages(config).postgresql);
-    const env = runnerEnvironment(config, database);
-    const labels = standardLabels(config.releaseName, 'migrations');
+    const { namespace, releaseName } = props;
+    const labels = standardLabels(releaseName, 'migrations');
     // ConfigMaps are named by their content; the Job by its whole spec (lib/job.ts).
     const { hash, groups } = configMapLayout(props.migrations);
     this.configMapNames = groups.map((data, i, all) => {
-      const name = resourceName(config.releaseName, all.length === 1 ? `migrations-${hash}` : `migrations-${hash}-${i + 1}`);
+      const name = resourceName(releaseName, all.length === 1 ? `migrations-${hash}` : `migrations-${hash}-${i + 1}`);
       // A plain ApiObject, typed by the generated props: the generated KubeConfigMap (and
       // kplus.ConfigMap on top of it) copies `data` once per key, quadratic in the number of files.
-      const props: kplus.k8s.KubeConfigMapProps = {
-        metadata: { name, namespace: config.namespace, labels, annotations: syncWave(SYNC_WAVES.migrations) },
+      const configMap: kplus.k8s.KubeConfigMapProps = {
+        metadata: { name, namespace, labels, annotations: syncWave(SYNC_WAVES.migrations) },
         data,
         // Content-named, so never edited in place: immutable spares the kubelet its watches.
         immutable: true,
       };
-      new ApiObject(this, `files-${i + 1}`, { ...kplus.k8s.KubeConfigMap.GVK, ...props });
+      new ApiObject(this, `files-${i + 1}`, { ...kplus.k8s.KubeConfigMap.GVK, ...configMap });
       return name;
     });
 
-    const envVariables = containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password });
+    const envVariables = containerEnvironment(runnerEnvironment(props), { secret: props.credentialsSecret, key: props.passwordKey ?? CREDENTIAL_KEYS.password });
     const common = (name: string, command: string): ProjectJobProps => ({
       name,
-      namespace: config.namespace,
-      releaseName: config.releaseName,
+      namespace,
+      releaseName,
       component: 'migrations',
-      backoffLimit: config.migrations.backoffLimit,
+      backoffLimit: props.backoffLimit ?? 6,
       podLabels: { [DATABASE_CLIENT_LABEL]: 'true' },
-      // 7: migration failed or drift, 1: bad configuration. Retrying cannot fix either.
-      failJobOnExitCodes: [EXIT.migrationFailed, EXIT.usage],
+      // The codes retrying cannot help (a failed migration, drift, a bad knob), from the contract.
+      failJobOnExitCodes: failJobOnExitCodes(RUNNER),
       syncWave: SYNC_WAVES.migrations,
       configMapDirectory: { mountPath: MIGRATIONS_MOUNT, configMaps: this.configMapNames },
       container: {
         name: 'migrate',
-        image,
-        command: ['sh', `${MIGRATIONS_MOUNT}/runner.sh`, command],
+        image: props.image,
+        command: ['sh', `${MIGRATIONS_MOUNT}/${RUNNER_KEY}`, command],
         envVariables,
       },
     });
-    projectJob(this, 'job', common(resourceName(config.releaseName, 'migrate'), 'migrate'));
-    manualJobTemplate(this, 'status', common(resourceName(config.releaseName, 'migrations-status'), 'status'));
+    projectJob(this, 'job', common(resourceName(releaseName, 'migrate'), 'migrate'));
+    manualJobTemplate(this, 'status', common(resourceName(releaseName, 'migrations-status'), 'status'));
     manualJobTemplate(this, 'rollback', {
-      ...common(resourceName(config.releaseName, 'migrations-rollback'), 'rollback'),
+      ...common(resourceName(releaseName, 'migrations-rollback'), 'rollback'),
       backoffLimit: 0,
     });
   }
@@ -108,15 +126,15 @@ function configMapLayout(migrations: readonly Migration[]): ConfigMapLayout {
 }
 
 /** The libpq variables and runner knobs of the Job's container, PGPASSWORD aside. */
-export function runnerEnvironment(config: DeploymentConfig, database: ChartObjects): Record<string, string> {
-  const m = config.migrations;
+export function runnerEnvironment(props: MigrationJobProps): Record<string, string> {
+  const k = RUNNER.knobs;
   return {
-    ...libpqEnvironment(config, database),
-    PGAPPNAME: 'learnflow-migrate',
-    MIGRATIONS_DIR: MIGRATIONS_MOUNT,
-    MIGRATE_DB_WAIT_SECONDS: String(m.waitForDatabaseSeconds),
-    MIGRATE_LOCK_WAIT_SECONDS: String(m.lockWaitSeconds),
-    MIGRATE_STATEMENT_TIMEOUT: m.statementTimeout,
-    MIGRATE_LOCK_TIMEOUT: m.lockTimeout,
+    ...libpqVariables(props.connection),
+    PGAPPNAME: RUNNER.program,
+    [k.migrationsDir.env]: MIGRATIONS_MOUNT,
+    [k.dbWaitSeconds.env]: String(props.waitForDatabaseSeconds ?? knobDefault('dbWaitSeconds')),
+    [k.lockWaitSeconds.env]: String(props.lockWaitSeconds ?? knobDefault('lockWaitSeconds')),
+    [k.statementTimeout.env]: props.statementTimeout ?? knobDefault('statementTimeout'),
+    [k.lockTimeout.env]: props.lockTimeout ?? knobDefault('lockTimeout'),
   };
 }

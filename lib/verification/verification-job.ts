@@ -1,29 +1,40 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { ChartObjects } from '../chart';
-import { DeploymentConfig } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
-import { containerEnvironment, libpqEnvironment } from '../database-client';
-import { deploymentImages, imageName } from '../images';
+import { DatabaseConnection, containerEnvironment, libpqVariables } from '../database-client';
 import { projectJob } from '../job';
 import { Migration } from '../migrations/types';
 import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
+import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES } from '../sync-waves';
 import { expectedTables } from './expected-schema';
-
-export const VERIFY_SCRIPT_PATH = path.join(__dirname, 'verify.sh');
-const VERIFY_SCRIPT = readFileSync(VERIFY_SCRIPT_PATH, 'utf8');
-
-/** The verification script's exit codes (the seed's table). */
-export const VERIFY_EXIT = { ok: 0, usage: 1, healthCheckFailed: 5, connectionFailed: 8 } as const;
+import { VERIFY, verifyScript } from './verify-contract';
 
 export interface VerificationJobProps {
-  readonly config: DeploymentConfig;
-  readonly database: ChartObjects;
+  /** Namespace of the Job. */
+  readonly namespace: string;
+  /** The Helm release: the Job is `<release>-postgresql-verify-<hash>`. */
+  readonly releaseName: string;
+  /** Image with `sh` and `psql`: the database's own. */
+  readonly image: string;
+  /** The database and role the checks log in as (the application's). */
+  readonly connection: DatabaseConnection;
+  /** Secret holding the role's password. */
   readonly credentialsSecret: kplus.ISecret;
+  /** Key of the password in that Secret. @default 'password' */
+  readonly passwordKey?: string;
+  /** The migration set: the newest version must be applied and the tables it creates must exist. */
   readonly migrations: readonly Migration[];
+  /** Seconds to wait for a connection (stage 3, exit 8 after that). @default 300 */
+  readonly waitForDatabaseSeconds?: number;
+  /**
+   * Seconds to wait for the newest migration (stage 4, exit 5 after that): long enough for the
+   * migration Job to wait for the database and then migrate.
+   * @default waitForDatabaseSeconds + 600
+   */
+  readonly waitForMigrationsSeconds?: number;
+  /** Pod retries after exit 8. @default 3 */
+  readonly backoffLimit?: number;
 }
 
 /**
@@ -33,32 +44,31 @@ export interface VerificationJobProps {
 export class VerificationJob extends Construct {
   constructor(scope: Construct, id: string, props: VerificationJobProps) {
     super(scope, id);
-    const { config, database } = props;
     const newest = props.migrations.at(-1);
+    const dbWait = props.waitForDatabaseSeconds ?? Number(VERIFY.knobs.dbWaitSeconds.default);
+    const k = VERIFY.knobs;
     const env: Record<string, string> = {
-      ...libpqEnvironment(config, database),
-      EXPECTED_TABLES: expectedTables(props.migrations).join(' '),
-      EXPECTED_VERSION: newest ? String(BigInt(newest.version)) : '0',
-      VERIFY_DB_WAIT_SECONDS: String(config.migrations.waitForDatabaseSeconds),
-      // Long enough for the migration Job to wait for the database and then migrate.
-      VERIFY_MIGRATIONS_WAIT_SECONDS: String(config.migrations.waitForDatabaseSeconds + 600),
+      ...libpqVariables(props.connection),
+      [k.expectedTables.env]: expectedTables(props.migrations).join(' '),
+      [k.expectedVersion.env]: newest ? String(BigInt(newest.version)) : '0',
+      [k.dbWaitSeconds.env]: String(dbWait),
+      [k.migrationsWaitSeconds.env]: String(props.waitForMigrationsSeconds ?? dbWait + 600),
     };
-    const image = imageName(deploymentImages(config).postgresql);
     projectJob(this, 'job', {
-      name: resourceName(config.releaseName, 'verify'),
-      namespace: config.namespace,
-      releaseName: config.releaseName,
+      name: resourceName(props.releaseName, 'verify'),
+      namespace: props.namespace,
+      releaseName: props.releaseName,
       component: 'verification',
-      backoffLimit: 3,
+      backoffLimit: props.backoffLimit ?? 3,
       podLabels: { [DATABASE_CLIENT_LABEL]: 'true' },
-      // 5: the schema is wrong, 1: bad configuration. Retrying cannot fix either.
-      failJobOnExitCodes: [VERIFY_EXIT.healthCheckFailed, VERIFY_EXIT.usage],
+      // The schema is wrong or a knob is: retrying cannot fix either (the contract says which).
+      failJobOnExitCodes: failJobOnExitCodes(VERIFY),
       syncWave: SYNC_WAVES.verification,
       container: {
         name: 'verify',
-        image,
-        command: ['/bin/sh', '-c', VERIFY_SCRIPT, 'verify'],
-        envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.password }),
+        image: props.image,
+        command: ['/bin/sh', '-c', verifyScript(), 'verify'],
+        envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: props.passwordKey ?? CREDENTIAL_KEYS.password }),
       },
     });
   }

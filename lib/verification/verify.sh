@@ -1,52 +1,63 @@
 #!/bin/sh
-# Health verification, stages 3 and 4 of the seed's four, run by a Job after the migrations.
-#   stage 3: the database accepts a connection and answers SELECT 1;
+# Health verification, stages 3 and 4 of the four, run by a Job after the migrations.
+#   stage 3: the database accepts a connection and answers SELECT version();
 #   stage 4: the migrations are applied up to the newest version of the plan, and every table
 #            they create exists.
-# Both wait, bounded, because with kubectl everything is applied at once.
-# Exit codes: 0 healthy; 1 configuration error; 5 health check failed; 8 database connection failed.
+# Both wait, bounded, because with kubectl everything is applied at once. Knobs, defaults and
+# exit codes come from its TypeScript contract (lib/verification/verify-contract.ts), which the
+# synth renders into this copy below.
 set -eu
+# learnflow:contract
+: "${PROG:?this is the source of verify.sh: run the copy the synth renders into the Job}"
+
+say() { printf '%s: %s\n' "$PROG" "$*"; }
+fail() { code=$1; shift; printf '%s: %s\n' "$PROG" "$*" >&2; exit "$code"; }
 
 : "${EXPECTED_TABLES?}" "${EXPECTED_VERSION:?}"
-db_wait=${VERIFY_DB_WAIT_SECONDS:-300}
-migrations_wait=${VERIFY_MIGRATIONS_WAIT_SECONDS:-600}
-export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-5}" PGAPPNAME="${PGAPPNAME:-learnflow-verify}"
-
-say() { printf 'learnflow-verify: %s\n' "$*"; }
-fail() { code=$1; shift; printf 'learnflow-verify: %s\n' "$*" >&2; exit "$code"; }
-for knob in VERIFY_DB_WAIT_SECONDS VERIFY_MIGRATIONS_WAIT_SECONDS; do
-  eval "value=\${$knob:-0}"
-  case $value in ''|*[!0-9]*) fail 1 "$knob: '$value' is not a whole number of seconds" ;; esac
-done
+db_wait=${VERIFY_DB_WAIT_SECONDS:-$DEFAULT_VERIFY_DB_WAIT_SECONDS}
+migrations_wait=${VERIFY_MIGRATIONS_WAIT_SECONDS:-$DEFAULT_VERIFY_MIGRATIONS_WAIT_SECONDS}
+knobs_ok=1
+check_knob VERIFY_DB_WAIT_SECONDS "$db_wait" >&2 || knobs_ok=''
+check_knob VERIFY_MIGRATIONS_WAIT_SECONDS "$migrations_wait" >&2 || knobs_ok=''
+[ -n "$knobs_ok" ] || exit "$EXIT_USAGE"
+case $EXPECTED_VERSION in *[!0-9]*) fail "$EXIT_USAGE" "EXPECTED_VERSION: '$EXPECTED_VERSION' is not a version number" ;; esac
+export PGAPPNAME="${PGAPPNAME:-$PROG}"
+connect_timeout=${PGCONNECT_TIMEOUT:-5}
 psql_q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 target="${PGHOST:-localhost}:${PGPORT:-5432}/${PGDATABASE:-}"
-
-# Stage 3: ping, retried until the deadline. An authentication failure will not heal: stop at once.
-deadline=$(($(date +%s) + db_wait))
 err=$(mktemp "${TMPDIR:-/tmp}/verify.XXXXXX")
 trap 'rm -f "$err"' EXIT
-until version=$(psql_q -c 'SELECT version()' 2>"$err"); do
-  if grep -q 'authentication failed\|password' "$err"; then fail 8 "stage 3: login to $target refused: $(cat "$err")"; fi
-  [ "$(date +%s)" -lt "$deadline" ] || fail 8 "stage 3: no connection to $target within ${db_wait}s: $(cat "$err")"
+
+# Stage 3: ping, retried until the deadline; no attempt waits past it (libpq waits at least
+# 2 s, the rule's minimum). An authentication failure will not heal: stop at once.
+deadline=$(($(date +%s) + db_wait))
+t=$connect_timeout
+[ "$db_wait" -ge "$t" ] || t=$db_wait
+until version=$(PGCONNECT_TIMEOUT=$t psql_q -c 'SELECT version()' 2>"$err"); do
+  if grep -q 'authentication failed\|password' "$err"; then fail "$EXIT_CONNECTION_FAILED" "stage 3: login to $target refused: $(cat "$err")"; fi
+  left=$((deadline - $(date +%s) - 2)) # what is left after the pause below
+  [ "$left" -ge 2 ] || fail "$EXIT_CONNECTION_FAILED" "stage 3: no connection to $target within ${db_wait}s: $(cat "$err")"
   sleep 2
+  t=$connect_timeout
+  [ "$left" -ge "$t" ] || t=$left
 done
 say "stage 3 database ping: ok ($target, ${version%% on *})"
 
 # Stage 4: wait for the newest migration, then check every table. Values reach psql as
 # variables on stdin (psql does not interpolate -c), never spliced into SQL.
-if [ "$EXPECTED_VERSION" = 0 ]; then say "stage 4 schema: no migrations to check"; exit 0; fi
+if [ "$EXPECTED_VERSION" = 0 ]; then say "stage 4 schema: no migrations to check"; exit "$EXIT_OK"; fi
 deadline=$(($(date +%s) + migrations_wait))
 while :; do
-  newest=$(printf '%s\n' "SELECT coalesce(max(version::numeric)::text, 'none') FROM applied_migrations WHERE to_regclass('public.applied_migrations') IS NOT NULL;" \
+  newest=$(printf '%s\n' "SELECT coalesce(max(version::numeric)::text, 'none') FROM $TABLE WHERE to_regclass('$TABLE') IS NOT NULL;" \
     | psql_q 2>"$err") || {
-      grep -q 'does not exist' "$err" && newest=none || fail 8 "stage 4: lost $target: $(cat "$err")"
+      grep -q 'does not exist' "$err" && newest=none || fail "$EXIT_CONNECTION_FAILED" "stage 4: lost $target: $(cat "$err")"
     }
   if [ "$newest" != none ] && [ "$newest" -ge "$EXPECTED_VERSION" ] 2>/dev/null; then break; fi
-  [ "$(date +%s)" -lt "$deadline" ] || fail 5 "stage 4: migrations not applied within ${migrations_wait}s: newest applied version is $newest, expected $EXPECTED_VERSION (see the migration Job's log)"
+  [ "$(date +%s)" -lt "$deadline" ] || fail "$EXIT_HEALTH_CHECK_FAILED" "stage 4: migrations not applied within ${migrations_wait}s: newest applied version is $newest, expected $EXPECTED_VERSION (see the migration Job's log)"
   sleep 2
 done
 missing=$(printf '%s\n' "SELECT string_agg(t, ' ' ORDER BY n) FROM unnest(string_to_array(:'tables', ' ')) WITH ORDINALITY AS x(t, n) WHERE to_regclass(t) IS NULL;" \
-  | psql_q -v tables="$EXPECTED_TABLES" 2>"$err") || fail 8 "stage 4: lost $target: $(cat "$err")"
-[ -z "$missing" ] || fail 5 "stage 4: tables missing: $missing (expected: $EXPECTED_TABLES)"
+  | psql_q -v tables="$EXPECTED_TABLES" 2>"$err") || fail "$EXIT_CONNECTION_FAILED" "stage 4: lost $target: $(cat "$err")"
+[ -z "$missing" ] || fail "$EXIT_HEALTH_CHECK_FAILED" "stage 4: tables missing: $missing (expected: $EXPECTED_TABLES)"
 set -- $EXPECTED_TABLES
 say "stage 4 schema: all $# tables present, migrations applied up to $newest"

@@ -1,43 +1,47 @@
 // `backup` and `restore` against a real kube-apiserver: the Jobs they create are read back and
 // compared with their templates (the chart's backup CronJob, the restore template of dist/), and
-// the test finishes them as the Job controller would. Production renders backups.
+// the test finishes them as the Job controller would. The fixture project's `backups` profile
+// renders backups; its `status` profile does not.
 import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { chartObjects } from '../../lib/chart';
-import { ROOT, byComponent, findOne } from '../support/dist';
-import { Kube, describeKube, startKube } from '../support/kube';
-import { CliEnv, cli, completeJob, create, eventually, failJob, jobPodExited, kubectlDir, scratchDir, startCli } from './support';
+import { fixtureObject, fixtureProject } from '../support/fixture-project';
+import { Kube, describeKube, useSharedKube } from '../support/kube';
+import { CliEnv, cli, completeJob, create, eventually, failJob, fixtureTarget, jobPodExited, kubectlDir, scratchDir, startCli } from './support';
 
-const NS = 'postgres';
-const FULLNAME = chartObjects('postgres').service;
+const T = fixtureTarget('backups');
+const WITHOUT_BACKUPS = fixtureTarget('status');
+const NS = T.namespace;
+const FULLNAME = T.chart.service;
 const BACKUP_CRONJOB = `${FULLNAME}-pgdumpall`;
-const TEMPLATE = findOne('production', byComponent('CronJob', 'backup'), 'restore template');
+const TEMPLATE = fixtureObject(T.profile, 'CronJob', 'backup');
 const DUMP = 'learnflow-20261122T023000Z.dump';
+const PROFILE = ['--profile', T.profile];
 
 /**
- * The backup CronJob as the chart renders it from dist/production's values: its
+ * The backup CronJob as the chart renders it from the profile's values: its
  * `backup.cronjob.command` (our backup.sh) in the database image. Only what the CLI relies on.
  */
 function chartBackupCronJob() {
-  const values = parse(readFileSync(path.join(ROOT, 'dist', 'production', 'helm', 'postgresql-values.yaml'), 'utf8'));
+  const values = parse(readFileSync(path.join(fixtureProject(), 'dist', T.profile, 'helm', 'postgresql-values.yaml'), 'utf8'));
+  const labels = { 'app.kubernetes.io/instance': T.release, 'app.kubernetes.io/component': 'pg_dumpall' };
   return {
     apiVersion: 'batch/v1', kind: 'CronJob',
-    metadata: { name: BACKUP_CRONJOB, namespace: NS, labels: { 'app.kubernetes.io/instance': 'postgres', 'app.kubernetes.io/component': 'pg_dumpall' } },
+    metadata: { name: BACKUP_CRONJOB, namespace: NS, labels },
     spec: {
       schedule: values.backup.cronjob.schedule,
       concurrencyPolicy: values.backup.cronjob.concurrencyPolicy,
       jobTemplate: {
         spec: {
           template: {
-            metadata: { labels: { 'app.kubernetes.io/instance': 'postgres', 'app.kubernetes.io/component': 'pg_dumpall' } },
+            metadata: { labels },
             spec: {
               restartPolicy: 'OnFailure',
               securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
               containers: [{
                 name: `${FULLNAME}-pgdumpall`,
-                image: 'docker.io/bitnamilegacy/postgresql:16.4.0-debian-12-r14',
+                image: `${values.image.registry}/${values.image.repository}:${values.image.tag}`,
                 command: values.backup.cronjob.command,
                 env: [{ name: 'PGDUMP_DIR', value: '/backup/pgdump' }],
                 securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
@@ -55,17 +59,14 @@ describeKube('learnflow-postgres backup and restore on a real API server', () =>
   let scratch: ReturnType<typeof scratchDir>;
   let env: CliEnv;
 
-  beforeAll(async () => {
+  useSharedKube((k) => {
+    kube = k;
     scratch = scratchDir();
-    kube = await startKube();
     const home = path.join(scratch.dir, 'home');
     mkdirSync(home);
     env = { kubeconfig: kube.kubeconfig, path: [kubectlDir()], home };
   });
-  afterAll(async () => {
-    await kube?.stop();
-    scratch?.remove();
-  });
+  afterAll(() => scratch?.remove());
 
   const jobs = async (prefix: string) => {
     const list = JSON.parse(await kube.kubectlOk(['get', 'jobs', '-n', NS, '-o', 'json', '--ignore-not-found'])).items ?? [];
@@ -74,17 +75,17 @@ describeKube('learnflow-postgres backup and restore on a real API server', () =>
   const waitForJob = (prefix: string) => eventually(`a ${prefix}… Job`, async () => (await jobs(prefix))[0]);
 
   it('refuses a profile without backups (exit 1), saying how to turn them on', async () => {
-    const r = await cli(['backup', '--profile', 'development'], env);
+    const r = await cli(['backup', '--profile', WITHOUT_BACKUPS.profile], env);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("backups are off in profile 'development'");
-    expect(r.stderr).toContain("backup: { enabled: true } in profile 'development' of lib/profiles.ts");
+    expect(r.stderr).toContain(`backups are off in profile '${WITHOUT_BACKUPS.profile}'`);
+    expect(r.stderr).toContain(`backup: { enabled: true } in profile '${WITHOUT_BACKUPS.profile}' of lib/profiles.ts`);
   });
 
   it('--dry-run prints the backup and restore commands and creates nothing', async () => {
-    const backup = await cli(['backup', '--profile', 'production', '--dry-run'], env);
+    const backup = await cli(['backup', ...PROFILE, '--dry-run'], env);
     expect(backup.code, backup.stderr).toBe(0);
     expect(backup.stdout).toMatch(new RegExp(`^kubectl -n ${NS} create job ${FULLNAME}-backup-\\d+ --from=cronjob/${BACKUP_CRONJOB}$`, 'm'));
-    const restore = await cli(['restore', '--profile', 'production', DUMP, '--dry-run'], env);
+    const restore = await cli(['restore', ...PROFILE, DUMP, '--dry-run'], env);
     expect(restore.code, restore.stderr).toBe(0);
     expect(restore.stdout).toMatch(new RegExp(`^kubectl -n ${NS} create job ${FULLNAME}-restore-\\d+ --from=cronjob/${TEMPLATE.metadata.name} --dry-run=client -o json   #`, 'm'));
     expect(restore.stdout).toContain(`every container gets RESTORE_FILE=${DUMP}`);
@@ -93,8 +94,8 @@ describeKube('learnflow-postgres backup and restore on a real API server', () =>
   });
 
   it('exits 1 when the chart\'s backup CronJob is not there (release not installed)', async () => {
-    await kube.kubectlOk(['apply', '-f', path.join(ROOT, 'dist', 'production')]);
-    const r = await cli(['backup', '--profile', 'production'], env);
+    await kube.kubectlOk(['apply', '-f', path.join(fixtureProject(), 'dist', T.profile)]);
+    const r = await cli(['backup', ...PROFILE], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`the chart's backup CronJob ${NS}/${BACKUP_CRONJOB} not found`);
     expect(await jobs(`${FULLNAME}-backup-`)).toEqual([]);
@@ -102,7 +103,7 @@ describeKube('learnflow-postgres backup and restore on a real API server', () =>
 
   it('backup: a Job from the chart\'s CronJob with its command, waited for (exit 0)', async () => {
     await create(kube, chartBackupCronJob());
-    const run = startCli(['backup', '--profile', 'production', '--timeout', '30'], env);
+    const run = startCli(['backup', ...PROFILE, '--timeout', '30'], env);
     const job = await waitForJob(`${FULLNAME}-backup-`);
     // What `kubectl create job --from=cronjob/…` makes: owned by the CronJob, marked manual, same pod template.
     expect(job.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'CronJob', name: BACKUP_CRONJOB })]);
@@ -116,14 +117,14 @@ describeKube('learnflow-postgres backup and restore on a real API server', () =>
   });
 
   it('restore: refuses a path instead of a file name before creating anything', async () => {
-    const r = await cli(['restore', '--profile', 'production', '../etc/passwd'], env);
+    const r = await cli(['restore', ...PROFILE, '../etc/passwd'], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("'../etc/passwd' is not a backup file name");
     expect(await jobs(`${FULLNAME}-restore-`)).toEqual([]);
   });
 
   it('restore: the template\'s Job with RESTORE_FILE set, everything else copied; exit 1 when it fails', async () => {
-    const run = startCli(['restore', '--profile', 'production', DUMP, '--timeout', '30'], env);
+    const run = startCli(['restore', ...PROFILE, DUMP, '--timeout', '30'], env);
     const job = await waitForJob(`${FULLNAME}-restore-`);
     const [container] = job.spec.template.spec.containers;
     const [template] = TEMPLATE.spec.jobTemplate.spec.template.spec.containers;
@@ -144,7 +145,7 @@ describeKube('learnflow-postgres backup and restore on a real API server', () =>
 
   it('restore: exit 8 when its pod could not reach the database', async () => {
     await kube.kubectlOk(['delete', 'jobs', '-n', NS, '-l', 'app.kubernetes.io/component=backup']);
-    const run = startCli(['restore', '--profile', 'production', DUMP, '--timeout', '30'], env);
+    const run = startCli(['restore', ...PROFILE, DUMP, '--timeout', '30'], env);
     const job = await waitForJob(`${FULLNAME}-restore-`);
     await jobPodExited(kube, NS, job.metadata.name, 'restore', 8);
     await failJob(kube, NS, job.metadata.name, 'restore', 8);

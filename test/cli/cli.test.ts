@@ -1,5 +1,8 @@
 // The command line itself, where no cluster is needed: usage and its exit codes, --dry-run with
-// nothing to contact, dist/ checks, and the small pure rules (quoting, env, apply summary).
+// nothing to contact, dist/ checks, and the small pure rules (quoting, env, apply summary). It
+// runs in the fixture project (test/support/fixture-project.ts); the checkout's own profiles are
+// only checked to be rendered and current.
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,10 +14,16 @@ import { commandLine, shellQuote } from '../../lib/cli/exec';
 import { CliError } from '../../lib/cli/exit-codes';
 import { loadTarget } from '../../lib/cli/target';
 import { PLAN_KEY, PLAN_PARTS_KEY, planEntries, renderPlan } from '../../lib/migrations/bundle';
-import { loadMigrations } from '../../lib/migrations/files';
+import { parseMigrations } from '../../lib/migrations/files';
 import { encodedSize } from '../../lib/migrations/layout';
-import { DIST, ROOT } from '../support/dist';
-import { cli } from './support';
+import { PROFILE_NAMES } from '../../lib/profiles';
+import { ROOT } from '../support/dist';
+import { FIXTURE_MIGRATIONS, FIXTURE_PROFILES, FIXTURE_VERSIONS, FixtureProfile, fixtureProject } from '../support/fixture-project';
+import { cli, fixtureTarget } from './support';
+
+/** The fixture's profile with generated credentials; one with a named class and backups; one with backups, TLS and a managed Secret. */
+const [PLAIN, FAST, BACKUPS] = [fixtureTarget('deploy'), fixtureTarget('deploy-fast-storage'), fixtureTarget('backups')];
+const fixtureTargetOf = (profile: FixtureProfile, root = fixtureProject()) => loadTarget(profile, root, FIXTURE_PROFILES);
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'learnflow-cli-unit-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -40,12 +49,12 @@ describe('usage', () => {
 
   it.each([
     [['frobnicate'], "unknown command 'frobnicate'", 'Usage: learnflow-postgres <command>'],
-    [['deploy', '--profile', 'development', '--force'], "Unknown option '--force'", 'Usage: learnflow-postgres deploy'],
+    [['deploy', '--profile', 'deploy', '--force'], "Unknown option '--force'", 'Usage: learnflow-postgres deploy'],
     [['deploy'], '--profile is required', 'Usage: learnflow-postgres deploy'],
-    [['deploy', '--profile', 'development', '--upgrade', '--skip-existing'], '--upgrade and --skip-existing exclude each other', 'Usage: learnflow-postgres deploy'],
-    [['deploy', '--profile', 'development', '--timeout', '1m'], "--timeout: '1m' is not a whole number of seconds", 'Usage: learnflow-postgres deploy'],
-    [['restore', '--profile', 'production'], 'restore needs the <file> to restore', 'Usage: learnflow-postgres restore'],
-    [['status', '--profile', 'development', 'extra'], 'Unexpected argument', 'Usage: learnflow-postgres status'],
+    [['deploy', '--profile', 'deploy', '--upgrade', '--skip-existing'], '--upgrade and --skip-existing exclude each other', 'Usage: learnflow-postgres deploy'],
+    [['deploy', '--profile', 'deploy', '--timeout', '1m'], "--timeout: '1m' is not a whole number of seconds", 'Usage: learnflow-postgres deploy'],
+    [['restore', '--profile', 'backups'], 'restore needs the <file> to restore', 'Usage: learnflow-postgres restore'],
+    [['status', '--profile', 'deploy', 'extra'], 'Unexpected argument', 'Usage: learnflow-postgres status'],
   ])('%j exits 1 with the problem and the usage', async (args, problem, usage) => {
     const r = await cli(args, nothing);
     expect(r.code).toBe(1);
@@ -57,29 +66,31 @@ describe('usage', () => {
     const r = await cli(['status', '--profile', 'staging'], nothing);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("unknown profile 'staging'");
-    expect(r.stderr).toContain('use one of: development, production');
+    expect(r.stderr).toContain(`use one of: ${Object.keys(FIXTURE_PROFILES).join(', ')}`);
   });
 });
 
 describe('--dry-run contacts nothing', () => {
   it('deploy prints its plan with neither kubectl nor helm on PATH and no cluster', async () => {
-    const r = await cli(['deploy', '--profile', 'production', '--dry-run', '--timeout', '42'], nothing);
+    const r = await cli(['deploy', '--profile', FAST.profile, '--dry-run', '--timeout', '42'], nothing);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('helm upgrade --install postgres oci://registry-1.docker.io/bitnamicharts/postgresql --version 15.5.38 --namespace postgres -f dist/production/helm/postgresql-values.yaml');
-    expect(r.stdout).toContain('data volume (20Gi) needs StorageClass gp3; backup volume (20Gi) needs StorageClass gp3; else exit 6');
+    expect(r.stdout).toContain(`helm ${FAST.helmUpgrade.join(' ')}`);
+    const { storageSize, storageClass, backup } = FAST.config;
+    expect(r.stdout).toContain(`data volume (${storageSize}) needs StorageClass ${storageClass}; backup volume (${backup.storageSize}) needs StorageClass ${backup.storageClass}; else exit 6`);
     expect(r.stdout).toContain('polling every second for up to 42s');
   });
 
   it('backup and restore print theirs the same way', async () => {
-    expect((await cli(['backup', '--profile', 'production', '--dry-run'], nothing)).code).toBe(0);
-    expect((await cli(['restore', '--profile', 'production', 'learnflow-x.dump', '--dry-run'], nothing)).code).toBe(0);
+    expect((await cli(['backup', '--profile', BACKUPS.profile, '--dry-run'], nothing)).code).toBe(0);
+    expect((await cli(['restore', '--profile', BACKUPS.profile, 'learnflow-x.dump', '--dry-run'], nothing)).code).toBe(0);
   });
 });
 
 describe('dist/ as the source of truth', () => {
+  /** dist/ of the fixture's profile PLAIN alone, in a folder of its own. */
   const profileCopy = (name: string) => {
     const root = mkdtempSync(path.join(scratch, `${name}-`));
-    cpSync(path.join(DIST, 'development'), path.join(root, 'dist', 'development'), { recursive: true });
+    cpSync(path.join(fixtureProject(), 'dist', PLAIN.profile), path.join(root, 'dist', PLAIN.profile), { recursive: true });
     return root;
   };
   const error = (fn: () => unknown): CliError => {
@@ -93,51 +104,67 @@ describe('dist/ as the source of truth', () => {
   };
 
   it('derives names, Jobs, plan and connection from dist/ and lib/', () => {
-    const t = loadTarget('development');
+    const t = fixtureTargetOf(PLAIN.profile);
+    // Paths are shown relative to the working directory when inside it, the fixture is not.
     expect(t).toMatchObject({
-      namespace: 'postgres', release: 'postgres', chartVersion: '15.5.38', distDir: 'dist/development',
-      valuesFile: 'dist/development/helm/postgresql-values.yaml', credentialsSecret: 'postgres-postgresql-credentials',
-      connectionString: 'postgresql://learnflow@postgres-postgresql.postgres.svc:5432/learnflow',
+      namespace: PLAIN.namespace, release: PLAIN.release, chartVersion: PLAIN.chartVersion, distDir: path.join(fixtureProject(), 'dist', PLAIN.profile),
+      valuesFile: path.join(fixtureProject(), PLAIN.valuesFile), credentialsSecret: `${PLAIN.chart.service}-credentials`, connectionString: PLAIN.connection,
+      jobs: PLAIN.jobs,
     });
-    expect(t.jobs.migrations).toMatch(/^postgres-postgresql-migrate-[0-9a-f]{10}$/);
-    expect(t.migrationPlan.map((m) => m.version)).toEqual(['001', '002', '003', '004', '005', '006']);
-    expect(loadTarget('production').connectionString).toBe('postgresql://learnflow@postgres-postgresql.postgres.svc:5432/learnflow?sslmode=require');
+    expect(t.jobs.migrations).toMatch(new RegExp(`^${PLAIN.chart.service}-migrate-[0-9a-f]{10}$`));
+    expect(t.migrationPlan.map((m) => m.version)).toEqual(FIXTURE_VERSIONS);
+    expect(fixtureTargetOf(BACKUPS.profile)).toMatchObject({ connectionString: BACKUPS.connection, credentialsSecret: 'pg-credentials' });
+    expect(BACKUPS.connection).toMatch(/\?sslmode=require$/);
   });
 
   it('a missing dist/<profile> is exit 1 telling to run npm run synth', () => {
-    const e = error(() => loadTarget('development', mkdtempSync(path.join(scratch, 'empty-'))));
+    const e = error(() => fixtureTargetOf(PLAIN.profile, mkdtempSync(path.join(scratch, 'empty-'))));
     expect(e.code).toBe(1);
-    expect(e.message).toMatch(/dist\/development\/learnflow-postgres\.yaml not found/);
+    expect(e.message).toContain(`dist/${PLAIN.profile}/learnflow-postgres.yaml not found`);
     expect(e.next[0]).toMatch(/^npm run synth/);
   });
 
   it('a dist/ rendered for other settings is refused as stale', () => {
     const root = profileCopy('stale');
-    const values = path.join(root, 'dist', 'development', 'helm', 'postgresql-values.yaml');
-    writeFileSync(values, readFileSync(values, 'utf8').replace('--version 15.5.38', '--version 16.7.27'));
-    const e = error(() => loadTarget('development', root));
+    const values = path.join(root, 'dist', PLAIN.profile, 'helm', 'postgresql-values.yaml');
+    const other = PLAIN.chartVersion === '16.7.27' ? '15.5.38' : '16.7.27';
+    writeFileSync(values, readFileSync(values, 'utf8').replace(`--version ${PLAIN.chartVersion}`, `--version ${other}`));
+    const e = error(() => fixtureTargetOf(PLAIN.profile, root));
     expect(e.code).toBe(1);
-    expect(e.message).toContain('is stale: its values file is for chart 16.7.27');
+    expect(e.message).toContain(`is stale: its values file is for chart ${other}`);
   });
 
   it('reads every part of a plan split into parts, as plan.parts lists them', () => {
     const root = profileCopy('split-plan');
-    const file = path.join(root, 'dist', 'development', 'learnflow-postgres.yaml');
+    const file = path.join(root, 'dist', PLAIN.profile, 'learnflow-postgres.yaml');
     const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS());
     const configMap = docs.find((d) => d.kind === 'ConfigMap' && PLAN_KEY in (d.data ?? {}));
-    // The synth's own splitter, with a budget of about two lines per part.
-    const migrations = loadMigrations('migrations', { root: ROOT });
-    const parts = planEntries(migrations, encodedSize(PLAN_KEY, renderPlan(migrations.slice(0, 2))));
+    // The synth's own splitter, with a budget of about one line per part.
+    const { migrations } = parseMigrations(Object.entries(FIXTURE_MIGRATIONS).map(([p, text]) => ({ path: p, bytes: Buffer.from(text) })));
+    const parts = planEntries(migrations, encodedSize(PLAN_KEY, renderPlan(migrations.slice(0, 1))));
     expect(parts.length).toBeGreaterThan(3);
     expect(parts[0]).toEqual([PLAN_PARTS_KEY, parts.slice(1).map(([key]) => `${key}\n`).join('')]);
     Object.assign(configMap.data, Object.fromEntries(parts));
     writeFileSync(file, docs.map((d) => stringify(d)).join('---\n'));
-    expect(loadTarget('development', root).migrationPlan.map((m) => `${m.version}_${m.name}`)).toEqual(migrations.map((m) => `${m.version}_${m.name}`));
+    expect(fixtureTargetOf(PLAIN.profile, root).migrationPlan.map((m) => `${m.version}_${m.name}`)).toEqual(migrations.map((m) => `${m.version}_${m.name}`));
   });
 
-  it('the checkout\'s own dist/ is current for both profiles', () => {
-    expect(() => loadTarget('development', ROOT)).not.toThrow();
-    expect(() => loadTarget('production', ROOT)).not.toThrow();
+  it.each(PROFILE_NAMES)('the checkout\'s own dist/%s is rendered and current', (profile) => {
+    expect(() => loadTarget(profile, ROOT)).not.toThrow();
+  });
+});
+
+describe('start-up', () => {
+  it('loads no cdk8s (a third of a second per command): only yaml besides Node.js (and esbuild when it compiles)', () => {
+    const script = `
+      const { compiledProject } = require(${JSON.stringify(path.join(ROOT, 'scripts', 'compile.cjs'))});
+      require(require('node:path').join(compiledProject(${JSON.stringify(ROOT)}), 'lib', 'cli', 'main.js'));
+      const packages = Object.keys(require.cache).filter((f) => f.includes('/node_modules/') && !f.includes('/node_modules/.cache/'))
+        .map((f) => f.split('/node_modules/').pop().split('/')[0]);
+      process.stdout.write(JSON.stringify([...new Set(packages)].sort()));`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).filter((p: string) => p !== 'esbuild')).toEqual(['yaml']);
   });
 });
 

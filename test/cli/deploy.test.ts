@@ -1,22 +1,25 @@
 // `learnflow-postgres deploy` against a real kube-apiserver: preflight exit codes, --dry-run, and
 // whole deploys where the test plays the controllers (Job and StatefulSet controllers, kubelet,
 // volume binder) by writing the statuses they would write. helm is a recording stand-in (see
-// FakeHelm); every Kubernetes object is real. One API server; the tests run in order.
+// FakeHelm); every Kubernetes object is real. The fixture project's `deploy` profiles, in their
+// own namespaces of the shared API server; the only test file that touches StorageClasses. The
+// tests run in order.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
-import { chartObjects } from '../../lib/chart';
-import { ROOT, byComponent, findOne } from '../support/dist';
+import { FIXTURE_VERSIONS, fixtureObject, fixtureProject } from '../support/fixture-project';
 import { Kube, describeKube, kubeBinaries } from '../support/kube';
 import {
-  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, get, jobPodExited,
-  kubectlDir, setPodReady, startCli, storageClass, unreachableKubeconfig, CliCluster, useCliCluster, JOBS } from './support';
+  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited,
+  kubectlDir, setPodReady, startCli, storageClass, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
 
-const NS = 'postgres';
-const CHART = chartObjects('postgres');
-const VALUES = 'dist/development/helm/postgresql-values.yaml';
-const HELM_UPGRADE = ['upgrade', '--install', 'postgres', 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', '15.5.38', '--namespace', NS, '-f', VALUES];
+const T = fixtureTarget('deploy');
+const FAST = fixtureTarget('deploy-fast-storage');
+const { namespace: NS, chart: CHART, jobs: JOBS } = T;
+const PROFILE = ['--profile', T.profile];
+const HELM_UPGRADE = T.helmUpgrade;
+const HELM_COMMAND = `helm ${HELM_UPGRADE.join(' ')}`;
 
 describeKube('learnflow-postgres deploy on a real API server', () => {
   let kube: Kube;
@@ -26,12 +29,14 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
   useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
   const namespaceExists = async () => (await get(kube, '', `namespace/${NS}`)) !== undefined;
+  const SECRET = `${CHART.service}-credentials`;
 
   /** The credentials bootstrap of dist/, run as the Job's pod would: its script, its env, its ServiceAccount. */
   const runBootstrap = async () => {
-    const [container] = findOne('development', byComponent('Job', 'credentials'), 'credentials Job').spec.template.spec.containers;
+    const job = fixtureObject(T.profile, 'Job', 'credentials');
+    const [container] = job.spec.template.spec.containers;
     const vars = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
-    const account = findOne('development', byComponent('Job', 'credentials'), 'credentials Job').spec.template.spec.serviceAccountName;
+    const account = job.spec.template.spec.serviceAccountName;
     const kubeconfig = await kube.asServiceAccount(NS, account);
     const tmp = path.join(scratch.dir, 'bootstrap-tmp');
     mkdirSync(tmp, { recursive: true });
@@ -48,15 +53,15 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     }), 15_000);
   };
 
-  /** resourceVersion of every object of dist/development plus the generated Secret. */
+  /** resourceVersion of every object of the profile's dist/ plus the generated Secret. */
   const versions = async () => {
-    const list = JSON.parse(await kube.kubectlOk(['get', '-f', path.join(ROOT, 'dist', 'development', 'learnflow-postgres.yaml'), '-o', 'json']));
-    const secret = await get(kube, NS, 'secret/postgres-postgresql-credentials');
+    const list = JSON.parse(await kube.kubectlOk(['get', '-f', path.join(fixtureProject(), 'dist', T.profile, 'learnflow-postgres.yaml'), '-o', 'json']));
+    const secret = await get(kube, NS, `secret/${SECRET}`);
     return { ...Object.fromEntries(list.items.map((m: any) => [`${m.kind}/${m.metadata.name}`, m.metadata.resourceVersion])), secret: secret.metadata.resourceVersion };
   };
 
   it('exits 2 with what to check when the cluster cannot be reached', async () => {
-    const r = await cli(['deploy', '--profile', 'development'], { ...env, kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
+    const r = await cli(['deploy', ...PROFILE], { ...env, kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/Kubernetes API not accessible \(kubectl get --raw \/readyz\): .*(refused|connect)/);
     expect(r.stderr).toContain('kubectl config current-context');
@@ -64,7 +69,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
   });
 
   it('exits 3 with an install hint when helm is not on PATH', async () => {
-    const r = await cli(['deploy', '--profile', 'development'], { ...env, path: [kubectlDir()] });
+    const r = await cli(['deploy', ...PROFILE], { ...env, path: [kubectlDir()] });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain('Helm not installed: `helm` not found on PATH');
     expect(r.stderr).toContain('https://helm.sh/docs/intro/install/');
@@ -73,25 +78,25 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
 
   it('exits 6 when no StorageClass is the default, naming the fix, and changes nothing', async () => {
     await storageClass(kube, 'standard', false);
-    const r = await cli(['deploy', '--profile', 'development'], env);
+    const r = await cli(['deploy', ...PROFILE], env);
     expect(r.code, r.stderr).toBe(6);
     expect(r.stderr).toContain('insufficient resources');
-    expect(r.stderr).toContain("the data volume (8Gi) uses the cluster's default StorageClass, and no class is marked default (classes in this cluster: standard)");
+    expect(r.stderr).toContain(`the data volume (${T.config.storageSize}) uses the cluster's default StorageClass, and no class is marked default (classes in this cluster: standard)`);
     expect(r.stderr).toContain(`kubectl patch storageclass <name> -p '{"metadata":{"annotations":{"storageclass.kubernetes.io/is-default-class":"true"}}}'`);
     expect(await namespaceExists()).toBe(false);
     expect(helm.changes()).toEqual([]);
   });
 
-  it('exits 6 when the profile names a class the cluster lacks (production: gp3)', async () => {
-    const r = await cli(['deploy', '--profile', 'production'], env);
+  it('exits 6 when the profile names classes the cluster lacks, for the data and the backup volume', async () => {
+    const r = await cli(['deploy', '--profile', FAST.profile], env);
     expect(r.code, r.stderr).toBe(6);
-    expect(r.stderr).toContain("the data volume (20Gi) needs StorageClass 'gp3', which does not exist (classes in this cluster: standard)");
-    expect(r.stderr).toContain("the backup volume (20Gi) needs StorageClass 'gp3'");
+    expect(r.stderr).toContain(`the data volume (${FAST.config.storageSize}) needs StorageClass '${FAST.config.storageClass}', which does not exist (classes in this cluster: standard)`);
+    expect(r.stderr).toContain(`the backup volume (${FAST.config.backup.storageSize}) needs StorageClass '${FAST.config.backup.storageClass}'`);
   });
 
   it('--dry-run prints every command in order, contacts nothing and changes nothing', async () => {
     const helmCalls = helm.calls().length;
-    const r = await cli(['deploy', '--profile', 'development', '--dry-run'], env);
+    const r = await cli(['deploy', ...PROFILE, '--dry-run'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.split('\n');
@@ -101,10 +106,10 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
       'kubectl get storageclasses -o json',
       `kubectl get namespace ${NS} -o json --ignore-not-found`,
       "kubectl apply -f - <<'YAML'",
-      'kubectl apply -f dist/development/',
+      `kubectl apply -f dist/${T.profile}/`,
       `kubectl -n ${NS} get job ${JOBS.credentials} -o json --ignore-not-found`,
-      `helm status postgres -n ${NS} -o json`,
-      `helm upgrade --install postgres oci://registry-1.docker.io/bitnamicharts/postgresql --version 15.5.38 --namespace ${NS} -f ${VALUES}`,
+      `helm status ${T.release} -n ${NS} -o json`,
+      HELM_COMMAND,
       `kubectl -n ${NS} get pod ${CHART.pod} -o json --ignore-not-found`,
       `kubectl -n ${NS} get job ${JOBS.migrations} -o json --ignore-not-found`,
       `kubectl -n ${NS} get job ${JOBS.verification} -o json --ignore-not-found`,
@@ -121,13 +126,13 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
   it('deploys: applies dist/, waits for each Job and the pod, runs the pinned helm command after the credentials', async () => {
     await storageClass(kube, 'standard', true);
     const helmCalls = helm.calls().length;
-    const run = startCli(['deploy', '--profile', 'development', '--timeout', '60'], env);
+    const run = startCli(['deploy', ...PROFILE, '--timeout', '60'], env);
 
     // The Job controller and the bootstrap's pod: the Secret is created, then the Job completes.
     await eventually('the credentials Job', () => get(kube, NS, `job/${JOBS.credentials}`));
     await eventually('deploy to wait for it', async () => (run.output().includes(`waiting`) ? true : undefined));
     const bootstrap = await runBootstrap();
-    expect(bootstrap).toBe(`learnflow-credentials: secret ${NS}/postgres-postgresql-credentials created with generated passwords (40 characters)\n`);
+    expect(bootstrap).toBe(`learnflow-credentials: secret ${NS}/${SECRET} created with generated passwords (${T.config.credentials.generatedPasswordLength} characters)\n`);
     expect(helm.changes()).toEqual([]); // the database waits for its Secret
     await completeJob(kube, NS, JOBS.credentials);
 
@@ -146,45 +151,45 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(helm.calls().slice(helmCalls).map((c) => c[0])).toEqual(['version', 'status', 'upgrade']);
     for (const line of [
       '[1/7] preflight',
-      'storage: data volume (8Gi): default StorageClass standard',
+      `storage: data volume (${T.config.storageSize}): default StorageClass standard`,
       `[2/7] namespace ${NS}: created`,
-      '      kubectl apply -f dist/development/',
+      `      kubectl apply -f dist/${T.profile}/`,
       `job.batch/${JOBS.credentials} created`,
-      `[3/7] manifests and credentials: job/${JOBS.credentials} complete, Secret postgres-postgresql-credentials ready`,
+      `[3/7] manifests and credentials: job/${JOBS.credentials} complete, Secret ${SECRET} ready`,
       'no release yet: installing',
-      `      helm upgrade --install postgres oci://registry-1.docker.io/bitnamicharts/postgresql --version 15.5.38 --namespace ${NS} -f ${VALUES}`,
-      '[4/7] database (Helm release postgres, chart 15.5.38): installed (revision 1)',
+      `      ${HELM_COMMAND}`,
+      `[4/7] database (Helm release ${T.release}, chart ${T.chartVersion}): installed (revision 1)`,
       `[5/7] readiness (pod ${CHART.pod}): Ready`,
-      `[6/7] migrations (job/${JOBS.migrations}, 6 in the plan): complete`,
+      `[6/7] migrations (job/${JOBS.migrations}, ${FIXTURE_VERSIONS.length} in the plan): complete`,
       `[7/7] verification (job/${JOBS.verification}): complete, database reachable, schema as planned`,
-      `deployed: postgresql://learnflow@postgres-postgresql.${NS}.svc:5432/learnflow (password: kubectl -n ${NS} get secret postgres-postgresql-credentials`,
+      `deployed: ${T.connection} (password: kubectl -n ${NS} get secret ${SECRET}`,
     ]) expect(r.stdout).toContain(line);
     expect(r.stdout).toMatch(/^\[1\/7\] preflight: ok \(\d+\.\ds\)$/m);
   });
 
   it('deploys again without changing anything: namespace exists, Secret kept, release upgraded, Bound claim reused', async () => {
     const before = await versions();
-    const r = await cli(['deploy', '--profile', 'development', '--timeout', '30'], env);
+    const r = await cli(['deploy', ...PROFILE, '--timeout', '30'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(await versions()).toEqual(before);
     expect(r.stdout).toContain(`[2/7] namespace ${NS}: exists, continuing`);
     expect(r.stdout).toMatch(/\d+ objects: 0 created or configured, \d+ unchanged/);
-    expect(r.stdout).toContain('release exists (deployed, revision 1, chart postgresql-15.5.38): upgrading');
+    expect(r.stdout).toContain(`release exists (deployed, revision 1, chart postgresql-${T.chartVersion}): upgrading`);
     expect(r.stdout).toContain(`data claim ${CHART.dataClaim}: Bound, 8Gi on standard: the StatefulSet reuses it (data kept)`);
     expect(helm.changes()).toEqual([HELM_UPGRADE, HELM_UPGRADE]);
   });
 
   it('--skip-existing leaves an existing release alone', async () => {
-    const r = await cli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '30'], env);
+    const r = await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '30'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain('release exists (deployed, revision 2, chart postgresql-15.5.38), skipped (--skip-existing)');
+    expect(r.stdout).toContain(`release exists (deployed, revision 2, chart postgresql-${T.chartVersion}), skipped (--skip-existing)`);
     expect(helm.changes()).toHaveLength(2);
   });
 
   it('exits 4 when the pod does not become ready within --timeout, saying what it saw and what to check', async () => {
     await setPodReady(kube, NS, CHART.pod, false);
     const started = Date.now();
-    const r = await cli(['deploy', '--profile', 'development', '--skip-existing', '--timeout', '2'], env);
+    const r = await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '2'], env);
     expect(r.code, r.stdout + r.stderr).toBe(4);
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(r.stderr).toContain(`timed out after 2s waiting for pod/${CHART.pod} to become Ready (last seen: pod/${CHART.pod}: phase Running; postgresql running, not ready)`);
@@ -192,7 +197,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     await setPodReady(kube, NS, CHART.pod, true);
   });
 
-  const DEPLOY_AGAIN = ['deploy', '--profile', 'development', '--skip-existing', '--timeout', '60'];
+  const DEPLOY_AGAIN = ['deploy', ...PROFILE, '--skip-existing', '--timeout', '60'];
 
   /** Deletes `job` and deploys again: apply re-creates it, and its pod's `container` exits `code`. */
   const deployWhileJobFails = async (job: string, container: string, code: number) => {
@@ -223,7 +228,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     await failJob(kube, NS, JOBS.verification, 'verify', 8);
     const r = await run.done;
     expect(r.code, r.stdout + r.stderr).toBe(8);
-    expect(r.stderr).toContain(`verification Job ${JOBS.verification} failed: stage 3 (database ping) could not connect to postgresql://learnflow@postgres-postgresql.${NS}.svc:5432/learnflow`);
+    expect(r.stderr).toContain(`verification Job ${JOBS.verification} failed: stage 3 (database ping) could not connect to ${T.connection}`);
     expect(r.stderr).toContain('learnflow.io/database-client=true');
   });
 

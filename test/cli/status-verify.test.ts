@@ -1,19 +1,23 @@
 // `status` and `verify` computed from real objects on a real kube-apiserver: the test writes the
 // statuses the StatefulSet and Job controllers, the kubelet and the volume binder would write,
 // and reads what the CLI makes of them. helm (for verify's stage 1) is the recording stand-in.
+// The fixture project's `status` profile (chart 16.7.27, a release named like the chart).
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
-import { chartObjects } from '../../lib/chart';
 import { DeploymentStatus } from '../../lib/cli/commands/status';
-import { ROOT, byComponent, findOne } from '../support/dist';
+import { FIXTURE_VERSIONS, fixtureObject, fixtureProject } from '../support/fixture-project';
 import { Kube, describeKube } from '../support/kube';
 import {
-  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, get, jobPodExited,
-  kubectlDir, setPodReady, startCli, time, unreachableKubeconfig, CliCluster, useCliCluster, JOBS } from './support';
+  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited,
+  kubectlDir, setPodReady, startCli, time, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
 
-const NS = 'postgres';
-const CHART = chartObjects('postgres');
-const CONNECTION = `postgresql://learnflow@postgres-postgresql.${NS}.svc:5432/learnflow`;
+const T = fixtureTarget('status');
+const { namespace: NS, chart: CHART, jobs: JOBS, connection: CONNECTION } = T;
+const PROFILE = ['--profile', T.profile];
+const DIST_DIR = () => path.join(fixtureProject(), 'dist', T.profile);
+const RELEASE = { release: T.release, chartVersion: T.chartVersion };
+const [FIRST, LAST] = [FIXTURE_VERSIONS[0], FIXTURE_VERSIONS.at(-1)!];
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describeKube('learnflow-postgres status and verify from real objects', () => {
   let kube: Kube;
@@ -23,7 +27,7 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
   useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
   const status = async (): Promise<DeploymentStatus> => {
-    const r = await cli(['status', '--profile', 'development', '--json'], env);
+    const r = await cli(['status', ...PROFILE, '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     return JSON.parse(r.stdout);
@@ -32,18 +36,18 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
   /** Deletes a Job of dist/ and applies dist/ again: a fresh Job with no status, as after a new sync. */
   const recreate = async (name: string) => {
     await kube.kubectlOk(['delete', 'job', name, '-n', NS]);
-    await kube.kubectlOk(['apply', '-f', path.join(ROOT, 'dist', 'development')]);
+    await kube.kubectlOk(['apply', '-f', DIST_DIR()]);
   };
 
   it('exits 2 when the cluster cannot be reached', async () => {
-    const r = await cli(['status', '--profile', 'development'], { ...env, kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
+    const r = await cli(['status', ...PROFILE], { ...env, kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Kubernetes API not accessible');
   });
 
   it('NotDeployed on an empty cluster (exit 0), as JSON and as a table', async () => {
     expect(await status()).toEqual({
-      profile: 'development', namespace: NS, release: 'postgres',
+      profile: T.profile, namespace: NS, release: T.release,
       phase: 'NotDeployed', pods_ready: 0, pods_total: 0, pvc_bound: false, database_accessible: false,
       migrations_applied: null, migrations_pending: null, connection_string: CONNECTION, last_updated: null,
       jobs: {
@@ -53,15 +57,15 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
       },
       conditions: [`namespace ${NS} does not exist`],
     });
-    const table = await cli(['status', '--profile', 'development'], env);
+    const table = await cli(['status', ...PROFILE], env);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^Phase +NotDeployed$/m);
-    expect(table.stdout).toMatch(/^Connection string +postgresql:\/\/learnflow@postgres-postgresql\.postgres\.svc:5432\/learnflow$/m);
-    expect(table.stdout).toMatch(/^Why +namespace postgres does not exist$/m);
+    expect(table.stdout).toMatch(new RegExp(`^Connection string +${escape(CONNECTION)}$`, 'm'));
+    expect(table.stdout).toMatch(new RegExp(`^Why +namespace ${NS} does not exist$`, 'm'));
   });
 
   it('Deploying while the pod is not ready and the claim is Pending', async () => {
-    await kube.kubectlOk(['apply', '-f', path.join(ROOT, 'dist', 'development')]);
+    await kube.kubectlOk(['apply', '-f', DIST_DIR()]);
     await createChartObjects(kube, NS, CHART);
     await setPodReady(kube, NS, CHART.pod, false);
     const s = await status();
@@ -82,12 +86,13 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     const s = await status();
     expect(s).toMatchObject({
       phase: 'Ready', pods_ready: 1, pods_total: 1, pvc_bound: true, database_accessible: true,
-      migrations_applied: ['001', '002', '003', '004', '005', '006'], migrations_pending: [],
+      migrations_applied: FIXTURE_VERSIONS, migrations_pending: [],
       connection_string: CONNECTION, last_updated: newest, conditions: [],
     });
-    const table = await cli(['status', '--profile', 'development'], env);
+    const table = await cli(['status', ...PROFILE], env);
     expect(table.stdout).toMatch(/^Pods ready +1\/1$/m);
-    expect(table.stdout).toMatch(/^Migrations +6 of 6 applied \(001\.\.006\)$/m);
+    const n = FIXTURE_VERSIONS.length;
+    expect(table.stdout).toMatch(new RegExp(`^Migrations +${n} of ${n} applied \\(${FIRST}\\.\\.${LAST}\\)$`, 'm'));
     expect(table.stdout).toMatch(/^Pending migrations +none$/m);
   });
 
@@ -98,25 +103,25 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
   });
 
   it('verify: all four stages pass (exit 0)', async () => {
-    helm.setRelease('deployed');
-    const r = await cli(['verify', '--profile', 'development'], env);
+    helm.setRelease('deployed', RELEASE);
+    const r = await cli(['verify', ...PROFILE], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^stage 1 release +ok: release postgres deployed, revision 1, chart postgresql-15\.5\.38$/m);
+    expect(r.stdout).toMatch(new RegExp(`^stage 1 release +ok: release ${T.release} deployed, revision 1, chart postgresql-${escape(T.chartVersion)}$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^stage 2 pod readiness +ok: pod ${CHART.pod} Ready$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^stage 3 database ping +ok: job/${JOBS.verification} Complete$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^stage 4 schema +ok: job/${JOBS.verification} Complete$`, 'm'));
-    expect(helm.calls().at(-1)).toEqual(['status', 'postgres', '-n', NS, '-o', 'json']);
+    expect(helm.calls().at(-1)).toEqual(['status', T.release, '-n', NS, '-o', 'json']);
   });
 
   it('verify: stage 1 fails without a release (exit 5); exit 3 without helm', async () => {
-    helm.setRelease(undefined);
-    const r = await cli(['verify', '--profile', 'development'], env);
+    helm.setRelease(undefined, RELEASE);
+    const r = await cli(['verify', ...PROFILE], env);
     expect(r.code).toBe(5);
-    expect(r.stdout).toMatch(/^stage 1 release +FAILED: release postgres not installed in postgres$/m);
+    expect(r.stdout).toMatch(new RegExp(`^stage 1 release +FAILED: release ${T.release} not installed in ${NS}$`, 'm'));
     expect(r.stderr).toContain('health check failed at stage 1 release');
-    expect(r.stderr).toContain('learnflow-postgres deploy --profile development');
-    helm.setRelease('deployed');
-    const noHelm = await cli(['verify', '--profile', 'development'], { ...env, path: [kubectlDir()] });
+    expect(r.stderr).toContain(`learnflow-postgres deploy --profile ${T.profile}`);
+    helm.setRelease('deployed', RELEASE);
+    const noHelm = await cli(['verify', ...PROFILE], { ...env, path: [kubectlDir()] });
     expect(noHelm.code).toBe(3);
   });
 
@@ -124,7 +129,7 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     await recreate(JOBS.verification);
     await jobPodExited(kube, NS, JOBS.verification, 'verify', 8);
     await failJob(kube, NS, JOBS.verification, 'verify', 8);
-    const unreachable = await cli(['verify', '--profile', 'development'], env);
+    const unreachable = await cli(['verify', ...PROFILE], env);
     expect(unreachable.code, unreachable.stdout + unreachable.stderr).toBe(8);
     expect(unreachable.stdout).toMatch(new RegExp(`^stage 3 database ping +FAILED: job/${JOBS.verification} could not connect to ${CONNECTION} \\(exit 8\\)$`, 'm'));
     expect(unreachable.stdout).toMatch(/^stage 4 schema +FAILED: not run \(stage 3 failed\)$/m);
@@ -134,7 +139,7 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     await kube.kubectlOk(['delete', 'pods', '-l', `job-name=${JOBS.verification}`, '-n', NS]);
     await jobPodExited(kube, NS, JOBS.verification, 'verify', 5);
     await failJob(kube, NS, JOBS.verification, 'verify', 5);
-    const schema = await cli(['verify', '--profile', 'development'], env);
+    const schema = await cli(['verify', ...PROFILE], env);
     expect(schema.code).toBe(5);
     expect(schema.stdout).toMatch(/^stage 3 database ping +ok: passed \(the Job got to stage 4\)$/m);
     expect(schema.stdout).toMatch(/^stage 4 schema +FAILED: /m);
@@ -142,16 +147,16 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
 
   it('verify --rerun creates the verification Job again from dist/ and waits for it', async () => {
     const before = await get(kube, NS, `job/${JOBS.verification}`);
-    const run = startCli(['verify', '--profile', 'development', '--rerun', '--timeout', '30'], env);
+    const run = startCli(['verify', ...PROFILE, '--rerun', '--timeout', '30'], env);
     const fresh = await eventually('a fresh verification Job', async () => {
       const j = await get(kube, NS, `job/${JOBS.verification}`);
       return j && j.metadata.uid !== before.metadata.uid ? j : undefined;
     });
-    expect(fresh.spec.template.spec.containers[0].command).toEqual(findOne('development', byComponent('Job', 'verification'), 'verification Job').spec.template.spec.containers[0].command);
+    expect(fresh.spec.template.spec.containers[0].command).toEqual(fixtureObject(T.profile, 'Job', 'verification').spec.template.spec.containers[0].command);
     await completeJob(kube, NS, JOBS.verification);
     const r = await run.done;
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain(`re-created job/${JOBS.verification} from dist/development/: job.batch/${JOBS.verification} created`);
+    expect(r.stdout).toContain(`re-created job/${JOBS.verification} from dist/${T.profile}/: job.batch/${JOBS.verification} created`);
   });
 
   it('Failed when the migration Job failed; migrations then unknown', async () => {
@@ -160,9 +165,9 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     const s = await status();
     expect(s).toMatchObject({ phase: 'Failed', migrations_applied: null, migrations_pending: null, jobs: { migrations: { name: JOBS.migrations, phase: 'Failed' } } });
     expect(s.conditions).toContainEqual(expect.stringMatching(new RegExp(`^job/${JOBS.migrations} \\(migrations\\) Failed: PodFailurePolicy: Container migrate .* exit code 7`)));
-    const table = await cli(['status', '--profile', 'development'], env);
+    const table = await cli(['status', ...PROFILE], env);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^Phase +Failed$/m);
-    expect(table.stdout).toContain(`unknown until job/${JOBS.migrations} completes (Failed); plan: 001, 002, 003, 004, 005, 006`);
+    expect(table.stdout).toContain(`unknown until job/${JOBS.migrations} completes (Failed); plan: ${FIXTURE_VERSIONS.join(', ')}`);
   });
 });

@@ -1,6 +1,7 @@
 // Running bin/learnflow-postgres as a user would (a child process with kubectl on PATH and a
-// KUBECONFIG), and playing the parts a real cluster's controllers and kubelet would: the tier has
-// none, so the tests set the status of Jobs, pods and claims themselves through the status
+// KUBECONFIG), in the fixture project (test/support/fixture-project.ts: profiles and migrations of
+// the tests' own), and playing the parts a real cluster's controllers and kubelet would: the tier
+// has none, so the tests set the status of Jobs, pods and claims themselves through the status
 // subresource, exactly as those components write it.
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,11 +9,11 @@ import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { ROOT, byComponent, findOne } from '../support/dist';
-import { afterAll, beforeAll } from 'vitest';
-import { Kube, kubeBinaries, startKube } from '../support/kube';
-
-export const BIN = path.join(ROOT, 'bin', 'learnflow-postgres');
+import { afterAll } from 'vitest';
+import { ChartObjects, chartObjects } from '../../lib/chart';
+import { DeploymentConfig, resolveConfig } from '../../lib/config';
+import { FIXTURE_PROFILES, FixtureProfile, fixtureObject, fixtureProject } from '../support/fixture-project';
+import { Kube, kubeBinaries, useSharedKube } from '../support/kube';
 
 export interface CliResult {
   readonly code: number | null;
@@ -21,6 +22,8 @@ export interface CliResult {
 }
 
 export interface CliEnv {
+  /** The project whose bin/learnflow-postgres runs, in its root. @default the fixture project */
+  readonly root?: string;
   /** KUBECONFIG of the run. */
   readonly kubeconfig: string;
   /** Directories on PATH, in order (nothing else is on it). */
@@ -35,12 +38,13 @@ export interface RunningCli {
   readonly done: Promise<CliResult>;
 }
 
-/** Starts `node bin/learnflow-postgres args…` in the project root; resolves when it exits. */
+/** Starts `node bin/learnflow-postgres args…` in the project's root; resolves when it exits. */
 export function startCli(args: readonly string[], env: CliEnv, timeoutMs = 90_000): RunningCli {
   let stdout = '';
   let stderr = '';
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
+  const root = env.root ?? fixtureProject();
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'learnflow-postgres'), ...args], {
+    cwd: root,
     env: { PATH: env.path.join(path.delimiter), KUBECONFIG: env.kubeconfig, HOME: env.home, TMPDIR: env.home },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -112,10 +116,10 @@ process.exit(64);
     return this.calls().filter((c) => c[0] !== 'version' && c[0] !== 'status');
   }
 
-  /** Sets the release record as `helm status -o json` would print it; undefined: no release. */
-  setRelease(status: string | undefined, chartVersion = '15.5.38'): void {
+  /** Sets the record of `release` (chart `chartVersion`) as `helm status -o json` would print it; status undefined: no release. */
+  setRelease(status: string | undefined, { release, chartVersion }: { release: string; chartVersion: string }): void {
     if (status === undefined) rmSync(this.release, { force: true });
-    else writeFileSync(this.release, JSON.stringify({ name: 'postgres', version: 1, info: { status }, chart: { metadata: { name: 'postgresql', version: chartVersion } } }));
+    else writeFileSync(this.release, JSON.stringify({ name: release, version: 1, info: { status }, chart: { metadata: { name: 'postgresql', version: chartVersion } } }));
   }
 }
 
@@ -229,24 +233,19 @@ export async function jobPodExited(kube: Kube, ns: string, job: string, containe
   return name;
 }
 
-/** Names and labels of what the chart creates for release `postgres` (lib/chart.ts chartObjects). */
-export interface ChartNames {
-  readonly statefulSet: string;
-  readonly headlessService: string;
-  readonly pod: string;
-  readonly dataClaim: string;
-  readonly podLabels: Readonly<Record<string, string>>;
-}
+
+/** The image of the stand-in database pod: never pulled, nothing runs here. */
+const CHART_IMAGE = 'example.invalid/postgresql:1';
 
 /**
  * What `helm install` and the StatefulSet controller would create: the `default` ServiceAccount
  * (the ServiceAccount admission plugin needs it), the StatefulSet, its pod and its data claim.
  * Minimal but valid manifests under the chart's names and labels; statuses are set separately.
  */
-export async function createChartObjects(kube: Kube, ns: string, chart: ChartNames): Promise<void> {
+export async function createChartObjects(kube: Kube, ns: string, chart: ChartObjects): Promise<void> {
   const podSpec = {
     securityContext: restricted.securityContext,
-    containers: [{ name: 'postgresql', image: 'docker.io/bitnamilegacy/postgresql:16.4.0-debian-12-r14', securityContext: restricted.containerSecurity }],
+    containers: [{ name: 'postgresql', image: CHART_IMAGE, securityContext: restricted.containerSecurity }],
   };
   await create(kube,
     defaultServiceAccount(ns),
@@ -274,7 +273,7 @@ export async function setPodReady(kube: Kube, ns: string, pod: string, ready: bo
     phase: 'Running',
     conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: at, ...(ready ? {} : { reason: 'ContainersNotReady' }) }],
     containerStatuses: [{
-      name: 'postgresql', image: 'docker.io/bitnamilegacy/postgresql:16.4.0-debian-12-r14', imageID: '', ready, restartCount: 0,
+      name: 'postgresql', image: CHART_IMAGE, imageID: '', ready, restartCount: 0,
       started: true, state: { running: { startedAt: at } },
     }],
   });
@@ -294,7 +293,7 @@ export async function storageClass(kube: Kube, name: string, isDefault: boolean)
   });
 }
 
-/** What a CLI test file works with: its API server, a scratch folder, a recording helm, and the CLI's environment. */
+/** What a CLI test file works with: the shared API server, a scratch folder, a recording helm, and the CLI's environment. */
 export interface CliCluster {
   readonly kube: Kube;
   readonly scratch: { dir: string; remove(): void };
@@ -303,26 +302,48 @@ export interface CliCluster {
 }
 
 /**
- * One API server per test file (inside a describeKube block), started before its tests and
- * stopped after them; `ready` hands the pieces to the file's variables.
+ * The run's shared API server (inside a describeKube block), a scratch folder and a recording
+ * helm for the file, set up before its tests; `ready` hands the pieces to the file's variables.
  */
 export function useCliCluster(ready: (cluster: CliCluster) => void): void {
-  let cluster: CliCluster | undefined;
-  beforeAll(async () => {
-    const scratch = scratchDir();
-    const kube = await startKube();
+  let scratch: CliCluster['scratch'] | undefined;
+  useSharedKube((kube) => {
+    scratch = scratchDir();
     const helm = new FakeHelm(scratch.dir);
     const home = path.join(scratch.dir, 'home');
     mkdirSync(home);
-    cluster = { kube, scratch, helm, env: { kubeconfig: kube.kubeconfig, path: [helm.dir, kubectlDir()], home } };
-    ready(cluster);
+    ready({ kube, scratch, helm, env: { kubeconfig: kube.kubeconfig, path: [helm.dir, kubectlDir()], home } });
   });
-  afterAll(async () => {
-    await cluster?.kube.stop();
-    cluster?.scratch.remove();
-  });
+  afterAll(() => scratch?.remove());
 }
 
-/** Names of the development profile's Jobs as dist/ renders them (content-hashed). */
-export const JOBS = Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
-  [component, findOne('development', byComponent('Job', component), `${component} Job`).metadata.name])) as Record<'credentials' | 'migrations' | 'verification', string>;
+/** A profile of the fixture project as its tests expect it, derived from its props (not from the CLI). */
+export interface FixtureTarget {
+  readonly profile: FixtureProfile;
+  readonly config: DeploymentConfig;
+  readonly namespace: string;
+  readonly release: string;
+  readonly chartVersion: string;
+  /** The chart's names and labels for this release. */
+  readonly chart: ChartObjects;
+  /** dist/<profile>/helm/postgresql-values.yaml, as the CLI shows it from the project's root. */
+  readonly valuesFile: string;
+  /** The exact `helm upgrade --install` argv deploy runs. */
+  readonly helmUpgrade: readonly string[];
+  /** The Jobs of dist/<profile>/, by component (content-hashed names). */
+  readonly jobs: Record<'credentials' | 'migrations' | 'verification', string>;
+  /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=require]`. */
+  readonly connection: string;
+}
+
+export function fixtureTarget(profile: FixtureProfile): FixtureTarget {
+  const config = resolveConfig(FIXTURE_PROFILES[profile]);
+  const { namespace, releaseName: release, chartVersion, appUser, port, databaseName, tls } = config;
+  const chart = chartObjects(release);
+  const valuesFile = `dist/${profile}/helm/postgresql-values.yaml`;
+  const jobs = Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
+    [component, fixtureObject(profile, 'Job', component).metadata.name])) as FixtureTarget['jobs'];
+  const helmUpgrade = ['upgrade', '--install', release, 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', chartVersion, '--namespace', namespace, '-f', valuesFile];
+  const connection = `postgresql://${appUser}@${chart.service}.${namespace}.svc:${port}/${databaseName}${tls.enabled ? '?sslmode=require' : ''}`;
+  return { profile, config, namespace, release, chartVersion, chart, valuesFile, helmUpgrade, jobs, connection };
+}

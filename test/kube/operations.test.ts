@@ -1,12 +1,18 @@
 // The README's operator commands, run verbatim against a real API server with dist/ applied as
-// the README says, and the Argo CD Application validated against its CRD by the server.
+// the README says, and the Argo CD Application validated against its CRD by the server. The
+// README's examples use the default names (namespace and release `postgres`) with backups on:
+// the test renders such a profile itself, so LearnFlow's own profiles may change freely. On the
+// shared API server, where no other file uses the namespace `postgres`.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DIST, ROOT } from '../support/dist';
-import { Kube, describeKube, kubeBinaries, startKube } from '../support/kube';
+import { LearnflowPostgresProps } from '../../lib/config';
+import { PROFILES, PROFILE_NAMES } from '../../lib/profiles';
+import { ROOT } from '../support/dist';
+import { Kube, describeKube, kubeBinaries, useSharedKube } from '../support/kube';
+import { ProjectVariant, synthesizeVariant } from '../support/kube-dist';
 
 /**
  * The command of a README shell block that mentions `marker`: its line joined with its `\`
@@ -30,15 +36,33 @@ function sh(kube: Kube, command: string): Promise<{ code: number; stdout: string
   });
 }
 
+const REPOSITORY = { repoURL: 'https://git.example.com/platform/learnflow-postgres.git' };
+/** The profile the README's examples assume: every default, backups on. */
+const EXAMPLE = 'readme-example';
+
+/**
+ * The README's example profile and those of lib/profiles.ts, each given a repository URL so that
+ * every one renders its Application.
+ */
+const VARIANT_PROFILES: Record<string, LearnflowPostgresProps> = {
+  [EXAMPLE]: { backup: { enabled: true }, argocd: REPOSITORY },
+  ...Object.fromEntries(PROFILE_NAMES.map((name) => {
+    const props: LearnflowPostgresProps = PROFILES[name];
+    return [name, { ...props, argocd: { ...props.argocd, ...REPOSITORY } }];
+  })),
+};
+
 describeKube('the README\'s operator commands on a real API server', () => {
   let kube: Kube;
+  let variant: ProjectVariant;
+  useSharedKube((k) => (kube = k));
   beforeAll(async () => {
-    kube = await startKube();
-    const apply = await sh(kube, 'kubectl apply -f dist/production/');
+    variant = await synthesizeVariant({ profiles: VARIANT_PROFILES });
+    const apply = await sh(kube, `kubectl apply -f ${variant.dist}/${EXAMPLE}/`);
     expect(apply.stderr).toBe('');
     expect(apply.code).toBe(0);
   });
-  afterAll(async () => kube?.stop());
+  afterAll(() => variant?.remove());
 
   const jobsWith = async (component: string) => JSON.parse(await kube.kubectlOk(['get', 'jobs', '-n', 'postgres', '-l', `app.kubernetes.io/component=${component}`, '-o', 'json'])).items;
   const container = (job: any) => job.spec.template.spec.containers[0];
@@ -72,7 +96,7 @@ describeKube('the README\'s operator commands on a real API server', () => {
   });
 
   it('prunes with the README\'s selector and allowlist without a warning', async () => {
-    const run = await sh(kube, readmeCommand('--prune-allowlist=core/v1/ConfigMap').replace('dist/development/', 'dist/production/'));
+    const run = await sh(kube, readmeCommand('--prune-allowlist=core/v1/ConfigMap').replace('dist/development/', `${variant.dist}/${EXAMPLE}/`));
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
   });
@@ -85,8 +109,8 @@ describeKube('the README\'s operator commands on a real API server', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     await kube.kubectlOk(['create', 'namespace', 'argocd']);
-    for (const profile of ['development', 'production']) {
-      const file = path.join(DIST, profile, 'argocd', 'application.yaml');
+    for (const profile of Object.keys(VARIANT_PROFILES)) {
+      const file = path.join(variant.dist, profile, 'argocd', 'application.yaml');
       const r = await kube.kubectl(['apply', '--server-side', '--field-manager=learnflow', '-f', file]);
       expect(r.stderr, profile).toBe('');
       expect(r.code, profile).toBe(0);
@@ -94,7 +118,7 @@ describeKube('the README\'s operator commands on a real API server', () => {
       expect(stored.spec.sources).toEqual(parse(readFileSync(file, 'utf8')).spec.sources);
     }
     // The schema is really checked: a misspelt field is refused.
-    const bad = readFileSync(path.join(DIST, 'development', 'argocd', 'application.yaml'), 'utf8').replace('syncPolicy:', 'syncPolicyy:');
+    const bad = readFileSync(path.join(variant.dist, EXAMPLE, 'argocd', 'application.yaml'), 'utf8').replace('syncPolicy:', 'syncPolicyy:');
     const r = await kube.kubectl(['apply', '--server-side', '--field-manager=learnflow', '-f', '-'], { input: bad });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/syncPolicyy/);

@@ -1,9 +1,9 @@
 // The Kubernetes test tier itself: a real kube-apiserver (+ etcd) starts, enforces Pod Security
 // admission and RBAC, and issues ServiceAccount tokens. Other test/kube/ files build on this.
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeKube, Kube, startKube } from '../support/kube';
+import { beforeAll, expect, it } from 'vitest';
+import { describeKube, Kube, useSharedKube } from '../support/kube';
 
-const NS = 'smoke';
+const NS = 'lftest-smoke';
 
 const namespace = `
 apiVersion: v1
@@ -92,14 +92,10 @@ const apply = ['apply', '--server-side', '--field-manager=learnflow-test', '-f',
 describeKube('kube test tier (kube-apiserver + etcd)', () => {
   let kube: Kube;
 
+  useSharedKube((k) => (kube = k));
   beforeAll(async () => {
-    kube = await startKube();
     console.log(`kube-apiserver v${kube.version} ready at ${kube.server} in ${kube.startupMs} ms`);
     await kube.kubectlOk(apply, { input: namespace });
-  });
-
-  afterAll(async () => {
-    await kube?.stop();
   });
 
   it('serves the pinned version', async () => {
@@ -159,7 +155,7 @@ describeKube('kube test tier (kube-apiserver + etcd)', () => {
     // …and the token really is accepted for the granted verb, and refused for others.
     const created = await kube.kubectl(apply, { input: compliantJob.replace('name: compliant', 'name: by-migrator'), kubeconfig: asMigrator });
     expect(created.code, created.stderr).not.toBe(0); // server-side apply is a PATCH: not granted
-    expect(created.stderr).toMatch(/forbidden: User "system:serviceaccount:smoke:migrator" cannot patch resource "jobs"/);
+    expect(created.stderr).toMatch(new RegExp(`forbidden: User "system:serviceaccount:${NS}:migrator" cannot patch resource "jobs"`));
     const viaCreate = await kube.kubectl(['create', '-f', '-'], { input: compliantJob.replace('name: compliant', 'name: by-migrator'), kubeconfig: asMigrator });
     expect(viaCreate.code, viaCreate.stderr).toBe(0);
   });

@@ -1,32 +1,24 @@
-// The migration ConfigMaps' data: the plan (plan.tsv, or its parts), the runner and the SQL
-// files, and the constants the synthesizer shares with runner.sh.
+// The migration ConfigMaps' data: the plan (plan.tsv, or its parts), the runner rendered from
+// its contract and the runner's copies of the SQL files.
 import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  ADVISORY_LOCK_KEY,
-  PLAN_KEY,
-  PLAN_PARTS_KEY,
-  POSTGRES_DURATION,
-  RUNNER_ENV,
-  RUNNER_KEY,
-  migrationBundle,
-  planEntries,
-  renderPlan,
-} from '../../lib/migrations/bundle';
+import { PLAN_KEY, PLAN_PARTS_KEY, RUNNER_KEY, migrationBundle, planEntries, renderPlan } from '../../lib/migrations/bundle';
 import { CONFIGMAP_DATA_BUDGET, encodedSize } from '../../lib/migrations/layout';
+import { runForm } from '../../lib/migrations/run-form';
+import { ADVISORY_LOCK_KEY, RUNNER, runnerScript } from '../../lib/migrations/runner-contract';
 import { migration } from '../support/runner-harness';
 
-const runnerText = readFileSync(path.join(__dirname, '..', '..', 'lib', 'migrations', 'runner.sh'), 'utf8');
+const sha = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const users = migration('001', 'create_users', 'CREATE TABLE users (id integer);\n', 'DROP TABLE users;\n');
 const index = migration('002', 'index_users', '-- learnflow:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_id ON users (id);\n');
 
 describe('renderPlan', () => {
-  it('writes one tab-separated line per migration in ascending version, no header', () => {
+  it('writes one tab-separated line per migration in ascending version, no header: the recorded checksum of the up file as written, and those of the runner\'s copies', () => {
     expect(renderPlan([index, users])).toBe(
       [
-        ['001', 'create_users', users.up.sha256, users.down.sha256, 'tx'].join('\t'),
-        ['002', 'index_users', index.up.sha256, index.down.sha256, 'notx'].join('\t'),
+        ['001', 'create_users', users.up.sha256, 'tx', sha(runForm(users.up)), sha(runForm(users.down))].join('\t'),
+        ['002', 'index_users', index.up.sha256, 'notx', sha(runForm(index.up)), sha(runForm(index.down))].join('\t'),
         '',
       ].join('\n'),
     );
@@ -69,9 +61,9 @@ describe('planEntries', () => {
     }
   });
 
-  it('keeps 1,000 migrations in plan.tsv, under the budget of one ConfigMap', () => {
-    const thousand = Array.from({ length: 1000 }, (_, i) => migration(String(i + 1).padStart(4, '0'), `add_feature_${i}_enabled`, `SELECT ${i};\n`));
-    const entries = planEntries(thousand);
+  it('keeps 800 migrations in plan.tsv, under the budget of one ConfigMap', () => {
+    const many = Array.from({ length: 800 }, (_, i) => migration(String(i + 1).padStart(4, '0'), `add_feature_${i}_enabled`, `SELECT ${i};\n`));
+    const entries = planEntries(many);
     expect(entries.map(([key]) => key)).toEqual([PLAN_KEY]);
     expect(encodedSize(PLAN_KEY, entries[0][1])).toBeLessThanOrEqual(CONFIGMAP_DATA_BUDGET);
   });
@@ -88,9 +80,9 @@ describe('migrationBundle', () => {
       PLAN_KEY,
       RUNNER_KEY,
     ]);
-    expect(bundle[RUNNER_KEY]).toBe(runnerText);
+    expect(bundle[RUNNER_KEY]).toBe(runnerScript());
     expect(bundle[PLAN_KEY]).toBe(renderPlan([users, index]));
-    expect(bundle['002_index_users.up.sql']).toBe(index.up.sql);
+    expect(bundle['002_index_users.up.sql']).toBe(runForm(index.up));
   });
 
   it('carries the plan in parts when it is split', () => {
@@ -114,20 +106,32 @@ describe('migrationBundle', () => {
   });
 });
 
-describe('constants shared with runner.sh', () => {
-  it.each(Object.values(RUNNER_ENV).filter((v) => v.default !== undefined))('$name defaults to $default in the runner too', ({ name, default: value }) => {
-    expect(runnerText).toContain(`\${${name}:-${value}}`);
+describe('runner.sh as the Job runs it', () => {
+  const body = readFileSync(RUNNER.body, 'utf8');
+  /** The body without its comments (shell and SQL), which may speak of codes in words. */
+  const code = body.split('\n').filter((line) => !/^\s*(#|--)/.test(line)).join('\n');
+
+  it('carries the values of its contract, once, in place of the marker line', () => {
+    const rendered = runnerScript();
+    expect(rendered.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(rendered).not.toContain('\n# learnflow:contract\n');
+    for (const [name, exit] of [['USAGE', 1], ['LOCK_TIMEOUT', 4], ['MIGRATION_FAILED', 7], ['CONNECTION_FAILED', 8]] as const) {
+      expect(rendered).toContain(`\nEXIT_${name}=${exit}\n`);
+    }
+    expect(rendered).toContain(`\nDEFAULT_MIGRATE_STATEMENT_TIMEOUT=${RUNNER.knobs.statementTimeout.default}\n`);
+    expect(rendered).toContain(`\nLOCK_KEY=${ADVISORY_LOCK_KEY}\n`);
+    expect(rendered).toContain(`\nLOCK_CLASSID=${ADVISORY_LOCK_KEY >> 32n}\n`);
+    expect(rendered).toContain(`\nTABLE=${RUNNER.constants.TABLE}\n`);
   });
 
   it('takes the advisory lock key derived from "learnflow-migrations"', () => {
     expect(ADVISORY_LOCK_KEY).toBe(1201360753686228956n);
-    expect(runnerText).toContain(`LOCK_KEY=${ADVISORY_LOCK_KEY}`);
-    expect(runnerText).toContain(`LOCK_CLASSID=${ADVISORY_LOCK_KEY >> 32n}`);
-    expect(runnerText).toContain(`LOCK_OBJID=${ADVISORY_LOCK_KEY & 0xffffffffn}`);
   });
 
-  it('accepts the durations the runner accepts', () => {
-    expect(['15min', '10s', '500ms', '2h', '0', '30'].filter((d) => POSTGRES_DURATION.test(d))).toHaveLength(6);
-    expect(['15 min', '1.5s', '10m', '', 's', '1d'].filter((d) => POSTGRES_DURATION.test(d))).toEqual([]);
+  it('writes no exit code, default or lock key of its own: the body uses the contract\'s variables', () => {
+    expect(code.match(/\b(exit|fail) [0-9]/g)).toBeNull();
+    expect(code).not.toMatch(/:-(300|120|15min|10s)\}/);
+    expect(code).not.toContain(String(ADVISORY_LOCK_KEY));
+    expect(code).not.toContain('applied_migrations');
   });
 });

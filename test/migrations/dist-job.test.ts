@@ -1,18 +1,26 @@
 // The synthesized migration Job from dist/, run as the cluster would run it (same command, same
 // files laid out like a ConfigMap mount, same environment) against a real PostgreSQL, with the
-// application user of the chart owning the database, as the Bitnami chart sets it up.
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
+// application user of the chart owning the database, as the Bitnami chart sets it up. What it
+// expects comes from migrations/ and lib/profiles.ts at run time, except LearnFlow's schema,
+// asserted in one place below (LEARNFLOW_SCHEMA): evolving the schema means updating that place.
 import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../../lib/profiles';
 import { resolveConfig } from '../../lib/config';
+import { CREDENTIAL_KEYS } from '../../lib/credentials/keys';
+import { loadMigrations } from '../../lib/migrations/files';
+import { runnerScript } from '../../lib/migrations/runner-contract';
+import { resourceName } from '../../lib/names';
+import { expectedTables } from '../../lib/verification/expected-schema';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { distMigrationJob, prepareDistJob } from '../support/dist-job';
-import { runRunner } from '../support/runner-harness';
+import { MigrationTemplate, distMigrationJob, prepareDistJob } from '../support/dist-job';
 import { ROOT } from '../support/dist';
+import { runRunner } from '../support/runner-harness';
 
 const PROFILE = 'development';
+const config = resolveConfig(PROFILES[PROFILE]);
+const migrations = loadMigrations('migrations', { root: ROOT });
+const tables = expectedTables(migrations);
 const job = distMigrationJob(PROFILE);
 const appUser = job.env.PGUSER;
 let pg: Pg;
@@ -22,16 +30,21 @@ const { freshDatabase, appConnection } = usePostgres('learnflow', (server, dir) 
   mounts = dir;
 }, { appUser });
 
-/** Runs the dist/ Job (or one of its CronJob templates) against `db`. */
-function run(db: string, cronJob?: string, overrides: Record<string, string> = {}) {
-  const prepared = prepareDistJob(cronJob ? distMigrationJob(PROFILE, cronJob) : job, mounts, appConnection(db), overrides);
+/** Runs the dist/ Job (or one of its templates) against `db`. */
+function run(db: string, template?: MigrationTemplate, overrides: Record<string, string> = {}) {
+  const prepared = prepareDistJob(template ? distMigrationJob(PROFILE, template) : job, mounts, appConnection(db), overrides);
   return runRunner(prepared.dir, prepared.env, prepared.args);
 }
 
 const rows = (db: string, sql: string) => pg.psql(db, sql).split('\n').filter(Boolean);
+const publicTables = (db: string) => rows(db, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
 
-/** The data model's six tables: column, type, nullability and default, as information_schema shows them. */
-const EXPECTED_COLUMNS = `
+/**
+ * LearnFlow's schema, as the data model states it: the one place that names LearnFlow's tables,
+ * columns (type, nullability, default) and indexes. New columns or tables may come; these stay.
+ */
+const LEARNFLOW_SCHEMA = {
+  columns: `
 curriculum|id|integer|NO|nextval('curriculum_id_seq'::regclass)
 curriculum|module_name|character varying(255)|NO|
 curriculum|topic_name|character varying(255)|NO|
@@ -70,7 +83,28 @@ users|username|character varying(255)|NO|
 users|email|character varying(255)|NO|
 users|role|character varying(50)|YES|'student'::character varying
 users|created_at|timestamp without time zone|YES|now()
-users|updated_at|timestamp without time zone|YES|now()`.trim().split('\n');
+users|updated_at|timestamp without time zone|YES|now()`.trim().split('\n'),
+  /** Every index the data model lists, with its definition's distinctive part. */
+  indexes: {
+    idx_users_username: 'ON public.users USING btree (username)',
+    idx_users_email: 'ON public.users USING btree (email)',
+    idx_users_role: 'ON public.users USING btree (role)',
+    idx_progress_user_id: 'ON public.progress USING btree (user_id)',
+    idx_progress_topic: 'ON public.progress USING btree (topic)',
+    idx_progress_mastery: 'ON public.progress USING btree (mastery_score)',
+    idx_submissions_user_id: 'ON public.submissions USING btree (user_id)',
+    idx_submissions_exercise_id: 'ON public.submissions USING btree (exercise_id)',
+    idx_submissions_submitted_at: 'ON public.submissions USING btree (submitted_at DESC)',
+    idx_exercises_topic: 'ON public.exercises USING btree (topic)',
+    idx_exercises_difficulty: 'ON public.exercises USING btree (difficulty)',
+    idx_struggle_user_id: 'ON public.struggle_alerts USING btree (user_id)',
+    idx_struggle_topic: 'ON public.struggle_alerts USING btree (topic)',
+    idx_struggle_resolved: 'ON public.struggle_alerts USING btree (resolved_at)',
+    idx_struggle_notified: 'ON public.struggle_alerts USING btree (notified) WHERE (notified = false)',
+    idx_curriculum_module: 'ON public.curriculum USING btree (module_name)',
+    idx_curriculum_order: 'ON public.curriculum USING btree (order_index)',
+  } as Record<string, string>,
+};
 
 const COLUMNS_SQL = `
 SELECT c.table_name, c.column_name,
@@ -80,60 +114,14 @@ SELECT c.table_name, c.column_name,
  WHERE c.table_schema = 'public' AND c.table_name <> 'applied_migrations'
  ORDER BY c.table_name, c.ordinal_position`;
 
-/** Every index the data model lists, with its definition's distinctive part. */
-const EXPECTED_INDEXES: Record<string, string> = {
-  idx_users_username: 'ON public.users USING btree (username)',
-  idx_users_email: 'ON public.users USING btree (email)',
-  idx_users_role: 'ON public.users USING btree (role)',
-  idx_progress_user_id: 'ON public.progress USING btree (user_id)',
-  idx_progress_topic: 'ON public.progress USING btree (topic)',
-  idx_progress_mastery: 'ON public.progress USING btree (mastery_score)',
-  idx_submissions_user_id: 'ON public.submissions USING btree (user_id)',
-  idx_submissions_exercise_id: 'ON public.submissions USING btree (exercise_id)',
-  idx_submissions_submitted_at: 'ON public.submissions USING btree (submitted_at DESC)',
-  idx_exercises_topic: 'ON public.exercises USING btree (topic)',
-  idx_exercises_difficulty: 'ON public.exercises USING btree (difficulty)',
-  idx_struggle_user_id: 'ON public.struggle_alerts USING btree (user_id)',
-  idx_struggle_topic: 'ON public.struggle_alerts USING btree (topic)',
-  idx_struggle_resolved: 'ON public.struggle_alerts USING btree (resolved_at)',
-  idx_struggle_notified: 'ON public.struggle_alerts USING btree (notified) WHERE (notified = false)',
-  idx_curriculum_module: 'ON public.curriculum USING btree (module_name)',
-  idx_curriculum_order: 'ON public.curriculum USING btree (order_index)',
-};
-
-describe('the migration Job from dist/ on a real PostgreSQL', () => {
-  it('runs the runner that lib/ holds, with the knobs the typed props set', () => {
-    expect(job.files['runner.sh']).toBe(readFileSync(path.join(ROOT, 'lib', 'migrations', 'runner.sh'), 'utf8'));
-    const m = resolveConfig(PROFILES[PROFILE]).migrations;
-    expect(job.env).toMatchObject({
-      MIGRATE_DB_WAIT_SECONDS: String(m.waitForDatabaseSeconds),
-      MIGRATE_LOCK_WAIT_SECONDS: String(m.lockWaitSeconds),
-      MIGRATE_STATEMENT_TIMEOUT: m.statementTimeout,
-      MIGRATE_LOCK_TIMEOUT: m.lockTimeout,
-    });
-    expect(job.secretEnv.PGPASSWORD).toEqual({ name: 'postgres-postgresql-credentials', key: 'password' });
-  });
-
-  it('creates the six tables with every column, type, default and index of the data model', async () => {
+describe("LearnFlow's schema, from the migration Job of dist/", () => {
+  it('has every column, type, default and index of the data model', async () => {
     const db = freshDatabase();
-    const result = await run(db);
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-    expect(result.stdout.trim().split('\n')).toEqual([
-      expect.stringMatching(/^learnflow-migrate: applied 001 create_users \(\d+ ms\)$/),
-      expect.stringMatching(/^learnflow-migrate: applied 002 create_exercises \(\d+ ms\)$/),
-      expect.stringMatching(/^learnflow-migrate: applied 003 create_progress \(\d+ ms\)$/),
-      expect.stringMatching(/^learnflow-migrate: applied 004 create_submissions \(\d+ ms\)$/),
-      expect.stringMatching(/^learnflow-migrate: applied 005 create_struggle_alerts \(\d+ ms\)$/),
-      expect.stringMatching(/^learnflow-migrate: applied 006 create_curriculum \(\d+ ms\)$/),
-      expect.stringMatching(/6 applied, 0 already up to date/),
-    ]);
-    expect(rows(db, COLUMNS_SQL).map((r) => r)).toEqual(EXPECTED_COLUMNS);
+    expect((await run(db)).code).toBe(0);
+    expect(rows(db, COLUMNS_SQL)).toEqual(expect.arrayContaining(LEARNFLOW_SCHEMA.columns));
     const indexes = Object.fromEntries(rows(db, `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'idx_%'`)
       .map((r) => r.split('|')).map(([name, def]) => [name, def.replace(/^CREATE (UNIQUE )?INDEX \S+ /, '')]));
-    expect(indexes).toEqual(EXPECTED_INDEXES);
-    // Tables belong to the application user, who ran the migrations.
-    expect(rows(db, `SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'`)).toEqual([appUser]);
+    expect(indexes).toMatchObject(LEARNFLOW_SCHEMA.indexes);
   });
 
   it('enforces the foreign keys, unique constraints and the checks the data model states in words', async () => {
@@ -158,37 +146,69 @@ describe('the migration Job from dist/ on a real PostgreSQL', () => {
     pg.psql(db, `DELETE FROM users WHERE username = 'ada'`);
     expect(rows(db, `SELECT (SELECT count(*) FROM progress) + (SELECT count(*) FROM submissions) + (SELECT count(*) FROM struggle_alerts)`)).toEqual(['0']);
   });
+});
+
+describe('the migration Job from dist/ on a real PostgreSQL', () => {
+  it('runs the runner its contract renders, with the knobs the typed props set', () => {
+    expect(job.files['runner.sh']).toBe(runnerScript());
+    const m = config.migrations;
+    expect(job.env).toMatchObject({
+      MIGRATE_DB_WAIT_SECONDS: String(m.waitForDatabaseSeconds),
+      MIGRATE_LOCK_WAIT_SECONDS: String(m.lockWaitSeconds),
+      MIGRATE_STATEMENT_TIMEOUT: m.statementTimeout,
+      MIGRATE_LOCK_TIMEOUT: m.lockTimeout,
+    });
+    expect(job.secretEnv.PGPASSWORD).toEqual({ name: config.credentials.existingSecret ?? resourceName(config.releaseName, 'credentials'), key: CREDENTIAL_KEYS.password });
+  });
+
+  it('applies every migration of migrations/ in order, creating the tables they define, as the application user', async () => {
+    const db = freshDatabase();
+    const result = await run(db);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      ...migrations.map((m) => expect.stringMatching(new RegExp(`^learnflow-migrate: applied ${m.version} ${m.name} \\(\\d+ ms(, no transaction)?\\)$`))),
+      `learnflow-migrate: ${migrations.length} applied, 0 already up to date`,
+    ]);
+    expect(publicTables(db)).toEqual([...tables, 'applied_migrations'].sort());
+    // Tables belong to the application user, who ran the migrations.
+    expect(rows(db, `SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'`)).toEqual([appUser]);
+  });
 
   it('is a no-op when run again, and the status template reports everything applied', async () => {
     const db = freshDatabase();
     expect((await run(db)).code).toBe(0);
     const again = await run(db);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/0 applied, 6 already up to date/);
-    expect(rows(db, 'SELECT count(*) FROM applied_migrations')).toEqual(['6']);
-    const status = await run(db, 'postgres-postgresql-migrations-status');
+    expect(again.stdout).toBe(`learnflow-migrate: 0 applied, ${migrations.length} already up to date\n`);
+    expect(rows(db, 'SELECT count(*) FROM applied_migrations')).toEqual([String(migrations.length)]);
+    const status = await run(db, 'status');
     expect(status.code).toBe(0);
-    expect(status.stdout.split('\n').filter((l) => / applied \d{3} /.test(l) || /^applied \d{3}/.test(l.replace(/^learnflow-migrate: /, '')))).toHaveLength(6);
+    expect(status.stdout.split('\n').filter((l) => l.startsWith('learnflow-migrate: applied '))).toHaveLength(migrations.length);
   });
 
   it('rolls back to a target through the rollback template, then migrates up again', async () => {
     const db = freshDatabase();
     expect((await run(db)).code).toBe(0);
-    const back = await run(db, 'postgres-postgresql-migrations-rollback', { MIGRATE_TARGET_VERSION: '003' });
+    const target = migrations[Math.floor(migrations.length / 2) - 1];
+    const undone = migrations.slice(migrations.indexOf(target) + 1).reverse();
+    const back = await run(db, 'rollback', { MIGRATE_TARGET_VERSION: target.version });
     expect(back.stderr).toBe('');
     expect(back.code).toBe(0);
-    expect(back.stdout).toMatch(/rolled back 006 create_curriculum[\s\S]*rolled back 005 create_struggle_alerts[\s\S]*rolled back 004 create_submissions/);
-    expect(rows(db, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`))
-      .toEqual(['applied_migrations', 'exercises', 'progress', 'users']);
-    const none = await run(db, 'postgres-postgresql-migrations-rollback', { MIGRATE_TARGET_VERSION: '0' });
+    expect(back.stdout.split('\n').filter(Boolean)).toEqual([
+      ...undone.map((m) => expect.stringMatching(new RegExp(`^learnflow-migrate: rolled back ${m.version} ${m.name} `))),
+      `learnflow-migrate: ${undone.length} rolled back, ${migrations.length - undone.length} still applied`,
+    ]);
+    expect(publicTables(db)).toEqual([...expectedTables(migrations.slice(0, migrations.indexOf(target) + 1)), 'applied_migrations'].sort());
+    const none = await run(db, 'rollback', { MIGRATE_TARGET_VERSION: '0' });
     expect(none.code).toBe(0);
-    expect(rows(db, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).toEqual(['applied_migrations']);
+    expect(publicTables(db)).toEqual(['applied_migrations']);
     const up = await run(db);
     expect(up.code).toBe(0);
-    expect(up.stdout).toMatch(/6 applied, 0 already up to date/);
+    expect(up.stdout).toContain(`${migrations.length} applied, 0 already up to date`);
   });
 
   it('renders the same migration set for every profile', () => {
-    expect(distMigrationJob('production').files).toEqual(job.files);
+    for (const profile of Object.keys(PROFILES)) expect(distMigrationJob(profile).files, profile).toEqual(job.files);
   });
 });

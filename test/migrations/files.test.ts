@@ -599,20 +599,41 @@ describe('loadMigrations', () => {
     );
   });
 
-  it('follows symbolic links to files and folders', () => {
+  it('follows a symbolic link to a regular file inside the folder', () => {
+    const root = project({ '001_a.up.sql': UP, '001_a.down.sql': DOWN, '002_b.up.sql': UP });
+    fs.symlinkSync('001_a.down.sql', path.join(root, 'migrations', '002_b.down.sql'));
+    fs.mkdirSync(path.join(root, 'migrations', '003_c'));
+    fs.writeFileSync(path.join(root, 'migrations', '003_c', 'up.sql'), UP);
+    fs.symlinkSync(path.join('..', '001_a.down.sql'), path.join(root, 'migrations', '003_c', 'down.sql'));
+    const migrations = loadMigrations('migrations', { root });
+    expect(migrations.map((m) => m.down.source)).toEqual(['migrations/001_a.down.sql', 'migrations/002_b.down.sql', 'migrations/003_c/down.sql']);
+    expect(migrations[2].down.sql).toBe(DOWN);
+  });
+
+  it('refuses links that leave the folder or lead to a folder, naming each, and embeds nothing from outside', () => {
     const root = project({ '001_a.up.sql': UP, '001_a.down.sql': DOWN });
     const elsewhere = path.join(root, 'shared');
     fs.mkdirSync(path.join(elsewhere, '002_b'), { recursive: true });
     fs.writeFileSync(path.join(elsewhere, '002_b', 'up.sql'), UP);
     fs.writeFileSync(path.join(elsewhere, '002_b', 'down.sql'), DOWN);
-    fs.writeFileSync(path.join(elsewhere, 'c.up.sql'), UP);
-    fs.writeFileSync(path.join(elsewhere, 'c.down.sql'), DOWN);
+    fs.writeFileSync(path.join(elsewhere, 'secret.txt'), 'password=hunter2\n');
     fs.symlinkSync(path.join(elsewhere, '002_b'), path.join(root, 'migrations', '002_b'));
-    fs.symlinkSync(path.join(elsewhere, 'c.up.sql'), path.join(root, 'migrations', '003_c.up.sql'));
-    fs.symlinkSync(path.join(elsewhere, 'c.down.sql'), path.join(root, 'migrations', '003_c.down.sql'));
-    const migrations = loadMigrations('migrations', { root });
-    expect(migrations.map((m) => m.up.source)).toEqual(['migrations/001_a.up.sql', 'migrations/002_b/up.sql', 'migrations/003_c.up.sql']);
-    expect(migrations[2].up.sql).toBe(UP);
+    fs.symlinkSync(path.join(elsewhere, 'secret.txt'), path.join(root, 'migrations', '003_c.up.sql'));
+    fs.symlinkSync('/etc/hostname', path.join(root, 'migrations', '003_c.down.sql'));
+    fs.symlinkSync('.', path.join(root, 'migrations', '004_d'));
+    let problems: readonly string[] = [];
+    try {
+      loadMigrations('migrations', { root });
+    } catch (error) {
+      problems = (error as MigrationFileError).problems;
+    }
+    expect(problems).toEqual([
+      expect.stringMatching(/^migrations\/002_b: symbolic link leaves the migrations folder \(to .*shared\/002_b\)/),
+      expect.stringMatching(/^migrations\/003_c\.down\.sql: symbolic link leaves the migrations folder \(to \/etc\/hostname\)/),
+      expect.stringMatching(/^migrations\/003_c\.up\.sql: symbolic link leaves the migrations folder \(to .*secret\.txt\); the synth embeds what it reads into the Job, so copy the file in instead$/),
+      expect.stringMatching(/^migrations\/004_d: symbolic link leaves the migrations folder/),
+    ]);
+    expect(problems.join('\n')).not.toContain('hunter2');
   });
 
   it('names a dangling link and anything that is neither a file nor a folder', () => {
@@ -621,7 +642,7 @@ describe('loadMigrations', () => {
     execFileSync('mkfifo', [path.join(root, 'migrations', '002_b.up.sql')]);
     expect(() => loadMigrations('migrations', { root })).toThrow(
       [
-        'migrations/001_a.down.sql: cannot be read: ENOENT (regular files and folders)',
+        'migrations/001_a.down.sql: symbolic link cannot be followed: ENOENT (regular files, or links to them inside the folder)',
         'migrations/001_a.up.sql: has no matching down file (every migration has both: add migrations/001_a.down.sql)',
         'migrations/002_b.up.sql: not a regular file (regular files and folders)',
       ].map((p) => `  - ${p}`).join('\n'),
@@ -633,16 +654,12 @@ describe('loadMigrations', () => {
     expect(() => loadMigrations('db', { root })).toThrow('db: folder not found (a folder of NNN_name.up.sql and NNN_name.down.sql files)');
   });
 
-  it('loads the LearnFlow schema in this repository without a problem', () => {
-    const migrations = loadMigrations('migrations', { root: path.resolve(__dirname, '../..') });
-    expect(migrations.map((m) => `${m.version}_${m.name}`)).toEqual([
-      '001_create_users',
-      '002_create_exercises',
-      '003_create_progress',
-      '004_create_submissions',
-      '005_create_struggle_alerts',
-      '006_create_curriculum',
-    ]);
-    expect(migrations.every((m) => m.transactional)).toBe(true);
+  it("loads this repository's migrations/ without a problem, every up file of it", () => {
+    const root = path.resolve(__dirname, '../..');
+    const migrations = loadMigrations('migrations', { root });
+    const upFiles = fs.readdirSync(path.join(root, 'migrations'), { recursive: true, encoding: 'utf8' })
+      .map((f) => f.replace(/\\/g, '/')).filter((f) => /(^|\/|\.)up\.sql$/.test(f)).map((f) => `migrations/${f}`).sort();
+    expect(migrations.map((m) => m.up.source).sort()).toEqual(upFiles);
+    expect(migrations.length).toBeGreaterThan(0);
   });
 });

@@ -1,11 +1,12 @@
 // The migration runner against a real PostgreSQL: concurrent runners, the advisory lock, and
 // runners that are killed or stopped part way.
 import { describe, expect, it } from 'vitest';
-import { ADVISORY_LOCK_KEY, EXIT, migrationBundle } from '../../lib/migrations/bundle';
+import { migrationBundle } from '../../lib/migrations/bundle';
+import { ADVISORY_LOCK_KEY } from '../../lib/migrations/runner-contract';
 import { Migration } from '../../lib/migrations/types';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
+import { EXIT, eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
 
 let pg: Pg;
 let mounts: string;
@@ -134,24 +135,5 @@ describe('a runner stopped part way', () => {
     expect(result.stderr).toContain('stopped by a signal');
     expect(tableExists(db, 'half_done')).toBe(false);
     expect(appliedVersions(db)).toEqual(['001']);
-  });
-
-  it('fails a migration that waits longer than MIGRATE_LOCK_TIMEOUT for a table lock, with exit 7', async () => {
-    const db = freshDatabase();
-    pg.psql(db, 'CREATE TABLE busy (id integer)');
-    const other = pg.session(db);
-    try {
-      await other.query('BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE;');
-      const { dir, env } = job(db, [migration('001', 'alter_busy', 'ALTER TABLE busy ADD COLUMN note text;\n')], {
-        MIGRATE_LOCK_TIMEOUT: '500ms',
-      });
-      const result = await runRunner(dir, env);
-      expect(result.code).toBe(EXIT.migrationFailed);
-      expect(result.stderr).toContain('canceling statement due to lock timeout');
-      expect(result.ms).toBeLessThan(5000);
-      expect(appliedVersions(db)).toEqual([]);
-    } finally {
-      await other.close();
-    }
   });
 });

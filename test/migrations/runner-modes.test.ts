@@ -2,11 +2,11 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXIT, migrationBundle } from '../../lib/migrations/bundle';
+import { migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { materializeBundle, migration, runRunner } from '../support/runner-harness';
+import { EXIT, materializeBundle, migration, runRunner } from '../support/runner-harness';
 
 let pg: Pg;
 let mounts: string;

@@ -5,11 +5,11 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXIT, migrationBundle } from '../../lib/migrations/bundle';
+import { migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { RunnerOptions, eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
+import { EXIT, RunnerOptions, eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
 
 let pg: Pg;
 let mounts: string;
@@ -277,7 +277,7 @@ describe('configuration and connection errors', () => {
     const db = freshDatabase();
     const result = await run(db, [createWidgets], [], { MIGRATE_STATEMENT_TIMEOUT: '15 minutes' });
     expect(result.code).toBe(EXIT.usage);
-    expect(result.stderr).toContain("MIGRATE_STATEMENT_TIMEOUT: '15 minutes' is not a duration");
+    expect(result.stderr).toContain("MIGRATE_STATEMENT_TIMEOUT: '15 minutes' is not a PostgreSQL duration");
     expect(tableExists(db, 'applied_migrations')).toBe(false);
   });
 

@@ -7,13 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../lib/config';
 import { CONFIGMAP_DATA_BUDGET } from '../../lib/migrations/layout';
 import { PROFILES } from '../../lib/profiles';
+import { resourceName } from '../../lib/names';
 import { Manifest } from '../support/dist';
 import { prepareDistJob } from '../support/dist-job';
 import { largeMigrationSet, totalBytes } from '../support/generated-migrations';
+import { runForm } from '../../lib/migrations/run-form';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
 import { distMigrationJobIn, projectCopy, synthProject, synthProjectOrThrow } from '../support/project';
-import { runRunner } from '../support/runner-harness';
+import { migrationSet, runRunner } from '../support/runner-harness';
 
 const PROFILE = 'development';
 const MiB = 1024 * 1024;
@@ -29,7 +31,8 @@ const seededRows = Object.entries(files)
   .filter(([f]) => f.endsWith('.up.sql'))
   .reduce((sum, [, sql]) => sum + sql.split('\n').filter((l) => l.startsWith('    (')).length, 0);
 
-const appUser = resolveConfig(PROFILES[PROFILE]).appUser;
+const config = resolveConfig(PROFILES[PROFILE]);
+const appUser = config.appUser;
 let pg: Pg;
 let mounts: string;
 const { freshDatabase, appConnection } = usePostgres('scale', (server, dir) => {
@@ -73,11 +76,13 @@ describe('a migration set of more than 5 MiB', () => {
     const projected = job.job.spec.template.spec.volumes.find((v: any) => v.projected).projected;
     expect(projected.sources.map((s: any) => s.configMap.name)).toEqual(job.configMaps.map((cm) => cm.metadata.name));
     for (const cm of job.configMaps) expect(cm.immutable).toBe(true);
-    // Every SQL file arrives byte for byte, exactly once, next to the runner and the plan.
+    // Every SQL file arrives exactly once, as the runner's copy of it, next to the runner and the plan.
     const keys = job.configMaps.flatMap((cm) => Object.keys(cm.data));
     expect(new Set(keys).size).toBe(keys.length);
     expect(Object.keys(job.files).sort()).toEqual([...Object.keys(files), 'plan.tsv', 'runner.sh'].sort());
-    for (const [name, sql] of Object.entries(files)) expect(job.files[name] === sql, name).toBe(true);
+    for (const m of migrationSet(files)) {
+      for (const file of [m.up, m.down]) expect(job.files[file.key] === runForm(file), file.key).toBe(true);
+    }
     expect(job.files['plan.tsv'].trim().split('\n')).toHaveLength(migrationCount);
   });
 
@@ -95,7 +100,7 @@ describe('a migration set of more than 5 MiB', () => {
     const names = job.configMaps.map((cm) => cm.metadata.name);
     const [hash] = /-migrations-([0-9a-f]+)-1$/.exec(names[0])?.slice(1) ?? [];
     expect(hash).toBeTruthy();
-    expect(names).toEqual(names.map((_, i) => `postgres-postgresql-migrations-${hash}-${i + 1}`));
+    expect(names).toEqual(names.map((_, i) => resourceName(config.releaseName, `migrations-${hash}-${i + 1}`)));
 
     synthProjectOrThrow(project, { LEARNFLOW_PROFILE: PROFILE });
     expect(configMapNames()).toEqual(names);
@@ -109,7 +114,7 @@ describe('a migration set of more than 5 MiB', () => {
       expect(renamed).toHaveLength(names.length);
       const [newHash] = /-migrations-([0-9a-f]+)-1$/.exec(renamed[0])?.slice(1) ?? [];
       expect(newHash).not.toBe(hash);
-      expect(renamed).toEqual(names.map((_, i) => `postgres-postgresql-migrations-${newHash}-${i + 1}`));
+      expect(renamed).toEqual(names.map((_, i) => resourceName(config.releaseName, `migrations-${newHash}-${i + 1}`)));
     } finally {
       writeFileSync(changed, original);
     }

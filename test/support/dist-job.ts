@@ -1,14 +1,23 @@
 // The migration Job exactly as dist/ renders it: its ConfigMaps' data laid out like the
-// kubelet's mount, its command and its environment, pointed at a test server.
+// kubelet's mount, its command and its environment, pointed at a test server. The Job comes
+// from the checkout's dist/, or is rendered in memory by the same chart the synth uses, for a
+// migration set a test builds (renderedMigrationJob).
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { Manifest, byComponent, findOne, manifests } from './dist';
+import { App, Yaml } from 'cdk8s';
+import { parse } from 'yaml';
+import { LearnflowPostgresChart } from '../../lib/learnflow-postgres';
+import { LearnflowPostgresProps } from '../../lib/config';
+import { Migration } from '../../lib/migrations/types';
+import { Manifest, byComponent, manifests } from './dist';
 import { RunnerResult, materializeBundle } from './runner-harness';
 
 export interface DistJob {
   readonly job: Manifest;
   /** The merged data of every ConfigMap the Job mounts. */
   readonly files: Record<string, string>;
+  /** The ConfigMaps the Job mounts, in mount order. */
+  readonly configMaps: readonly Manifest[];
   /** The container's command, e.g. ['sh', '/migrations/runner.sh', 'migrate']. */
   readonly command: readonly string[];
   /** Plain `value` variables of the container. */
@@ -18,10 +27,9 @@ export interface DistJob {
   readonly mountPath: string;
 }
 
-/** The single container of a Job from dist/, split into plain and Secret-backed variables. */
+/** The single container of a Job (or a CronJob's template), split into plain and Secret-backed variables. */
 export function jobContainer(job: Manifest): { command: string[]; env: Record<string, string>; secretEnv: Record<string, { name: string; key: string }> } {
-  const spec = job.kind === 'CronJob' ? job.spec.jobTemplate.spec.template.spec : job.spec.template.spec;
-  const [container] = spec.containers;
+  const [container] = podSpec(job).containers;
   const env: Record<string, string> = {};
   const secretEnv: Record<string, { name: string; key: string }> = {};
   for (const e of container.env ?? []) {
@@ -30,6 +38,8 @@ export function jobContainer(job: Manifest): { command: string[]; env: Record<st
   }
   return { command: container.command, env, secretEnv };
 }
+
+const podSpec = (job: Manifest) => (job.kind === 'CronJob' ? job.spec.jobTemplate.spec.template.spec : job.spec.template.spec);
 
 /** Runs `command` (argv) with only `env` (plus PATH) and collects its exit and output. */
 export function runCommand(command: readonly string[], env: Record<string, string>): Promise<RunnerResult> {
@@ -51,24 +61,52 @@ export function runJobContainer(job: Manifest, overrides: Record<string, string>
   return runCommand(command, { ...env, ...overrides });
 }
 
-/** Reads the Job (or a CronJob's template, by name) and what it mounts from dist/<profile>. */
-export function distMigrationJob(profile: string, cronJob?: string): DistJob {
-  const job = cronJob
-    ? findOne(profile, (m) => m.kind === 'CronJob' && m.metadata.name === cronJob, `CronJob ${cronJob}`)
-    : findOne(profile, byComponent('Job', 'migrations'), 'migration Job');
-  const spec = cronJob ? job.spec.jobTemplate.spec.template.spec : job.spec.template.spec;
-  const [container] = spec.containers;
-  const { env, secretEnv } = jobContainer(job);
+/** The migration Job's templates (suspended CronJobs), by the runner command they run. */
+export type MigrationTemplate = 'status' | 'rollback';
+
+/**
+ * The migration Job among `all` (or one of its templates) with what it mounts. `where` names
+ * the manifests' origin in errors.
+ */
+export function migrationJobIn(all: readonly Manifest[], where: string, template?: MigrationTemplate): DistJob {
+  const jobs = template
+    ? all.filter((m) => byComponent('CronJob', 'migrations')(m) && jobContainer(m).command.at(-1) === template)
+    : all.filter(byComponent('Job', 'migrations'));
+  if (jobs.length !== 1) throw new Error(`expected one ${template ? `${template} template` : 'migration Job'} in ${where}, found ${jobs.length}`);
+  const [job] = jobs;
+  const spec = podSpec(job);
+  const { command, env, secretEnv } = jobContainer(job);
   const projected = spec.volumes.find((v: any) => v.projected);
-  const mount = container.volumeMounts.find((m: any) => m.name === projected.name);
-  const configMaps = new Map(manifests(profile).filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, m]));
+  const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === projected.name);
+  const byName = new Map(all.filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, m]));
+  const configMaps: Manifest[] = [];
   const files: Record<string, string> = {};
   for (const source of projected.projected.sources) {
-    const cm = configMaps.get(source.configMap.name);
-    if (!cm) throw new Error(`dist/${profile}: the Job mounts ConfigMap ${source.configMap.name}, which is not rendered`);
+    const cm = byName.get(source.configMap.name);
+    if (!cm) throw new Error(`${where}: the Job mounts ConfigMap ${source.configMap.name}, which is not rendered`);
+    configMaps.push(cm);
     Object.assign(files, cm.data);
   }
-  return { job, files, command: container.command, env, secretEnv, mountPath: mount.mountPath };
+  return { job, files, configMaps, command, env, secretEnv, mountPath: mount.mountPath };
+}
+
+/** Reads the Job (or one of its templates) and what it mounts from dist/<profile>. */
+export function distMigrationJob(profile: string, template?: MigrationTemplate): DistJob {
+  return migrationJobIn(manifests(profile), `dist/${profile}`, template);
+}
+
+/**
+ * The manifests the synth writes for `props` with this migration set, rendered in memory by
+ * the same chart and read back through YAML, as `kubectl apply` would read dist/.
+ */
+export function renderManifests(migrations: readonly Migration[], props: LearnflowPostgresProps = {}): Manifest[] {
+  const chart = new LearnflowPostgresChart(new App(), 'learnflow-postgres', { ...props, migrationSet: migrations });
+  return chart.toJson().map((manifest) => parse(Yaml.stringify(manifest)) as Manifest);
+}
+
+/** The migration Job (or one of its templates) that the synth renders for this migration set. */
+export function renderedMigrationJob(migrations: readonly Migration[], options: { props?: LearnflowPostgresProps; template?: MigrationTemplate } = {}): DistJob {
+  return migrationJobIn(renderManifests(migrations, options.props), 'the rendered chart', options.template);
 }
 
 /** Where a test put the Job's mount, and the command and environment to run it with. */

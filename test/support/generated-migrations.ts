@@ -100,7 +100,7 @@ function sentence(random: () => number, words: number): string {
 const quote = (text: string) => text.replace(/'/g, "''");
 
 /** mulberry32: a small deterministic PRNG, so generated sets are byte-identical across runs. */
-function seeded(seed: number): () => number {
+export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

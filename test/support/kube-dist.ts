@@ -6,12 +6,8 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { DIST, Manifest, manifests } from './dist';
 import { Kube, KubectlResult } from './kube';
-import { APP_COMMAND, projectCopy } from './project';
-
-export const NAMESPACE = 'postgres';
-export const PROFILES = ['development', 'production'] as const;
-/** The selector the README gives `kubectl apply --prune -l`. */
-export const PRUNE_SELECTOR = 'app.kubernetes.io/part-of=learnflow-postgres,app.kubernetes.io/instance=postgres';
+import { APP_COMMAND, projectCopy, writeProfiles } from './project';
+import { LearnflowPostgresProps } from '../../lib/config';
 
 /** dist/<profile>/learnflow-postgres.yaml (of `dist`, default the checkout's). */
 export const manifestFile = (profile: string, dist = DIST) => path.join(dist, profile, 'learnflow-postgres.yaml');
@@ -42,14 +38,14 @@ export async function versionsOf(kube: Kube, file: string): Promise<Record<strin
 /** Kinds dist/ renders in the namespace, plus Secrets and claims (made by the bootstrap and the chart). */
 const NAMESPACED_KINDS = 'serviceaccounts,roles,rolebindings,networkpolicies,configmaps,jobs,cronjobs,secrets,persistentvolumeclaims';
 
-/** `Kind/name` → resourceVersion of everything in the namespace (of the kinds above). */
-export async function namespaceObjects(kube: Kube, ns = NAMESPACE): Promise<Record<string, string>> {
+/** `Kind/name` → resourceVersion of everything in the namespace `ns` (of the kinds above). */
+export async function namespaceObjects(kube: Kube, ns: string): Promise<Record<string, string>> {
   const list = JSON.parse(await kube.kubectlOk(['get', NAMESPACED_KINDS, '-n', ns, '-o', 'json']));
   return Object.fromEntries((list.items as Manifest[]).map((m) => [ref(m), m.metadata.resourceVersion]));
 }
 
-/** One object as the server holds it (after defaulting), or undefined. */
-export async function live(kube: Kube, kindName: string, ns = NAMESPACE): Promise<Manifest | undefined> {
+/** One object as the server holds it (after defaulting), or undefined; `ns` '' for cluster-wide objects. */
+export async function live(kube: Kube, kindName: string, ns: string): Promise<Manifest | undefined> {
   const r = await kube.kubectl(['get', kindName, '-n', ns, '-o', 'json', '--ignore-not-found']);
   if (r.code !== 0) throw new Error(`kubectl get ${kindName}: ${r.stderr}`);
   return r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout);
@@ -72,16 +68,24 @@ export interface ProjectVariant {
   remove(): void;
 }
 
+export interface VariantOptions {
+  /** Files to add (path in the project → content), e.g. one more migration. */
+  readonly files?: Readonly<Record<string, string>>;
+  /** Profiles to render instead of lib/profiles.ts's. */
+  readonly profiles?: Readonly<Record<string, LearnflowPostgresProps>>;
+}
+
 /**
- * Synthesizes a copy of the project with `files` added (path in the project → content), e.g. one
- * more migration, as `npm run synth` would after a developer added them. The checkout is untouched.
- * Asynchronous (unlike synthProject), so API servers can start meanwhile.
+ * Synthesizes a copy of the project with a developer's change (files added, other profiles), as
+ * `npm run synth` would after it. The checkout is untouched. Asynchronous (unlike
+ * synthProject), so API servers can start meanwhile.
  */
-export async function synthesizeVariant(files: Record<string, string>): Promise<ProjectVariant> {
+export async function synthesizeVariant(options: VariantOptions): Promise<ProjectVariant> {
   const dir = projectCopy();
   const remove = () => rmSync(dir, { recursive: true, force: true });
   try {
-    for (const [file, text] of Object.entries(files)) writeFileSync(path.join(dir, file), text);
+    for (const [file, text] of Object.entries(options.files ?? {})) writeFileSync(path.join(dir, file), text);
+    if (options.profiles) writeProfiles(dir, options.profiles);
     await new Promise<void>((resolve, reject) => {
       execFile(process.execPath, APP_COMMAND.slice(1), { cwd: dir }, (error, stdout, stderr) => {
         if (error) reject(new Error(`synth in ${dir} failed: ${error.message}\n${stderr}${stdout}`));

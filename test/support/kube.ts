@@ -20,7 +20,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, inject, it } from 'vitest';
 import { freePort } from './ports';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -42,17 +42,23 @@ export interface KubectlOptions {
   timeoutMs?: number;
 }
 
-export interface Kube {
+/** What locates a running server: enough for another process to use it (see {@link connectKube}). */
+export interface KubeInfo {
   /** Kubeconfig of an admin (static token, group system:masters). */
   readonly kubeconfig: string;
   /** https://127.0.0.1:<port> */
   readonly server: string;
+  /** The server's CA certificate, for ServiceAccount kubeconfigs. */
+  readonly ca: string;
   /** Kubernetes version of the server and kubectl, e.g. `1.31.0`. */
   readonly version: string;
   /** Wall time from startKube() to a ready apiserver. */
   readonly startupMs: number;
   /** The temp dir holding etcd's data, keys, logs and kubeconfigs (removed by stop()). */
   readonly dir: string;
+}
+
+export interface Kube extends KubeInfo {
   /** Runs our kubectl against this server; never throws for a non-zero exit. */
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** Like kubectl() but throws (with stderr) unless it exits 0; returns stdout. */
@@ -384,36 +390,67 @@ export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
     }
     const kubeconfig = path.join(dir, 'admin.kubeconfig');
     writeFileSync(kubeconfig, kubeconfigYaml(server, ca, 'admin', adminToken), { mode: 0o600 });
-
-    const kubectl = (args: string[], opts: KubectlOptions = {}) =>
-      runKubectl(bins.kubectl, ['--kubeconfig', opts.kubeconfig ?? kubeconfig, ...args], dir, opts);
-    const kubectlOk = async (args: string[], opts: KubectlOptions = {}) => {
-      const r = await kubectl(args, opts);
-      if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}:\n${r.stderr || r.stdout}`);
-      return r.stdout;
-    };
-    let saConfigs = 0;
-
-    return {
-      kubeconfig,
-      server,
-      version: bins.version,
-      startupMs: Date.now() - started,
-      dir,
-      kubectl,
-      kubectlOk,
-      asServiceAccount: async (ns, name) => {
-        const token = (await kubectlOk(['create', 'token', name, '-n', ns, '--duration=1h'])).trim();
-        const file = path.join(dir, `sa-${++saConfigs}-${ns}-${name}.kubeconfig`);
-        writeFileSync(file, kubeconfigYaml(server, ca, `system:serviceaccount:${ns}:${name}`, token), { mode: 0o600 });
-        return file;
-      },
-      stop,
-    };
+    return { ...connectKube({ kubeconfig, server, ca, version: bins.version, startupMs: Date.now() - started, dir }), stop };
   } catch (e) {
     await stop();
     throw e;
   }
+}
+
+
+/** A handle on the server `info` locates, e.g. one a globalSetup started; its stop() does nothing. */
+export function connectKube(info: KubeInfo): Kube {
+  const bins = kubeBinaries();
+  const kubectl = (args: string[], opts: KubectlOptions = {}) =>
+    runKubectl(bins.kubectl, ['--kubeconfig', opts.kubeconfig ?? info.kubeconfig, ...args], info.dir, opts);
+  const kubectlOk = async (args: string[], opts: KubectlOptions = {}) => {
+    const r = await kubectl(args, opts);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}:\n${r.stderr || r.stdout}`);
+    return r.stdout;
+  };
+  return {
+    ...info,
+    kubectl,
+    kubectlOk,
+    asServiceAccount: async (ns, name) => {
+      const token = (await kubectlOk(['create', 'token', name, '-n', ns, '--duration=1h'])).trim();
+      // Several test files may share the server and its folder: a name of its own per kubeconfig.
+      const file = path.join(info.dir, `sa-${process.pid}-${randomBytes(4).toString('hex')}-${ns}-${name}.kubeconfig`);
+      writeFileSync(file, kubeconfigYaml(info.server, info.ca, `system:serviceaccount:${ns}:${name}`, token), { mode: 0o600 });
+      return file;
+    },
+    stop: async () => {},
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The API server test/support/global-setup.ts started for this run's files to share. */
+    kube?: KubeInfo;
+  }
+}
+
+/**
+ * The run's shared API server (test/support/global-setup.ts), or for a file run without it one
+ * of its own, started before the file's tests and stopped after them. Call inside describeKube;
+ * keep to namespaces of the file's own and leave cluster-wide objects alone unless the file is
+ * their only user (StorageClasses: test/cli/deploy.test.ts).
+ */
+export function useSharedKube(ready: (kube: Kube) => void): void {
+  let own: Kube | undefined;
+  beforeAll(async () => {
+    const shared = inject('kube');
+    const kube = shared ? connectKube(shared) : (own = await startKube());
+    ready(kube);
+  });
+  afterAll(async () => {
+    await own?.stop();
+  });
+}
+
+/** The server and its description, for {@link connectKube} elsewhere. */
+export function kubeInfo(kube: Kube): KubeInfo {
+  return { kubeconfig: kube.kubeconfig, server: kube.server, ca: kube.ca, version: kube.version, startupMs: kube.startupMs, dir: kube.dir };
 }
 
 function runKubectl(kubectl: string, args: string[], dir: string, opts: KubectlOptions): Promise<KubectlResult> {

@@ -5,11 +5,12 @@ import { SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { DistJob, jobContainer } from './dist-job';
-import { Manifest, ROOT, byComponent, manifests } from './dist';
+import { DistJob, migrationJobIn } from './dist-job';
+import { ROOT, manifests } from './dist';
+import { LearnflowPostgresProps } from '../../lib/config';
 
-/** What a synth needs from the checkout, besides node_modules. */
-export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
+/** What a synth and the command line need from the checkout, besides node_modules. */
+export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'bin', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
 
 export interface ProjectCopyOptions {
   /** Folder for the copy's temp directory. @default os.tmpdir() */
@@ -40,6 +41,21 @@ export function writeMigrations(dir: string, files: Readonly<Record<string, stri
   }
 }
 
+/** The declaration of the profiles in lib/profiles.ts, from its `PROFILES = {` to its closing `} as const satisfies`. */
+const PROFILES_LITERAL = /export const PROFILES = \{\n[^]*?\n\} as const satisfies Record<string, LearnflowPostgresProps>;/;
+
+/**
+ * Replaces the profiles of the copy `project` by `profiles`, as a person editing lib/profiles.ts
+ * would: the rest of the file stays as it is.
+ */
+export function writeProfiles(project: string, profiles: Readonly<Record<string, LearnflowPostgresProps>>): void {
+  const file = path.join(project, 'lib', 'profiles.ts');
+  const text = readFileSync(file, 'utf8');
+  if (!PROFILES_LITERAL.test(text)) throw new Error(`${file}: no \`export const PROFILES = { ... } as const satisfies Record<string, LearnflowPostgresProps>;\``);
+  const literal = `export const PROFILES = ${JSON.stringify(profiles, null, 2)} as const satisfies Record<string, LearnflowPostgresProps>;`;
+  writeFileSync(file, text.replace(PROFILES_LITERAL, () => literal));
+}
+
 /** The `app` command of cdk8s.yaml (also `npm run synth`), as argv, e.g. `['node', 'scripts/synth.cjs']`. */
 export const APP_COMMAND: readonly string[] = (() => {
   const app = /^app:\s*(.+)$/m.exec(readFileSync(path.join(ROOT, 'cdk8s.yaml'), 'utf8'));
@@ -52,6 +68,22 @@ export function synthProject(project: string, env: Record<string, string> = {}):
   return spawnSync(process.execPath, APP_COMMAND.slice(1), {
     cwd: project,
     env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+}
+
+/**
+ * The environment the project runs the cdk8s CLI in (.ci/run exports it, package.json passes
+ * --no-check-upgrade): without it the CLI asks npm for a newer version of itself on every
+ * command and prints a stack trace when offline.
+ */
+export const CDK8S_ENV = { CDK8S_CHECK_UPGRADE: 'false' } as const;
+
+/** `cdk8s <args>` (the project's cdk8s-cli) in `project`, in {@link CDK8S_ENV}. */
+export function cdk8sCli(project: string, args: readonly string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  return spawnSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), args, {
+    cwd: project,
+    env: { ...process.env, ...CDK8S_ENV, ...env },
     encoding: 'utf8',
   });
 }
@@ -69,23 +101,6 @@ export function synthProjectOrThrow(project: string, env: Record<string, string>
  * The migration Job and its ConfigMaps of `<distDir>/<profile>`: what distMigrationJob() reads
  * from the checkout's dist/, for the dist/ of a project copy.
  */
-export function distMigrationJobIn(distDir: string, profile: string): DistJob & { readonly configMaps: Manifest[] } {
-  const all = manifests(profile, distDir);
-  const jobs = all.filter(byComponent('Job', 'migrations'));
-  if (jobs.length !== 1) throw new Error(`expected one migration Job in ${distDir}/${profile}, found ${jobs.length}`);
-  const job = jobs[0];
-  const spec = job.spec.template.spec;
-  const { command, env, secretEnv } = jobContainer(job);
-  const projected = spec.volumes.find((v: any) => v.projected);
-  const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === projected.name);
-  const byName = new Map(all.filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, m]));
-  const configMaps: Manifest[] = [];
-  const files: Record<string, string> = {};
-  for (const source of projected.projected.sources) {
-    const cm = byName.get(source.configMap.name);
-    if (!cm) throw new Error(`${distDir}/${profile}: the Job mounts ConfigMap ${source.configMap.name}, which is not rendered`);
-    configMaps.push(cm);
-    Object.assign(files, cm.data);
-  }
-  return { job, files, command, env, secretEnv, mountPath: mount.mountPath, configMaps };
+export function distMigrationJobIn(distDir: string, profile: string): DistJob {
+  return migrationJobIn(manifests(profile, distDir), `${distDir}/${profile}`);
 }

@@ -6,7 +6,13 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseMigrations } from '../../lib/migrations/files';
+import { RUNNER } from '../../lib/migrations/runner-contract';
+import { exitCodes } from '../../lib/script-contract';
 import { Migration, MigrationFile } from '../../lib/migrations/types';
+
+/** The runner's exit codes by name, from its contract. */
+export const EXIT = exitCodes(RUNNER);
 
 export interface RunnerResult {
   readonly code: number | null;
@@ -100,6 +106,24 @@ export function migration(version: string, name: string, up: string, down = '-- 
     transactional,
   };
 }
+
+/**
+ * A migration set read by the synth's own rules from files (path inside migrations/ to text):
+ * what `npm run synth` would accept. Throws with the synth's problems otherwise.
+ */
+export function migrationSet(files: Readonly<Record<string, string>>): Migration[] {
+  const parsed = parseFiles(files);
+  if (parsed.problems.length > 0) throw new Error(`the synth refuses this set:\n${parsed.problems.join('\n')}`);
+  return parsed.migrations;
+}
+
+/** Problems the synth reports for a set of files (empty when it accepts them). */
+export function synthProblems(files: Readonly<Record<string, string>>): string[] {
+  return parseFiles(files).problems;
+}
+
+const parseFiles = (files: Readonly<Record<string, string>>) =>
+  parseMigrations(Object.entries(files).map(([p, text]) => ({ path: p, bytes: Buffer.from(text, 'utf8') })));
 
 /** Polls `check` until it returns true, or fails after `timeoutMs`. */
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {

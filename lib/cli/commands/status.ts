@@ -1,4 +1,4 @@
-// `status`: the seed's DeploymentStatus, computed from the objects the API server holds (one
+// `status`: a DeploymentStatus, computed from the objects the API server holds (one
 // `kubectl get` of the namespace's StatefulSets, pods, claims and Jobs). Read-only; no helm.
 import { EXIT } from '../exit-codes';
 import { JobPhase, KubeObject, jobState, lastChange, matchesLabels, podReady, podSummary } from '../k8s-state';
@@ -9,7 +9,7 @@ import { checkCluster } from '../preflight';
 
 export type Phase = 'NotDeployed' | 'Deploying' | 'Ready' | 'Failed';
 
-/** The seed's DeploymentStatus (snake_case, as the seed names its fields), plus what it rests on. */
+/** The deployment's status in snake_case fields (a stable format for machines), plus what it rests on. */
 export interface DeploymentStatus {
   readonly profile: string;
   readonly namespace: string;

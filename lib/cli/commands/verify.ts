@@ -1,4 +1,4 @@
-// `verify`: the seed's four health stages, each reported. Stage 1 asks helm, stage 2 reads the
+// `verify`: the four health stages, each reported. Stage 1 asks helm, stage 2 reads the
 // chart's pod, stages 3 and 4 are the verification Job of dist/ (which ran them in the cluster).
 import { stringify } from 'yaml';
 import { CliError, EXIT, ExitCode } from '../exit-codes';

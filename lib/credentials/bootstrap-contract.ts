@@ -1,0 +1,32 @@
+import * as path from 'node:path';
+import { ScriptContract, renderScript } from '../script-contract';
+import { CREDENTIAL_KEYS, MIN_SUPPLIED_PASSWORD_LENGTH } from './keys';
+
+/** The contract of bootstrap.sh, the credentials Job's command. */
+export const BOOTSTRAP = {
+  body: path.join(__dirname, 'bootstrap.sh'),
+  program: 'learnflow-credentials',
+  exits: {
+    ok: { code: 0, retried: false, meaning: 'the Secret exists and is usable (created, or kept as it was)' },
+    refused: { code: 1, retried: false, meaning: 'refused: Secret missing while data exists, or a user-managed Secret missing or too weak' },
+    apiUnavailable: { code: 2, retried: true, meaning: 'Kubernetes API not accessible' },
+  },
+  knobs: {
+    /** generate: create the Secret once; verify: it is user-managed, check it. */
+    mode: { env: 'CREDENTIALS_MODE' },
+    namespace: { env: 'NAMESPACE' },
+    secretName: { env: 'SECRET_NAME' },
+    /** The database's data claim: a Secret is never generated while it exists. */
+    dataClaim: { env: 'DATA_CLAIM' },
+    passwordLength: { env: 'PASSWORD_LENGTH', default: '40', rule: { kind: 'whole', unit: 'characters', min: 32, max: 128 } },
+    minPasswordLength: { env: 'MIN_PASSWORD_LENGTH', default: String(MIN_SUPPLIED_PASSWORD_LENGTH), rule: { kind: 'whole', unit: 'characters', min: 1, max: 128 } },
+    adminPasswordKey: { env: 'ADMIN_PASSWORD_KEY', default: CREDENTIAL_KEYS.adminPassword },
+    passwordKey: { env: 'PASSWORD_KEY', default: CREDENTIAL_KEYS.password },
+    uriKey: { env: 'URI_KEY', default: CREDENTIAL_KEYS.uri },
+  },
+} as const satisfies ScriptContract;
+
+/** bootstrap.sh as the Job runs it. */
+export function bootstrapScript(): string {
+  return renderScript(BOOTSTRAP);
+}

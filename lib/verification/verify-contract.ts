@@ -1,0 +1,31 @@
+import * as path from 'node:path';
+import { APPLIED_MIGRATIONS_TABLE } from '../migrations/runner-contract';
+import { ScriptContract, renderScript } from '../script-contract';
+
+/** The contract of verify.sh: health stages 3 and 4, rendered into the verification Job's command. */
+export const VERIFY = {
+  body: path.join(__dirname, 'verify.sh'),
+  program: 'learnflow-verify',
+  exits: {
+    ok: { code: 0, retried: false, meaning: 'healthy: the database answers, the migrations are applied and every table exists' },
+    usage: { code: 1, retried: false, meaning: 'bad knob' },
+    healthCheckFailed: { code: 5, retried: false, meaning: 'migrations not applied in time, or tables missing' },
+    connectionFailed: { code: 8, retried: true, meaning: 'the database was unreachable within the wait, refused the login, or the connection dropped' },
+  },
+  knobs: {
+    /** Tables that must exist, space-separated, as `to_regclass` reads them. */
+    expectedTables: { env: 'EXPECTED_TABLES' },
+    /** The newest version of the plan, as a number without leading zeros; 0 when there are no migrations. */
+    expectedVersion: { env: 'EXPECTED_VERSION' },
+    /** Seconds to wait for a connection (stage 3), then exit 8. */
+    dbWaitSeconds: { env: 'VERIFY_DB_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 2, max: 86400 } },
+    /** Seconds to wait for the newest migration (stage 4), then exit 5. */
+    migrationsWaitSeconds: { env: 'VERIFY_MIGRATIONS_WAIT_SECONDS', default: '900', rule: { kind: 'whole', unit: 'seconds', min: 1, max: 172800 } },
+  },
+  constants: { TABLE: APPLIED_MIGRATIONS_TABLE },
+} as const satisfies ScriptContract;
+
+/** verify.sh as the Job runs it. */
+export function verifyScript(): string {
+  return renderScript(VERIFY);
+}
