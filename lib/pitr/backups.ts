@@ -6,7 +6,7 @@ import { manualJobTemplate } from '../job';
 import { Component, DATABASE_CLIENT_LABEL, resourceName, standardLabels } from '../names';
 import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
-import { OffsiteSettings, offsiteEnvironment } from './chart-values';
+import { BackupStorageNames, OffsiteSettings, backupStorageNames, offsiteEnvironment } from './chart-values';
 import { BACKUP_MOUNT, BASEBACKUP, DATA_VOLUME_MOUNT, OBJECT_STORE_SECRET_MOUNT, OFFSITE, PGDATA, PITR_RESTORE, SCRIPTS_MOUNT, renderPitrScripts } from './contracts';
 
 /**
@@ -21,16 +21,6 @@ export const KEEP_DATA_ANNOTATIONS = { 'argocd.argoproj.io/sync-options': 'Prune
  * one failed nightly backup must not break `argocd app wait --health` for the database.
  */
 export const BACKUP_CRONJOB_ANNOTATIONS = { 'argocd.argoproj.io/ignore-healthcheck': 'true' } as const;
-
-/** Where the backups' objects are: the claim and the scripts ConfigMap. */
-export interface BackupStorageNames {
-  readonly claim: string;
-  readonly scriptsConfigMap: string;
-}
-
-export function backupStorageNames(releaseName: string): BackupStorageNames {
-  return { claim: resourceName(releaseName, 'backups'), scriptsConfigMap: resourceName(releaseName, 'pitr-scripts') };
-}
 
 export interface BackupStorageProps {
   readonly namespace: string;
@@ -233,7 +223,7 @@ export class PitrRestoreTemplate extends Construct {
       backoffLimit: 0,
       failJobOnExitCodes: failJobOnExitCodes(PITR_RESTORE),
       syncWave: SYNC_WAVES.migrations,
-      podLabels: props.offsite ? { [OFFSITE_CLIENT_LABEL]: 'true' } : {},
+      podLabels: { [DATABASE_CLIENT_LABEL]: 'true', ...(props.offsite ? { [OFFSITE_CLIENT_LABEL]: 'true' } : {}) },
       volumes: [data, backups, scripts, ...(objectStore ? [objectStore] : [])],
       container: {
         name: 'restore',
@@ -245,7 +235,11 @@ export class PitrRestoreTemplate extends Construct {
           [PITR_RESTORE.knobs.pgdata.env]: PGDATA,
           [PITR_RESTORE.knobs.backupDir.env]: BACKUP_MOUNT,
         }),
-        ...(props.resources ? { resources: props.resources } : {}),
+        // Recovery replays WAL as the database does: room for its shared buffers and gzip.
+        resources: props.resources ?? {
+          cpu: { request: kplus.Cpu.millis(100), limit: kplus.Cpu.millis(2000) },
+          memory: { request: Size.mebibytes(256), limit: Size.gibibytes(1) },
+        },
         volumeMounts: [
           { path: DATA_VOLUME_MOUNT, volume: data },
           { path: BACKUP_MOUNT, volume: backups },
@@ -257,6 +251,7 @@ export class PitrRestoreTemplate extends Construct {
       template.addInitContainer({
         name: 'fetch',
         image: props.offsite.image,
+        imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
         command: ['sh', `${SCRIPTS_MOUNT}/offsite.sh`, 'fetch'],
         envVariables: plain({ ...offsiteEnvironment(props.offsite), [OFFSITE.knobs.backupDir.env]: BACKUP_MOUNT, [OFFSITE.knobs.source.env]: OFFSITE.knobs.source.default }),
         resources: { cpu: { request: kplus.Cpu.millis(50), limit: kplus.Cpu.millis(1000) }, memory: { request: Size.mebibytes(64), limit: Size.mebibytes(256) } },

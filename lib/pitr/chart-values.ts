@@ -1,4 +1,8 @@
+import { DeploymentConfig } from '../config';
+import { imageName } from '../images';
+import { resourceName } from '../names';
 import { NON_ROOT_ID, RESTRICTED_CONTAINER } from '../security';
+import { DEFAULT_RCLONE_IMAGE } from './props';
 import { BACKUP_MOUNT, OBJECT_STORE_SECRET_MOUNT, SCRIPTS_MOUNT } from './contracts';
 import { PG_HBA_WITH_REPLICATION, archiveConfiguration } from './settings';
 
@@ -94,4 +98,46 @@ export function backupVolumeValues(props: BackupVolumeValuesProps) {
       }],
     } : {}),
   };
+}
+
+/** Where the backups' objects are: the claim and the scripts ConfigMap. */
+export interface BackupStorageNames {
+  readonly claim: string;
+  readonly scriptsConfigMap: string;
+}
+
+export function backupStorageNames(releaseName: string): BackupStorageNames {
+  return { claim: resourceName(releaseName, 'backups'), scriptsConfigMap: resourceName(releaseName, 'pitr-scripts') };
+}
+
+/** The object store as the sidecar and the restore's fetch see it; undefined without `objectStore`. */
+export function offsiteSettings(config: DeploymentConfig): OffsiteSettings | undefined {
+  const o = config.objectStore;
+  if (!o) return undefined;
+  const image = { ...DEFAULT_RCLONE_IMAGE, ...o.image, ...(config.imageRegistry ? { registry: config.imageRegistry } : {}) };
+  return {
+    image: imageName(image),
+    bucket: o.bucket,
+    prefix: o.prefix,
+    provider: o.provider,
+    endpoint: o.endpoint,
+    region: o.region,
+    secretName: o.secretName,
+    namespace: config.namespace,
+    intervalSeconds: o.uploadIntervalSeconds,
+    keep: o.keep,
+    dumpKeep: config.backup.keep,
+  };
+}
+
+/** The chart's `primary.*` additions of a deployment: none without dumps or archiving. */
+export function primaryBackupValues(config: DeploymentConfig) {
+  if (!config.backupVolume) return {};
+  const names = backupStorageNames(config.releaseName);
+  return backupVolumeValues({
+    claim: names.claim,
+    scriptsConfigMap: names.scriptsConfigMap,
+    archiveTimeoutSeconds: config.pitr.enabled ? config.pitr.archiveTimeoutSeconds : undefined,
+    offsite: offsiteSettings(config),
+  });
 }
