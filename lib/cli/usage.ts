@@ -18,7 +18,7 @@ Commands:
   verify   --profile <p> [--rerun] [--timeout <s>]
            the four health stages
   backup   --profile <p> [--dry-run] [--timeout <s>]
-           a backup now, from the chart's backup CronJob
+           a backup now, from the dump CronJob
   restore  --profile <p> <file> [--dry-run] [--timeout <s>]
            restore a dump, from the restore template
 
@@ -92,8 +92,8 @@ Options:
 `,
   backup: `Usage: learnflow-postgres backup --profile <p> [--dry-run] [--timeout <s>]
 
-Takes a backup now: kubectl create job <fullname>-backup-<time> --from=cronjob/<fullname>-pgdumpall
-(the chart's backup CronJob, the same command as the schedule), then waits for it.
+Takes a backup now: kubectl create job <fullname>-backup-<time> --from=cronjob/<fullname>-dump
+(the dump CronJob, the same command as the schedule), then waits for it.
 Needs backup.enabled in the profile (exit 1 otherwise). Exit 0 done, 1 the Job failed, 8 it could
 not connect, 4 the wait ran out, 2 cluster not accessible.
 

@@ -1,14 +1,14 @@
-// The real chart (helm template of the vendored archive) renders the archive settings, volumes,
-// mounts and sidecar that the recovery tests assume: the archive_command and pg_hba they ran,
+// The real chart (helm template of the vendored archives with dist/production's values) renders
+// the archive settings, volumes, mounts and sidecar that the recovery tests assume: the
+// archive_command and pg_hba they ran,
 // the data directory restore.sh rebuilds, the backup volume and the scripts where the scripts
 // look for them, and an upload sidecar that passes Pod Security "restricted".
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { readVendored, vendoredChart } from '../../lib/vendored';
-import { backupVolumeValues } from '../../lib/pitr/chart-values';
 import { BACKUP_MOUNT, DATA_VOLUME_MOUNT, OBJECT_STORE_SECRET_MOUNT, PGDATA, SCRIPTS_MOUNT } from '../../lib/pitr/contracts';
 import { PG_HBA_WITH_REPLICATION, archiveConfiguration } from '../../lib/pitr/settings';
 import { ROOT } from '../support/dist';
@@ -21,20 +21,15 @@ describeWithTools('the chart renders the archive and the backup volume', ['helm'
   for (const version of ['15.5.38', '16.7.27']) {
     it(`chart ${version}: archive settings, pg_hba, volumes, mounts and the upload sidecar`, async () => {
       const chart = vendoredChart(readVendored(ROOT), 'postgresql', version)!;
-      const base = parse(readFileSync(path.join(ROOT, 'dist', 'production', 'helm', 'postgresql-values.yaml'), 'utf8'));
-      const primary = backupVolumeValues({
-        claim: 'postgres-postgresql-backups',
-        scriptsConfigMap: 'postgres-postgresql-pitr-scripts',
-        archiveTimeoutSeconds: 60,
-        offsite: { image: 'docker.io/rclone/rclone:1.76.0', bucket: 'b', prefix: 'p', provider: 'AWS', region: 'eu-west-1', secretName: 'postgres-object-store', namespace: 'postgres', intervalSeconds: 15, keep: 7, dumpKeep: 14 },
-      });
-      const values = path.join(scratch, `values-${version}.yaml`);
-      writeFileSync(values, stringify({ ...base, primary: { ...base.primary, ...primary } }));
+      // dist/production's values, as users pass them to helm (and Argo CD to the chart).
+      const values = path.join(ROOT, 'dist', 'production', 'helm', 'postgresql-values.yaml');
+      const rendered = parse(readFileSync(values, 'utf8'));
       const out = await runToolOk('helm', ['template', 'postgres', path.join(ROOT, chart.archive), '--namespace', 'postgres', '-f', values], { env: helmEnv(path.join(scratch, 'helm')) });
       const objects = parseAllDocuments(out).map((d) => d.toJS()).filter((o) => o?.kind);
       const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 
-      expect(find('ConfigMap', 'postgres-postgresql-extended-configuration').data['override.conf']).toBe(archiveConfiguration(60).trimEnd());
+      expect(find('ConfigMap', 'postgres-postgresql-extended-configuration').data['override.conf']).toBe(rendered.primary.extendedConfiguration.trimEnd());
+      expect(rendered.primary.extendedConfiguration).toBe(archiveConfiguration(60));
       expect(find('ConfigMap', 'postgres-postgresql-configuration').data['pg_hba.conf']).toBe(PG_HBA_WITH_REPLICATION);
 
       const pod = find('StatefulSet', 'postgres-postgresql').spec.template.spec;

@@ -3,16 +3,16 @@
 // ConfigMap, archive_timeout), the backup volume as a local folder, and the scripts run the way
 // their pods run them (`sh <mount>/<script>`), as the server's user.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App, Chart } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
-import { BASEBACKUP_COMMAND, BASEBACKUP_FAIL_JOB_ON, BackupCronJob, BackupStorage, KEEP_DATA_ANNOTATIONS } from '../../lib/pitr/backups';
-import { PitrScript, SCRIPTS_MOUNT, renderPitrScripts } from '../../lib/pitr/contracts';
-import { hardenManifest } from '../../lib/security';
-import { SYNC_WAVES, syncWave } from '../../lib/sync-waves';
-import { Manifest } from './dist';
-import { PG_HBA_WITH_REPLICATION, archiveConfiguration } from '../../lib/pitr/settings';
+import { PitrScript, SCRIPTS_MOUNT } from '../../lib/pitr/contracts';
+import { App } from 'cdk8s';
+import { LearnflowPostgresProps } from '../../lib/config';
+import { LearnflowPostgresChart } from '../../lib/learnflow-postgres';
+import { loadMigrations } from '../../lib/migrations/files';
+import { PROFILES } from '../../lib/profiles';
+import { parse } from 'yaml';
+import { DIST, Manifest, ROOT, manifests } from './dist';
 import { asServerUser, findPostgresBindir } from './postgres';
 import { freePort } from './ports';
 import { RunnerResult } from './runner-harness';
@@ -27,14 +27,34 @@ export interface PitrArtifacts {
   readonly archiveTimeoutSeconds: number;
 }
 
-/** The artifacts as lib/pitr renders them for a deployment with this archive timeout. */
-export function renderedArtifacts(archiveTimeoutSeconds: number): PitrArtifacts {
+/** The artifacts in a deployment's manifests and chart values: the scripts ConfigMap, the primary's keys. */
+function artifactsOf(manifests: readonly Manifest[], values: any): PitrArtifacts {
+  const scripts = manifests.find((m) => m.kind === 'ConfigMap' && String(m.metadata.name).endsWith('-pitr-scripts'));
+  const conf: string | undefined = values.primary?.extendedConfiguration;
+  if (!scripts || !conf) throw new Error('no point-in-time recovery rendered (pitr.enabled is off)');
   return {
-    scripts: renderPitrScripts(),
-    postgresqlConf: archiveConfiguration(archiveTimeoutSeconds),
-    pgHba: PG_HBA_WITH_REPLICATION,
-    archiveTimeoutSeconds,
+    scripts: scripts.data,
+    postgresqlConf: conf,
+    pgHba: values.primary.pgHbaConfiguration,
+    archiveTimeoutSeconds: Number(/^archive_timeout = (\d+)$/m.exec(conf)![1]),
   };
+}
+
+/**
+ * The artifacts users get: dist/production's when its archive timeout is asked for, else a
+ * synthesized copy of production with this archive timeout (the tests that must wait for
+ * segment switches use a short one).
+ */
+export function renderedArtifacts(archiveTimeoutSeconds: number): PitrArtifacts {
+  const fromDist = artifactsOf(manifests('production'), parse(readFileSync(path.join(DIST, 'production', 'helm', 'postgresql-values.yaml'), 'utf8')));
+  if (fromDist.archiveTimeoutSeconds === archiveTimeoutSeconds) return fromDist;
+  const production = PROFILES.production as LearnflowPostgresProps;
+  const chart = new LearnflowPostgresChart(new App(), 'learnflow-postgres', {
+    ...production,
+    pitr: { ...production.pitr, archiveTimeoutSeconds },
+    migrationSet: loadMigrations(path.join(ROOT, 'migrations'), { root: ROOT }),
+  });
+  return artifactsOf(chart.toJson() as Manifest[], JSON.parse(JSON.stringify(chart.helmValues)));
 }
 
 const BIN = findPostgresBindir();
@@ -229,20 +249,17 @@ export async function archiveCurrentSegment(pg: PitrServer, timeoutMs = 60_000):
 }
 
 /**
- * The objects that hold or make backups, for the Argo CD tests: the Namespace, the backup claim,
- * the scripts ConfigMap and the backup CronJobs, as the constructs render them, in namespace `ns`.
+ * The objects of dist/production that hold or make backups, for the Argo CD tests: the
+ * Namespace, the backup claim, the scripts ConfigMap and the scheduled backup CronJobs, moved
+ * into namespace `ns`.
  */
 export function backupObjectsForArgoCd(ns: string): Manifest[] {
-  const app = new App();
-  const chart = new Chart(app, 'backups', { disableResourceNameHashes: true });
-  new k8s.KubeNamespace(chart, 'namespace', { metadata: { name: ns, annotations: { ...syncWave(SYNC_WAVES.namespace), ...KEEP_DATA_ANNOTATIONS } } });
-  const storage = new BackupStorage(chart, 'storage', { namespace: ns, releaseName: 'postgres', size: '1Gi' });
-  const connection = { libpq: { PGHOST: 'postgres-postgresql', PGUSER: 'postgres' }, secretName: 'postgres-postgresql-credentials', passwordKey: 'postgres-password' };
-  for (const kind of ['basebackup', 'dump'] as const) {
-    new BackupCronJob(chart, kind, {
-      namespace: ns, releaseName: 'postgres', kind, image: 'docker.io/bitnamilegacy/postgresql:16.4.0-debian-12-r14', schedule: '30 2 * * *',
-      command: [...BASEBACKUP_COMMAND], env: {}, connection, storage: storage.names, databasePodLabels: { 'app.kubernetes.io/component': 'primary' }, failJobOnExitCodes: BASEBACKUP_FAIL_JOB_ON,
-    });
-  }
-  return chart.toJson().map(hardenManifest) as Manifest[];
+  const keep = (m: Manifest) => m.kind === 'Namespace' || m.kind === 'PersistentVolumeClaim' ||
+    (m.kind === 'ConfigMap' && m.metadata.name.endsWith('-pitr-scripts')) || (m.kind === 'CronJob' && m.spec.suspend !== true);
+  return manifests('production').filter(keep).map((m) => {
+    const copy = structuredClone(m);
+    if (m.kind === 'Namespace') copy.metadata.name = ns;
+    else copy.metadata.namespace = ns;
+    return copy;
+  });
 }
