@@ -13,10 +13,17 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHIVE, PITR_RESTORE } from '../../lib/pitr/contracts';
 import { exitCodes } from '../../lib/script-contract';
+import { VERIFY } from '../../lib/verification/verify-contract';
+import { byComponent, findOne } from '../support/dist';
+import { runJobContainer } from '../support/dist-job';
 import { freePort } from '../support/ports';
 import { PG_PATH, PitrServer, PitrWorkspace, archiveCurrentSegment, ownForServer, pitrWorkspace, queryDataDir, renderedArtifacts, snapshotTree, spawnAsServer, startPitrServer, utc } from '../support/pitr';
 
 const ARCHIVE_EXIT = exitCodes(ARCHIVE);
+/** The verification Job of dist/production, as the superuser, with no migrations to wait for. */
+const verify = (pg: PitrServer) => runJobContainer(findOne('production', byComponent('Job', 'verification'), 'verification Job'), {
+  ...pg.env(), PATH: PG_PATH, EXPECTED_VERSION: '0', VERIFY_DB_WAIT_SECONDS: '2',
+});
 const RESTORE_EXIT = exitCodes(PITR_RESTORE);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'learnflow-pitr-faults-'));
 ownForServer(tmp);
@@ -136,9 +143,17 @@ describe.skipIf(process.getuid?.() !== 0)('a full archive volume (tmpfs, as root
         expect(gunzipSync(readFileSync(path.join(small.backupDir, 'wal', f))).length).toBe(16 * 1024 * 1024);
       }
 
+      // The verification Job of dist/ reports it and fails its health check (exit 5).
+      const verifying = await verify(pg);
+      expect(verifying.stderr).toMatch(/stage 3 archiving: failing since \S+: [0-9A-F]{24} could not be archived and nothing was archived after it/);
+      expect(verifying.code).toBe(exitCodes(VERIFY).healthCheckFailed);
+
       execFileSync('mount', ['-o', 'remount,size=400m', small.backupDir]);
       await archiveCurrentSegment(pg!);
       expect(readdirSync(path.join(pg.dataDir, 'pg_wal', 'archive_status')).filter((f) => f.endsWith('.ready'))).toEqual([]);
+      const healthy = await verify(pg);
+      expect(healthy.stdout).toMatch(/stage 3 archiving: \d+ segment\(s\) archived, the last [0-9A-F]{24} at \S+; [1-9]\d* failure\(s\), the last/);
+      expect(healthy.code, healthy.stderr).toBe(0);
       const rows = pg.psql('SELECT count(*), md5(string_agg(payload, \'\' ORDER BY id)) FROM blobs');
       pg.crash();
       const restored = path.join(small.dir, 'restored', 'data');
