@@ -1,12 +1,15 @@
 // `restore --to`: the target is checked by the rule restore.sh applies (lib/pitr/target.sh),
 // word for word and value for value, before anything runs; the dry run prints the whole flow;
 // the Job made from the template gets RESTORE_TARGET (and RESTORE_SOURCE) in every container,
-// its fetch step included, as `kubectl set env` would.
+// its fetch step included, as `kubectl set env` would. `status` reports the archiver and the
+// backup CronJobs; a failed backup is a problem it lists, never a phase.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TARGET_RULE, checkTarget, withEnvEverywhere } from '../../lib/cli/commands/pitr-restore';
+import { computeStatus, parseArchiver, statusTable } from '../../lib/cli/commands/status';
+import { loadTarget } from '../../lib/cli/target';
 import { ROOT, findOne } from '../support/dist';
 import { CliEnv, cli } from './support';
 
@@ -67,3 +70,37 @@ describe('restore --to', () => {
   });
 });
 
+
+describe('status with backups', () => {
+  const target = loadTarget('production');
+  const cronJob = (name: string, status: Record<string, unknown>) => ({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name, namespace: 'postgres' }, status });
+
+  it('reports the archiver and the backup CronJobs, and a failed backup is a problem, not a phase', () => {
+    const archiver = parseArchiver('1204 000000010000000000000A3C 2026-12-03T09:58:01Z 3 000000010000000000000A3D 2026-12-03T09:59:00Z t')!;
+    expect(archiver).toEqual({ archived_count: 1204, last_archived_wal: '000000010000000000000A3C', last_archived_time: '2026-12-03T09:58:01Z',
+      failed_count: 3, last_failed_wal: '000000010000000000000A3D', last_failed_time: '2026-12-03T09:59:00Z', failing: true });
+    const s = computeStatus(target, {
+      namespaceExists: true,
+      archiver,
+      objects: [
+        cronJob(target.baseBackupCronJob!, { lastScheduleTime: '2026-12-03T03:30:00Z', lastSuccessfulTime: '2026-12-02T03:41:00Z' }),
+        cronJob(target.backupCronJob!, { lastScheduleTime: '2026-12-03T02:30:00Z', lastSuccessfulTime: '2026-12-03T02:31:00Z' }),
+      ],
+    });
+    expect(s.backups!.base_backups).toEqual({ cronjob: 'postgres-postgresql-basebackup', last_success: '2026-12-02T03:41:00Z', last_schedule: '2026-12-03T03:30:00Z', last_run_failed: true });
+    expect(s.backups!.dumps).toMatchObject({ cronjob: 'postgres-postgresql-dump', last_run_failed: false });
+    expect(s.backups!.problems).toEqual([
+      expect.stringContaining('cronjob/postgres-postgresql-basebackup: its last run (2026-12-03T03:30:00Z) failed'),
+      expect.stringContaining('archiving failing since 2026-12-03T09:59:00Z: 000000010000000000000A3D could not be archived'),
+    ]);
+    expect(statusTable(s, target)).toMatch(/Archiving +FAILING; 1204 archived/);
+    expect(statusTable(s, target)).toMatch(/Base backups +LAST RUN FAILED/);
+    expect(s.conditions.join('\n')).not.toContain('backup');
+  });
+
+  it('says the archiver is unknown when it could not be read, and leaves it out without pitr', () => {
+    expect(parseArchiver('psql: error: connection refused')).toBeNull();
+    expect(computeStatus(target, { namespaceExists: true, objects: [], archiver: null }).backups!.archiver).toBeNull();
+    expect(computeStatus(loadTarget('development'), { namespaceExists: true, objects: [] }).backups).toBeUndefined();
+  });
+});
