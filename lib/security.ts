@@ -52,6 +52,7 @@ function restrictPodSpec(spec: Json): void {
     seccompProfile: { type: 'RuntimeDefault' },
   };
   for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-    container.securityContext = { ...container.securityContext, ...RESTRICTED_CONTAINER };
+    // A copy per container: shared objects would be written as YAML anchors and aliases.
+    container.securityContext = { ...container.securityContext, ...structuredClone(RESTRICTED_CONTAINER) };
   }
 }

@@ -67,8 +67,9 @@ export function offsiteEnvironment(o: OffsiteSettings): Record<string, string> {
 export function backupVolumeValues(props: BackupVolumeValuesProps) {
   const { offsite } = props;
   const archiving = props.archiveTimeoutSeconds !== undefined;
-  const scriptsMount = { name: VOLUMES.scripts, mountPath: SCRIPTS_MOUNT, readOnly: true };
-  const backupsMount = { name: VOLUMES.backups, mountPath: BACKUP_MOUNT };
+  // New objects each time: a shared one would be written as a YAML anchor and alias.
+  const scriptsMount = () => ({ name: VOLUMES.scripts, mountPath: SCRIPTS_MOUNT, readOnly: true });
+  const backupsMount = () => ({ name: VOLUMES.backups, mountPath: BACKUP_MOUNT });
   return {
     ...(archiving ? {
       extendedConfiguration: archiveConfiguration(props.archiveTimeoutSeconds!),
@@ -79,7 +80,7 @@ export function backupVolumeValues(props: BackupVolumeValuesProps) {
       { name: VOLUMES.scripts, configMap: { name: props.scriptsConfigMap, defaultMode: 0o555 } },
       ...(offsite ? [{ name: VOLUMES.objectStore, secret: { secretName: offsite.secretName, optional: true, defaultMode: 0o440 } }] : []),
     ],
-    extraVolumeMounts: [backupsMount, scriptsMount],
+    extraVolumeMounts: [backupsMount(), scriptsMount()],
     ...(offsite ? {
       sidecars: [{
         name: 'offsite',
@@ -87,11 +88,11 @@ export function backupVolumeValues(props: BackupVolumeValuesProps) {
         imagePullPolicy: 'IfNotPresent',
         command: ['sh', `${SCRIPTS_MOUNT}/offsite.sh`, 'loop'],
         env: Object.entries(offsiteEnvironment(offsite)).map(([name, value]) => ({ name, value })),
-        securityContext: { runAsUser: NON_ROOT_ID, runAsGroup: NON_ROOT_ID, ...RESTRICTED_CONTAINER },
+        securityContext: { runAsUser: NON_ROOT_ID, runAsGroup: NON_ROOT_ID, ...structuredClone(RESTRICTED_CONTAINER) },
         resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
         volumeMounts: [
-          backupsMount,
-          scriptsMount,
+          backupsMount(),
+          scriptsMount(),
           { name: VOLUMES.objectStore, mountPath: OBJECT_STORE_SECRET_MOUNT, readOnly: true },
           { name: 'empty-dir', mountPath: '/tmp', subPath: 'offsite-tmp-dir' },
         ],
