@@ -12,6 +12,7 @@ import { readVendored, vendoredChart } from '../../lib/vendored';
 import { BACKUP_MOUNT, DATA_VOLUME_MOUNT, OBJECT_STORE_SECRET_MOUNT, PGDATA, SCRIPTS_MOUNT } from '../../lib/pitr/contracts';
 import { PG_HBA_WITH_REPLICATION, archiveConfiguration } from '../../lib/pitr/settings';
 import { ROOT } from '../support/dist';
+import { Kube, useSharedKube } from '../support/kube';
 import { describeWithTools, helmEnv, runToolOk } from '../support/tools';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'learnflow-pitr-chart-'));
@@ -55,3 +56,25 @@ describeWithTools('the chart renders the archive and the backup volume', ['helm'
     });
   }
 });
+
+// The database pod with its upload sidecar, as the chart renders it from dist/production's
+// values, admitted into a namespace enforcing Pod Security "restricted" without one warning.
+describeWithTools('the database pod with the upload sidecar on a real API server', ['helm'], () => {
+  let kube: Kube;
+  useSharedKube((k) => {
+    kube = k;
+  });
+
+  it('passes Pod Security "restricted" (server dry run, no warning)', async () => {
+    const chart = vendoredChart(readVendored(ROOT), 'postgresql', '15.5.38')!;
+    const values = path.join(ROOT, 'dist', 'production', 'helm', 'postgresql-values.yaml');
+    const ns = 'lftest-pitr-chart';
+    const out = await runToolOk('helm', ['template', 'postgres', path.join(ROOT, chart.archive), '--namespace', ns, '-f', values], { env: helmEnv(path.join(scratch, 'helm-pss')) });
+    const statefulSet = parseAllDocuments(out).map((d) => d.toJS()).find((o) => o?.kind === 'StatefulSet');
+    expect(statefulSet.spec.template.spec.containers.map((c: any) => c.name)).toEqual(['postgresql', 'offsite']);
+    await kube.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' } } }) });
+    const r = await kube.kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], { input: JSON.stringify(statefulSet) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+}, { kube: true });
