@@ -290,7 +290,7 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
     if (b?.enabled !== true && r?.enabled !== true) {
       problems.push(`objectStore: nothing to copy while backup.enabled and pitr.enabled are both off (enable one, or drop objectStore)`);
     }
-    if (o.provider !== undefined && o.provider !== 'AWS' && o.endpoint === undefined) {
+    if (o.provider !== undefined && o.provider !== 'AWS' && (OBJECT_STORE_PROVIDERS as readonly unknown[]).includes(o.provider) && o.endpoint === undefined) {
       problems.push(`objectStore.endpoint: missing for provider ${o.provider} (only AWS finds its endpoint from the region)`);
     }
   }
