@@ -11,7 +11,9 @@ import { TARGET_RULE, checkTarget, withEnvEverywhere } from '../../lib/cli/comma
 import { computeStatus, parseArchiver, statusTable } from '../../lib/cli/commands/status';
 import { loadTarget } from '../../lib/cli/target';
 import { ROOT, findOne } from '../support/dist';
-import { CliEnv, cli } from './support';
+import { fixtureProject } from '../support/fixture-project';
+import { Kube, describeKube } from '../support/kube';
+import { CliEnv, cli, completeJob, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited, setPodReady, startCli, useCliCluster } from './support';
 
 const TARGET_SH = path.join(ROOT, 'lib', 'pitr', 'target.sh');
 const shellAccepts = (value: string) => {
@@ -103,4 +105,67 @@ describe('status with backups', () => {
     expect(computeStatus(target, { namespaceExists: true, objects: [], archiver: null }).backups!.archiver).toBeNull();
     expect(computeStatus(loadTarget('development'), { namespaceExists: true, objects: [] }).backups).toBeUndefined();
   });
+});
+
+// The whole flow on the real API server, the test playing the StatefulSet and Job controllers
+// and the kubelet: the database stopped, the Job made from the template with the target in every
+// container, the database started again, after a restore and after a failed one alike.
+describeKube('restore --to on a real API server', () => {
+  const T = fixtureTarget('pitr');
+  const ns = T.namespace;
+  let kube: Kube;
+  let env: CliEnv;
+  useCliCluster((cluster) => {
+    kube = cluster.kube;
+    env = cluster.env;
+  });
+  const replicas = async () => (await get(kube, ns, `statefulset/${T.chart.statefulSet}`))?.spec?.replicas;
+  /** The StatefulSet controller and the kubelet: the pod goes at 0 replicas, comes back Ready at 1. */
+  async function playDatabase(): Promise<void> {
+    await eventually('the StatefulSet scaled to 0', async () => ((await replicas()) === 0 ? true : undefined));
+    await kube.kubectlOk(['delete', 'pod', T.chart.pod, '-n', ns, '--wait=false']);
+  }
+  async function databaseBack(): Promise<void> {
+    await eventually('the StatefulSet scaled to 1', async () => ((await replicas()) === 1 ? true : undefined), 60_000);
+    await createChartObjects(kube, ns, T.chart);
+    await setPodReady(kube, ns, T.chart.pod, true);
+  }
+  const pitrJob = () => eventually('the point-in-time restore Job', async () => {
+    const list = JSON.parse(await kube.kubectlOk(['get', 'jobs', '-n', ns, '-o', 'json'])).items as any[];
+    return list.find((j) => j.metadata.name.startsWith(`${T.chart.service}-pitr-`) && !j.status?.conditions);
+  }, 60_000);
+
+  it('stops the database, runs the template\'s Job with the target everywhere, starts the database again (exit 0)', async () => {
+    await kube.kubectlOk(['apply', '-f', path.join(fixtureProject(), 'dist', T.profile)]);
+    await createChartObjects(kube, ns, T.chart);
+    await setPodReady(kube, ns, T.chart.pod, true);
+    const run = startCli(['restore', '--profile', T.profile, '--to', '2026-11-22T17:00:00Z', '--from-offsite', '--timeout', '60'], env, 120_000);
+    await playDatabase();
+    const job = await pitrJob();
+    const spec = job.spec.template.spec;
+    for (const c of [...spec.initContainers, ...spec.containers]) {
+      expect(c.env, c.name).toEqual(expect.arrayContaining([{ name: 'RESTORE_TARGET', value: '2026-11-22T17:00:00Z' }, { name: 'RESTORE_SOURCE', value: 'offsite' }]));
+    }
+    expect(job.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'CronJob', name: `${T.chart.service}-pitr-restore` })]);
+    expect(await replicas()).toBe(0);
+    await completeJob(kube, ns, job.metadata.name);
+    await databaseBack();
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\[4\/4\] start statefulset\/pg-postgresql.*ready/);
+  }, 180_000);
+
+  it('starts the database again as it was when the restore fails (exit 1)', async () => {
+    const run = startCli(['restore', '--profile', T.profile, '--to', 'latest', '--timeout', '60'], env, 120_000);
+    await playDatabase();
+    const job = await pitrJob();
+    await jobPodExited(kube, ns, job.metadata.name, 'restore', 1);
+    await failJob(kube, ns, job.metadata.name, 'restore', 1);
+    await databaseBack();
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toContain(`point-in-time restore Job ${job.metadata.name} failed`);
+    expect(r.stderr).toContain('the data directory is unchanged');
+    expect(await replicas()).toBe(1);
+  }, 180_000);
 });
