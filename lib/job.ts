@@ -23,6 +23,12 @@ export interface ProjectJobProps {
   readonly failJobOnExitCodes: readonly number[];
   /** Argo CD sync wave: the next wave starts only once this one is healthy (a Job: complete). */
   readonly syncWave: number;
+  /**
+   * Argo CD deletes and re-creates the Job at every sync (`Force=true,Replace=true`), so a sync
+   * runs it again even when a Job of the same name failed before. kubectl ignores it.
+   * @default false: an unchanged Job is left as it is
+   */
+  readonly rerunOnEverySync?: boolean;
 }
 
 /**
@@ -111,7 +117,10 @@ function workloadProps(scope: Construct, id: string, props: ProjectJobProps) {
   const labels = standardLabels(props.releaseName, props.component);
   const tmp = kplus.Volume.fromEmptyDir(scope, `${id}-tmp`, 'tmp');
   return {
-    metadata: { name: props.name, namespace: props.namespace, labels, annotations: syncWave(props.syncWave) },
+    metadata: {
+      name: props.name, namespace: props.namespace, labels,
+      annotations: { ...syncWave(props.syncWave), ...(props.rerunOnEverySync ? { 'argocd.argoproj.io/sync-options': 'Force=true,Replace=true' } : {}) },
+    },
     podMetadata: { labels: { ...labels, ...props.podLabels } },
     restartPolicy: kplus.RestartPolicy.NEVER,
     serviceAccount: props.serviceAccount,
