@@ -47,6 +47,8 @@ export interface ClusterStandIn {
   readonly runs: readonly PodRun[];
   /** libpq variables for `db` as the superuser (the Secret's password once the database is configured). */
   adminEnv(db: string): Record<string, string>;
+  /** What it is doing now (for error messages). */
+  activity(): string;
   /** Runs `sql` in `db` as the superuser; stdout, trimmed. */
   psql(db: string, sql: string): string;
   stop(): Promise<void>;
@@ -68,6 +70,7 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
   const handled = new Set<string>(); // Job uids with a final status written (or being run)
   let database: { user: string; db: string; adminPassword: string; userPassword: string; tls?: string } | undefined;
   let readyPods = 0;
+  let doing = 'starting';
   let stopped = false;
   let failure: Error | undefined;
 
@@ -298,8 +301,10 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
     const started = at();
     for (let attempt = 1; ; attempt++) {
       let run: PodRun | undefined;
+      doing = `running Job ${name} (pod ${attempt})`;
       while (!(run = await runPod(job, attempt))) {
-        if (stopped) return;
+        doing = `Job ${name} (pod ${attempt}) waits for a ConfigMap or Secret`;
+        if (stopped || (await kube.kubectl(['get', 'job', name, '-n', ns, '-o', `jsonpath={.metadata.uid}`])).stdout !== job.metadata.uid) return;
         await sleep(500);
       }
       runs.push(run);
@@ -345,10 +350,15 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
     while (!stopped) {
       try {
         if ((await kube.kubectl(['get', 'namespace', ns])).code === 0) {
+          doing = 'collecting garbage';
           await collectGarbage();
+          doing = 'binding claims';
           await playVolumesAndLoadBalancers();
+          doing = 'playing the StatefulSet';
           await playStatefulSets();
+          doing = 'looking for Jobs';
           await playJobs();
+          doing = 'idle';
         }
       } catch (e) {
         if (!stopped) {
@@ -362,6 +372,7 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
 
   return {
     runs,
+    activity: () => `${doing}${failure ? ` (last error: ${failure.message})` : ''}`,
     adminEnv: (db) => {
       if (failure) throw failure;
       return adminEnv(db);
