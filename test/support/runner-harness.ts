@@ -96,7 +96,7 @@ function file(key: string, sql: string): MigrationFile {
 }
 
 /** A migration built in a test, checksums computed like files.ts does. */
-export function migration(version: string, name: string, up: string, down = '-- nothing to undo\n', options: { transactional?: boolean } = {}): Migration {
+export function migration(version: string, name: string, up: string, down = '-- nothing to undo\n', options: { transactional?: boolean; reversible?: boolean } = {}): Migration {
   const transactional = options.transactional ?? !up.startsWith('-- learnflow:no-transaction\n');
   return {
     version,
@@ -104,6 +104,7 @@ export function migration(version: string, name: string, up: string, down = '-- 
     up: file(`${version}_${name}.up.sql`, up),
     down: file(`${version}_${name}.down.sql`, down),
     transactional,
+    reversible: options.reversible ?? !down.startsWith('-- learnflow:irreversible'),
   };
 }
 

@@ -1,0 +1,127 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { sha256Hex } from './files';
+import type { Migration } from './types';
+import { compareVersions } from './versions';
+
+/**
+ * Which migrations are released: `migrations/released.tsv`, committed, lists every migration
+ * that has shipped (version, name and the SHA-256 of its up file, as the runner records it).
+ * The lint and the grammar check judge only the others: a released migration is never judged
+ * again (by a newer squawk, or a rule turned on later), and one edited after its release is an
+ * error, as the runner would refuse it in the cluster. `npm run migrations -- release` writes it.
+ *
+ * Reading it costs one read and one hash per released up file: no scan, no parse, so the cost
+ * of a check follows what is new, not the history.
+ */
+
+/** File name of the baseline, inside the migrations folder. */
+export const RELEASED_FILE = 'released.tsv';
+
+export interface ReleasedMigration {
+  readonly version: string;
+  readonly name: string;
+  /** SHA-256 of the up file's bytes. */
+  readonly sha256: string;
+}
+
+/** One migration of the folder by its name alone: what a listing shows without reading a file. */
+export interface ListedMigration {
+  readonly version: string;
+  readonly name: string;
+  /** Paths inside the migrations folder of its up and down file, in whichever layout it uses. */
+  readonly up: string;
+  readonly down: string;
+}
+
+const HEADER = [
+  '# Released migrations: the lint and the grammar check (npm test) do not judge these again.',
+  '# Written by `npm run migrations -- release` (README, Migrations); one line each:',
+  '# version, name, sha256 of the up file. Never edit a released migration: add a new one.',
+];
+const LINE = /^([0-9]+)\t([a-z][a-z0-9_]*)\t([0-9a-f]{64})$/;
+
+/** Reads `migrations/released.tsv`; none when the file does not exist (nothing released yet). */
+export function readReleased(migrationsDir: string, shown = 'migrations'): { released: ReleasedMigration[]; problems: string[] } {
+  const file = path.join(migrationsDir, RELEASED_FILE);
+  if (!fs.existsSync(file)) return { released: [], problems: [] };
+  const released: ReleasedMigration[] = [];
+  const problems: string[] = [];
+  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+    if (line === '' || line.startsWith('#')) return;
+    const match = LINE.exec(line);
+    if (match) released.push({ version: match[1], name: match[2], sha256: match[3] });
+    else problems.push(`${shown}/${RELEASED_FILE}:${i + 1}: not 'version<TAB>name<TAB>sha256' (rewrite it with npm run migrations -- release)`);
+  });
+  return { released, problems };
+}
+
+/** The text of `released.tsv` for these migrations. */
+export function renderReleased(migrations: readonly Pick<Migration, 'version' | 'name' | 'up'>[]): string {
+  const lines = [...migrations]
+    .sort((a, b) => compareVersions(a.version, b.version))
+    .map((m) => `${m.version}\t${m.name}\t${m.up.sha256}`);
+  return [...HEADER, ...lines, ''].join('\n');
+}
+
+const FLAT = /^([0-9]+)_([a-z][a-z0-9_]*)\.(up|down)\.sql$/;
+const FOLDER = /^([0-9]+)_([a-z][a-z0-9_]*)$/;
+
+/**
+ * The migrations of the folder as its listing names them (file names and folder names only;
+ * nothing is read). Names the synth would refuse are left out: the synth reports them.
+ */
+export function listMigrations(migrationsDir: string): ListedMigration[] {
+  const found = new Map<string, { version: string; name: string; up?: string; down?: string }>();
+  const unit = (version: string, name: string) => {
+    const id = `${version}_${name}`;
+    let entry = found.get(id);
+    if (!entry) found.set(id, (entry = { version, name }));
+    return entry;
+  };
+  for (const dirent of fs.readdirSync(migrationsDir, { withFileTypes: true })) {
+    const flat = FLAT.exec(dirent.name);
+    const folder = FOLDER.exec(dirent.name);
+    if (flat && !dirent.isDirectory()) unit(flat[1], flat[2])[flat[3] as 'up' | 'down'] = dirent.name;
+    else if (folder && !dirent.isFile()) {
+      const entry = unit(folder[1], folder[2]);
+      entry.up = `${dirent.name}/up.sql`;
+      entry.down = `${dirent.name}/down.sql`;
+    }
+  }
+  return [...found.values()]
+    .filter((m): m is ListedMigration => m.up !== undefined && m.down !== undefined)
+    .sort((a, b) => compareVersions(a.version, b.version));
+}
+
+export interface ReleaseSplit {
+  /** Migrations not in the baseline: the ones to judge. */
+  readonly pending: ListedMigration[];
+  /** How many listed migrations the baseline releases, unchanged. */
+  readonly released: number;
+  /** A released up file that changed, or a released migration that is gone, each with what to do. */
+  readonly problems: string[];
+}
+
+/** Splits the folder's migrations into released (unchanged) and pending ones. */
+export function splitReleased(migrationsDir: string, shown = 'migrations'): ReleaseSplit {
+  const { released, problems } = readReleased(migrationsDir, shown);
+  const listed = new Map(listMigrations(migrationsDir).map((m) => [`${m.version}_${m.name}`, m]));
+  let unchanged = 0;
+  for (const entry of released) {
+    const id = `${entry.version}_${entry.name}`;
+    const migration = listed.get(id);
+    if (!migration) {
+      problems.push(`${shown}/${RELEASED_FILE}: released migration ${id} is not in ${shown}/ (restore it; if it was rolled back everywhere and removed on purpose, run npm run migrations -- release)`);
+      continue;
+    }
+    listed.delete(id);
+    const sha = sha256Hex(fs.readFileSync(path.join(migrationsDir, migration.up)));
+    if (sha !== entry.sha256) {
+      problems.push(`${shown}/${migration.up}: changed after its release (released.tsv records sha256 ${entry.sha256}, the file has ${sha}); a database that applied it refuses the change: restore the file and add a new migration`);
+    } else {
+      unchanged++;
+    }
+  }
+  return { pending: [...listed.values()], released: unchanged, problems };
+}
