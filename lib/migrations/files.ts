@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckedContent, Direction, checkContent } from './content';
+import { RELEASED_FILE, parseReleased, releasedDrift } from './released';
 import { SqlScan, SqlStatement, scanSql } from './sql-scanner';
 import type { Migration, MigrationFile } from './types';
 import { compareVersions } from './versions';
@@ -197,7 +198,8 @@ const NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
 const FLAT_FILE = /^([^_]+)_(.+)\.(up|down)\.sql$/;
 const FOLDER = /^([^_]+)_(.+)$/;
 /** Beside migrations: notes, an empty folder's placeholder, and the list of released migrations (released.ts). */
-const ALLOWED_EXTRAS = new Set(['README.md', '.gitkeep', 'released.tsv']);
+const ALLOWED_EXTRAS = new Set(['README.md', '.gitkeep', RELEASED_FILE]);
+const STRICT_TEXT = new TextDecoder('utf-8');
 
 function parseEntries(entries: readonly MigrationSourceEntry[], directory: string): { migrations: Migration[]; problems: Problem[] } {
   const problems: Problem[] = [];
@@ -318,7 +320,17 @@ function parseEntries(entries: readonly MigrationSourceEntry[], directory: strin
   }
 
   migrations.sort((a, b) => compareVersions(a.migration.version, b.migration.version) || compareStrings(a.label, b.label));
-  return { migrations: migrations.map((m) => m.migration), problems };
+  const sortedMigrations = migrations.map((m) => m.migration);
+  const released = entries.find((e) => e.path === RELEASED_FILE);
+  if (released) {
+    const shown = source(RELEASED_FILE);
+    const baseline = parseReleased(STRICT_TEXT.decode(released.bytes), shown);
+    for (const text of [...baseline.problems, ...releasedDrift(baseline.released, sortedMigrations, directory || '.')]) {
+      const file = /^[^:]+/.exec(text)![0];
+      problems.push({ file, line: 0, text });
+    }
+  }
+  return { migrations: sortedMigrations, problems };
 }
 
 // ---------------------------------------------------------------------------------------------

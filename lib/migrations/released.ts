@@ -1,18 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sha256Hex } from './files';
 import type { Migration } from './types';
 import { compareVersions } from './versions';
 
 /**
  * Which migrations are released: `migrations/released.tsv`, committed, lists every migration
  * that has shipped (version, name and the SHA-256 of its up file, as the runner records it).
- * The lint and the grammar check judge only the others: a released migration is never judged
- * again (by a newer squawk, or a rule turned on later), and one edited after its release is an
- * error, as the runner would refuse it in the cluster. `npm run migrations -- release` writes it.
- *
- * Reading it costs one read and one hash per released up file: no scan, no parse, so the cost
- * of a check follows what is new, not the history.
+ * The lint and the grammar check judge only the others, found by name: a released migration is
+ * never judged again (by a newer squawk, or a rule turned on later), and the check's cost follows
+ * what is new, not the history. The synth refuses a released migration edited or removed, as
+ * the runner would in the cluster. `npm run migrations -- release` writes the file.
  */
 
 /** File name of the baseline, inside the migrations folder. */
@@ -41,20 +38,45 @@ const HEADER = [
 ];
 const LINE = /^([0-9]+)\t([a-z][a-z0-9_]*)\t([0-9a-f]{64})$/;
 
+/** Reads `released.tsv`'s text; `shown` names the file in messages. */
+export function parseReleased(text: string, shown: string): { released: ReleasedMigration[]; problems: string[] } {
+  const released: ReleasedMigration[] = [];
+  const problems: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line === '' || line.startsWith('#')) return;
+    const match = LINE.exec(line);
+    if (match) released.push({ version: match[1], name: match[2], sha256: match[3] });
+    else problems.push(`${shown}:${i + 1}: not 'version<TAB>name<TAB>sha256' (rewrite it with npm run migrations -- release)`);
+  });
+  return { released, problems };
+}
+
 /** Reads `migrations/released.tsv`; none when the file does not exist (nothing released yet). */
 export function readReleased(migrationsDir: string, shown = 'migrations'): { released: ReleasedMigration[]; problems: string[] } {
   const file = path.join(migrationsDir, RELEASED_FILE);
   if (!fs.existsSync(file)) return { released: [], problems: [] };
-  const released: ReleasedMigration[] = [];
-  const problems: string[] = [];
-  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-    if (line === '' || line.startsWith('#')) return;
-    const match = LINE.exec(line);
-    if (match) released.push({ version: match[1], name: match[2], sha256: match[3] });
-    else problems.push(`${shown}/${RELEASED_FILE}:${i + 1}: not 'version<TAB>name<TAB>sha256' (rewrite it with npm run migrations -- release)`);
-  });
-  return { released, problems };
+  return parseReleased(fs.readFileSync(file, 'utf8'), `${shown}/${RELEASED_FILE}`);
 }
+
+/**
+ * What the synth checks against `released.tsv` (files.ts, with the hashes it computes anyway):
+ * every released migration still there, its up file unchanged. A database that applied a
+ * migration refuses a changed up file, and one that is gone, so the synth refuses them first.
+ */
+export function releasedDrift(released: readonly ReleasedMigration[], migrations: readonly Migration[], shown: string): string[] {
+  const byId = new Map(migrations.map((m) => [`${m.version}_${m.name}`, m]));
+  return released.flatMap((entry) => {
+    const migration = byId.get(`${entry.version}_${entry.name}`);
+    if (!migration) return [missing(entry, shown)];
+    if (migration.up.sha256 === entry.sha256) return [];
+    return [`${migration.up.source}: changed after its release (${RELEASED_FILE} records sha256 ${entry.sha256}, the file has ${migration.up.sha256}); ` +
+      'a database that applied it refuses the change: restore the file and add a new migration'];
+  });
+}
+
+const missing = (entry: ReleasedMigration, shown: string) =>
+  `${shown}/${RELEASED_FILE}: released migration ${entry.version}_${entry.name} is not in ${shown}/ ` +
+  '(restore it; if it was rolled back everywhere and removed on purpose, run npm run migrations -- release)';
 
 /** The text of `released.tsv` for these migrations. */
 export function renderReleased(migrations: readonly Pick<Migration, 'version' | 'name' | 'up'>[]): string {
@@ -97,31 +119,24 @@ export function listMigrations(migrationsDir: string): ListedMigration[] {
 export interface ReleaseSplit {
   /** Migrations not in the baseline: the ones to judge. */
   readonly pending: ListedMigration[];
-  /** How many listed migrations the baseline releases, unchanged. */
+  /** How many listed migrations the baseline releases. */
   readonly released: number;
-  /** A released up file that changed, or a released migration that is gone, each with what to do. */
+  /** A malformed baseline line, or a released migration that is gone, each with what to do. */
   readonly problems: string[];
 }
 
-/** Splits the folder's migrations into released (unchanged) and pending ones. */
+/**
+ * Splits the folder's migrations into released and pending ones by their names: one listing and
+ * one small read, whatever the history. Whether a released file changed is the synth's check
+ * ({@link releasedDrift}), made with the hashes it computes anyway.
+ */
 export function splitReleased(migrationsDir: string, shown = 'migrations'): ReleaseSplit {
   const { released, problems } = readReleased(migrationsDir, shown);
   const listed = new Map(listMigrations(migrationsDir).map((m) => [`${m.version}_${m.name}`, m]));
-  let unchanged = 0;
+  let found = 0;
   for (const entry of released) {
-    const id = `${entry.version}_${entry.name}`;
-    const migration = listed.get(id);
-    if (!migration) {
-      problems.push(`${shown}/${RELEASED_FILE}: released migration ${id} is not in ${shown}/ (restore it; if it was rolled back everywhere and removed on purpose, run npm run migrations -- release)`);
-      continue;
-    }
-    listed.delete(id);
-    const sha = sha256Hex(fs.readFileSync(path.join(migrationsDir, migration.up)));
-    if (sha !== entry.sha256) {
-      problems.push(`${shown}/${migration.up}: changed after its release (released.tsv records sha256 ${entry.sha256}, the file has ${sha}); a database that applied it refuses the change: restore the file and add a new migration`);
-    } else {
-      unchanged++;
-    }
+    if (listed.delete(`${entry.version}_${entry.name}`)) found++;
+    else problems.push(missing(entry, shown));
   }
-  return { pending: [...listed.values()], released: unchanged, problems };
+  return { pending: [...listed.values()], released: found, problems };
 }

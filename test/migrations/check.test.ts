@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CHART_RELEASES } from '../../lib/chart';
 import { checkMigrations, formatCheck } from '../../lib/migrations/check';
+import { loadMigrations } from '../../lib/migrations/files';
 import { GRAMMAR_MAJOR, grammarErrors } from '../../lib/migrations/grammar';
 import { LINT_PG_VERSION, lintMigrations } from '../../lib/migrations/lint';
 import { RULES_OFF } from '../../lib/migrations/lint-rules';
@@ -151,25 +152,29 @@ describe('released migrations', () => {
     expect(pending.problems).toHaveLength(1);
   });
 
-  it('may not change: an edited released up file is named, with what to do', async () => {
+  it('may not change: the synth refuses an edited released up file, naming it and what to do', async () => {
     const root = project({ ...USERS, ...FINDING }, ['001', '002']);
+    expect(loadMigrations('migrations', { root })).toHaveLength(2);
     fs.appendFileSync(path.join(root, 'migrations', '001_users.up.sql'), '-- reviewed\n');
-    const { problems } = await checkMigrations({ root });
-    expect(problems).toEqual([expect.stringMatching(/^migrations\/001_users\.up\.sql: changed after its release \(released\.tsv records sha256 [0-9a-f]{64}, the file has [0-9a-f]{64}\); a database that applied it refuses the change: restore the file and add a new migration$/)]);
+    expect(() => loadMigrations('migrations', { root })).toThrow(
+      /\n {2}- migrations\/001_users\.up\.sql: changed after its release \(released\.tsv records sha256 [0-9a-f]{64}, the file has [0-9a-f]{64}\); a database that applied it refuses the change: restore the file and add a new migration$/,
+    );
   });
 
-  it('may not disappear unnoticed, and a malformed released.tsv is named', async () => {
+  it('may not disappear unnoticed, and a malformed released.tsv is named, by the check and by the synth', async () => {
     const root = project({ ...USERS, ...FINDING }, ['001', '002']);
     fs.rmSync(path.join(root, 'migrations', '002_index.up.sql'));
     fs.rmSync(path.join(root, 'migrations', '002_index.down.sql'));
     fs.appendFileSync(path.join(root, 'migrations', RELEASED_FILE), '003 oops\n');
-    expect((await checkMigrations({ root })).problems).toEqual([
+    const expected = [
       "migrations/released.tsv:6: not 'version<TAB>name<TAB>sha256' (rewrite it with npm run migrations -- release)",
       'migrations/released.tsv: released migration 002_index is not in migrations/ (restore it; if it was rolled back everywhere and removed on purpose, run npm run migrations -- release)',
-    ]);
+    ];
+    expect((await checkMigrations({ root })).problems).toEqual(expected);
+    expect(() => loadMigrations('migrations', { root })).toThrow(expected.map((p) => `  - ${p}`).join('\n'));
   });
 
-  it('cost one read and hash each: nothing else of theirs is read, even a file the synth would refuse', async () => {
+  it('cost nothing but their names: none of their files is read by the check, even one the synth would refuse', async () => {
     const root = project({ ...USERS, '002_odd.up.sql': 'SELECT 1;\n', '002_odd.down.sql': 'SELECT 1;\n' }, ['001', '002']);
     fs.writeFileSync(path.join(root, 'migrations', '002_odd.down.sql'), 'SELECT 1 FRM nowhere;\n');
     expect((await checkMigrations({ root })).problems).toEqual([]);

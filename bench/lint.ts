@@ -1,0 +1,79 @@
+// The pull-request check of migrations/ (grammar and lint, lib/migrations/check.ts): its cost
+// must follow what is new, not the history. Two project copies judge the same new migration:
+// one holding only it, one holding it after 1,000 released migrations (listed in released.tsv).
+// Measured two ways: the check alone, in a warm process (what `npm test` pays per run), and the
+// command a person types, `npm run migrations -- check` (node scripts/migrations.cjs check).
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { renderReleased } from '../lib/migrations/released';
+import { smallMigrationSet } from '../test/support/generated-migrations';
+import { projectCopy } from '../test/support/project';
+import { migrationSet } from '../test/support/runner-harness';
+import { Sample, median, timeCommand } from './measure';
+
+export const RELEASED_COUNT = 1000;
+
+/** The migration both copies judge: a column, a backfill, an index built safely elsewhere. */
+const NEW_MIGRATION = {
+  '1001_add_learner_display_name.up.sql': '-- 1001: learners get a display name\nALTER TABLE feature_0 ADD COLUMN display_name text;\n' +
+    "UPDATE feature_0 SET display_name = name WHERE display_name IS NULL;\nCOMMENT ON COLUMN feature_0.display_name IS 'shown in the class list';\n",
+  '1001_add_learner_display_name.down.sql': 'ALTER TABLE feature_0 DROP COLUMN display_name;\n',
+};
+
+export interface LintCase {
+  readonly id: 'one' | 'released';
+  readonly label: string;
+  /** The check alone, warm, in process. */
+  readonly check: Sample;
+  /** `node scripts/migrations.cjs check`, a whole process. */
+  readonly command: Sample;
+}
+
+export function benchLint(work: string, runs: number): LintCase[] {
+  const history = smallMigrationSet(RELEASED_COUNT);
+  const one = projectCopy({ parent: work, migrations: NEW_MIGRATION });
+  const released = projectCopy({ parent: work, migrations: { ...history, ...NEW_MIGRATION } });
+  writeFileSync(path.join(released, 'migrations', 'released.tsv'), renderReleased(migrationSet(history)));
+  const cases = [
+    { id: 'one' as const, label: 'one migration in all (pending)', project: one },
+    { id: 'released' as const, label: `${RELEASED_COUNT.toLocaleString('en')} released migrations and the same one pending`, project: released },
+  ];
+  const checks = new Map(cases.map((c) => [c.id, [] as number[]]));
+  const commands = new Map(cases.map((c) => [c.id, [] as number[]]));
+  // Round-robin, one warm-up round: a busy moment of the machine hits both cases alike.
+  for (let round = -1; round < runs; round++) {
+    for (const c of cases) {
+      const check = checkOnce(c.project);
+      const command = timeCommand({ cmd: process.execPath, args: ['scripts/migrations.cjs', 'check'], cwd: c.project });
+      if (round >= 0) {
+        checks.get(c.id)!.push(check);
+        commands.get(c.id)!.push(command);
+      }
+    }
+  }
+  const sample = (id: string, runsOf: number[]): Sample => ({ id, runs: runsOf, median: median(runsOf) });
+  return cases.map((c) => ({ id: c.id, label: c.label, check: sample(c.id, checks.get(c.id)!), command: sample(c.id, commands.get(c.id)!) }));
+}
+
+/**
+ * One warm check in a fresh process: the compiled check module is loaded and run once (loading
+ * PostgreSQL's parser, squawk's binary into the page cache), then timed on its second run.
+ */
+function checkOnce(project: string): number {
+  const script = `
+    const path = require('node:path');
+    const { compiledProject } = require(path.join(process.cwd(), 'scripts', 'compile.cjs'));
+    const { checkMigrations } = require(path.join(compiledProject(process.cwd()), 'lib', 'migrations', 'check.js'));
+    (async () => {
+      await checkMigrations({ root: process.cwd() });
+      const started = process.hrtime.bigint();
+      const check = await checkMigrations({ root: process.cwd() });
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (check.problems.length > 0 || check.pending.length !== 1) throw new Error(JSON.stringify(check));
+      process.stdout.write(String(ms));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const run = spawnSync(process.execPath, ['-e', script], { cwd: project, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`the check failed in ${project}:\n${run.stderr}`);
+  return Number(run.stdout);
+}
