@@ -94,11 +94,13 @@ describe('the lint', () => {
     })).toEqual([]);
   });
 
-  it('leaves the rules the runner makes moot off: no finding asks for lock_timeout or statement_timeout', async () => {
+  it('leaves the rules the runner makes moot off, each with its reason in the README: no finding asks for lock_timeout or statement_timeout', async () => {
     const [migration] = migrationSet({ '001_a.up.sql': 'ALTER TABLE users ADD COLUMN n bigint;\nCREATE INDEX i ON users (n);\n', '001_a.down.sql': 'SELECT 1;\n' });
     const rules = (await lintMigrations([migration])).map((f) => f.rule);
     expect(rules).toEqual(['require-concurrent-index-creation']);
     expect(Object.keys(RULES_OFF).sort()).toEqual(['require-lock-timeout', 'require-statement-timeout']);
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').replace(/`/g, '');
+    for (const [rule, reason] of Object.entries(RULES_OFF)) expect(readme).toContain(`| ${rule} | ${reason} |`);
   });
 
   it('accepts an opt-out naming the rule with a reason, and refuses one without a reason, without a rule, file-wide or unknown', async () => {
@@ -228,7 +230,13 @@ describe("Pagila's pg_dump schema (real-world SQL nobody here wrote)", () => {
 });
 
 describe('npm run migrations -- check', () => {
-  const copy = projectCopy({ migrations: { ...USERS, '002_index.up.sql': 'CREATE INDEX idx_users_email ON users (email);\n', '002_index.down.sql': 'DROP INDEX idx_users_email;\n' } });
+  const copy = projectCopy({
+    migrations: {
+      ...USERS,
+      '002_index.up.sql': 'CREATE INDEX idx_users_email ON users (email);\n', '002_index.down.sql': 'DROP INDEX idx_users_email;\n',
+      '003_typo.up.sql': 'ALTER TABLE users ADD COLUMN nick text;\nSELECT nick FRM users;\n', '003_typo.down.sql': 'ALTER TABLE users DROP COLUMN nick;\n',
+    },
+  });
   afterAll(() => fs.rmSync(copy, { recursive: true, force: true }));
   const digest = (dir: string) => {
     const hash = createHash('sha256');
@@ -241,11 +249,12 @@ describe('npm run migrations -- check', () => {
   };
   const command = (...args: string[]) => spawnSync(process.execPath, [path.join(copy, 'scripts', 'migrations.cjs'), ...args], { cwd: copy, encoding: 'utf8', env: { ...process.env, LEARNFLOW_ROOT: copy } });
 
-  it('exits 1 on a finding, naming the file and what to do, and changes nothing in dist/ or migrations/', () => {
+  it('exits 1 on a finding and on a syntax error, naming the file and what to do, and changes nothing in dist/ or migrations/', () => {
     const before = [digest(path.join(copy, 'dist')), digest(path.join(copy, 'migrations'))];
     const run = command('check');
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('learnflow-migrations: 2 pending migration(s) checked (001, 002), 0 released one(s) left alone (migrations/released.tsv): 1 problem(s)');
+    expect(run.stderr).toContain('learnflow-migrations: 3 pending migration(s) checked (001, 002, 003), 0 released one(s) left alone (migrations/released.tsv): 2 problem(s)');
+    expect(run.stderr).toContain('  - migrations/003_typo.up.sql:2:17: syntax error at or near "users" (PostgreSQL 16\'s grammar refuses this statement');
     expect(run.stderr).toContain('  - migrations/002_index.up.sql:1:1: require-concurrent-index-creation: ');
     expect([digest(path.join(copy, 'dist')), digest(path.join(copy, 'migrations'))]).toEqual(before);
   });
@@ -253,10 +262,10 @@ describe('npm run migrations -- check', () => {
   it('release records every migration, after which check passes; a usage error is exit 1', () => {
     const release = command('release');
     expect(release.status, release.stderr).toBe(0);
-    expect(release.stdout).toBe('learnflow-migrations: migrations/released.tsv records 2 released migration(s), up to 002\n');
+    expect(release.stdout).toBe('learnflow-migrations: migrations/released.tsv records 3 released migration(s), up to 003\n');
     const run = command('check');
     expect(run.status).toBe(0);
-    expect(run.stdout).toBe('learnflow-migrations: 0 pending migration(s) checked, 2 released one(s) left alone (migrations/released.tsv): no problems\n');
+    expect(run.stdout).toBe('learnflow-migrations: 0 pending migration(s) checked, 3 released one(s) left alone (migrations/released.tsv): no problems\n');
     expect(command('lint').status).toBe(1);
   });
 });
