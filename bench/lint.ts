@@ -30,6 +30,9 @@ export interface LintCase {
   readonly command: Sample;
 }
 
+/** Timed checks per process, after one untimed: many samples, since one check takes tens of ms. */
+const CHECKS_PER_PROCESS = 9;
+
 export function benchLint(work: string, runs: number): LintCase[] {
   const history = smallMigrationSet(RELEASED_COUNT);
   const one = projectCopy({ parent: work, migrations: NEW_MIGRATION });
@@ -44,10 +47,10 @@ export function benchLint(work: string, runs: number): LintCase[] {
   // Round-robin, one warm-up round: a busy moment of the machine hits both cases alike.
   for (let round = -1; round < runs; round++) {
     for (const c of cases) {
-      const check = checkOnce(c.project);
+      const check = checksInProcess(c.project);
       const command = timeCommand({ cmd: process.execPath, args: ['scripts/migrations.cjs', 'check'], cwd: c.project });
       if (round >= 0) {
-        checks.get(c.id)!.push(check);
+        checks.get(c.id)!.push(...check);
         commands.get(c.id)!.push(command);
       }
     }
@@ -57,23 +60,26 @@ export function benchLint(work: string, runs: number): LintCase[] {
 }
 
 /**
- * One warm check in a fresh process: the compiled check module is loaded and run once (loading
- * PostgreSQL's parser, squawk's binary into the page cache), then timed on its second run.
+ * Warm checks in a fresh process: the compiled check module is loaded and run once (loading
+ * PostgreSQL's parser, squawk's binary into the page cache), then timed CHECKS_PER_PROCESS times.
  */
-function checkOnce(project: string): number {
+function checksInProcess(project: string): number[] {
   const script = `
     const path = require('node:path');
     const { compiledProject } = require(path.join(process.cwd(), 'scripts', 'compile.cjs'));
     const { checkMigrations } = require(path.join(compiledProject(process.cwd()), 'lib', 'migrations', 'check.js'));
     (async () => {
       await checkMigrations({ root: process.cwd() });
-      const started = process.hrtime.bigint();
-      const check = await checkMigrations({ root: process.cwd() });
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      if (check.problems.length > 0 || check.pending.length !== 1) throw new Error(JSON.stringify(check));
-      process.stdout.write(String(ms));
+      const times = [];
+      for (let i = 0; i < ${CHECKS_PER_PROCESS}; i++) {
+        const started = process.hrtime.bigint();
+        const check = await checkMigrations({ root: process.cwd() });
+        times.push(Number(process.hrtime.bigint() - started) / 1e6);
+        if (check.problems.length > 0 || check.pending.length !== 1) throw new Error(JSON.stringify(check));
+      }
+      process.stdout.write(JSON.stringify(times));
     })().catch((e) => { console.error(e); process.exit(1); });`;
   const run = spawnSync(process.execPath, ['-e', script], { cwd: project, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`the check failed in ${project}:\n${run.stderr}`);
-  return Number(run.stdout);
+  return JSON.parse(run.stdout) as number[];
 }
