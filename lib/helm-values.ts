@@ -2,7 +2,7 @@ import { CHART_RELEASES, ImageRef } from './chart';
 import { DeploymentConfig } from './config';
 import { CREDENTIAL_KEYS } from './credentials/keys';
 import { deploymentImages } from './images';
-import { backupValues } from './backup/backup';
+import { primaryBackupValues } from './pitr/chart-values';
 
 /**
  * The part of the Bitnami PostgreSQL chart's values that this project sets. Every key exists in
@@ -39,10 +39,9 @@ export interface BitnamiPostgresqlValues {
       loadBalancerSourceRanges?: readonly string[];
     };
     networkPolicy: { enabled: boolean };
-  };
+  } & Partial<ReturnType<typeof primaryBackupValues>>;
   volumePermissions: { image: ImageRef };
   metrics: { image: ImageRef };
-  backup?: ReturnType<typeof backupValues>;
 }
 
 /** PostgreSQL's port inside the pod: what NetworkPolicies match, whatever the Service exposes. */
@@ -83,10 +82,11 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
       // The chart's own policy allows every source by default (allowExternal: true) and policies
       // are additive: it would re-open what lib/network-policy.ts closes.
       networkPolicy: { enabled: false },
+      // The backup volume, the archive settings and the upload sidecar (lib/pitr/chart-values.ts).
+      ...primaryBackupValues(config),
     },
     volumePermissions: { image: images.osShell },
     metrics: { image: images.exporter },
-    ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup }) } : {}),
   };
 }
 
