@@ -31,7 +31,7 @@ export interface LintCase {
 }
 
 /** Timed checks per process, after one untimed: many samples, since one check takes tens of ms. */
-const CHECKS_PER_PROCESS = 9;
+const CHECKS_PER_PROCESS = 10;
 
 export function benchLint(work: string, runs: number): LintCase[] {
   const history = smallMigrationSet(RELEASED_COUNT);
@@ -46,11 +46,11 @@ export function benchLint(work: string, runs: number): LintCase[] {
   const commands = new Map(cases.map((c) => [c.id, [] as number[]]));
   // Round-robin, one warm-up round: a busy moment of the machine hits both cases alike.
   for (let round = -1; round < runs; round++) {
-    for (const c of cases) {
-      const check = checksInProcess(c.project);
+    const warm = checksInProcess(cases.map((c) => c.project));
+    for (const [i, c] of cases.entries()) {
       const command = timeCommand({ cmd: process.execPath, args: ['scripts/migrations.cjs', 'check'], cwd: c.project });
       if (round >= 0) {
-        checks.get(c.id)!.push(...check);
+        checks.get(c.id)!.push(...warm[i]);
         commands.get(c.id)!.push(command);
       }
     }
@@ -60,26 +60,32 @@ export function benchLint(work: string, runs: number): LintCase[] {
 }
 
 /**
- * Warm checks in a fresh process: the compiled check module is loaded and run once (loading
- * PostgreSQL's parser, squawk's binary into the page cache), then timed CHECKS_PER_PROCESS times.
+ * Warm checks in one fresh process, the projects taking turns: the compiled check module is
+ * loaded and run once on each (loading PostgreSQL's parser, squawk's binary into the page
+ * cache), then each is timed CHECKS_PER_PROCESS times, interleaved. One list of times per project.
  */
-function checksInProcess(project: string): number[] {
+function checksInProcess(projects: readonly string[]): number[][] {
   const script = `
     const path = require('node:path');
     const { compiledProject } = require(path.join(process.cwd(), 'scripts', 'compile.cjs'));
     const { checkMigrations } = require(path.join(compiledProject(process.cwd()), 'lib', 'migrations', 'check.js'));
+    const projects = ${JSON.stringify(projects)};
     (async () => {
-      await checkMigrations({ root: process.cwd() });
-      const times = [];
+      for (const root of projects) await checkMigrations({ root });
+      const times = projects.map(() => []);
       for (let i = 0; i < ${CHECKS_PER_PROCESS}; i++) {
-        const started = process.hrtime.bigint();
-        const check = await checkMigrations({ root: process.cwd() });
-        times.push(Number(process.hrtime.bigint() - started) / 1e6);
-        if (check.problems.length > 0 || check.pending.length !== 1) throw new Error(JSON.stringify(check));
+        // Turns alternate in order: the one after another check pays for its cleanup (squawk exiting, its files removed).
+        for (const p of (i % 2 === 0 ? projects.keys() : [...projects.keys()].reverse())) {
+          const root = projects[p];
+          const started = process.hrtime.bigint();
+          const check = await checkMigrations({ root });
+          times[p].push(Number(process.hrtime.bigint() - started) / 1e6);
+          if (check.problems.length > 0 || check.pending.length !== 1) throw new Error(JSON.stringify(check));
+        }
       }
       process.stdout.write(JSON.stringify(times));
     })().catch((e) => { console.error(e); process.exit(1); });`;
-  const run = spawnSync(process.execPath, ['-e', script], { cwd: project, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`the check failed in ${project}:\n${run.stderr}`);
-  return JSON.parse(run.stdout) as number[];
+  const run = spawnSync(process.execPath, ['-e', script], { cwd: projects[0], encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`the check failed in ${projects.join(', ')}:\n${run.stderr}`);
+  return JSON.parse(run.stdout) as number[][];
 }
