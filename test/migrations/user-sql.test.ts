@@ -10,7 +10,7 @@ import { Migration } from '../../lib/migrations/types';
 import { DistJob, MigrationTemplate, prepareDistJob, renderedMigrationJob } from '../support/dist-job';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { EXIT, RunnerResult, migrationSet, runRunner } from '../support/runner-harness';
+import { EXIT, QUICK, RunnerResult, migrationSet, runRunner } from '../support/runner-harness';
 
 const APP_USER = 'learnflow';
 let pg: Pg;
@@ -20,7 +20,6 @@ const { freshDatabase, appConnection } = usePostgres('usersql', (server, dir) =>
   mounts = dir;
 }, { appUser: APP_USER });
 
-const QUICK = { MIGRATE_DB_WAIT_SECONDS: '2', MIGRATE_LOCK_WAIT_SECONDS: '2' };
 
 async function runJob(db: string, job: DistJob, env: Record<string, string> = {}): Promise<RunnerResult> {
   const prepared = prepareDistJob(job, mounts, appConnection(db), { ...QUICK, ...env });

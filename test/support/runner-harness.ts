@@ -14,6 +14,9 @@ import { Migration, MigrationFile } from '../../lib/migrations/types';
 /** The runner's exit codes by name, from its contract. */
 export const EXIT = exitCodes(RUNNER);
 
+/** Short waits for the database and the lock: a test server is up, and no other runner should hold the lock. */
+export const QUICK = { MIGRATE_DB_WAIT_SECONDS: '2', MIGRATE_LOCK_WAIT_SECONDS: '2' } as const;
+
 export interface RunnerResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
