@@ -7,6 +7,8 @@ import { LearnflowPostgresProps } from '../lib/config';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { APP_COMMAND, CDK8S_ENV, cdk8sCli, projectCopy, synthProject } from './support/project';
 import { SYNTH_PHASES, parsePhaseTimings } from '../lib/timings';
+import { loadMigrations } from '../lib/migrations/files';
+import { RELEASED_FILE, renderReleased } from '../lib/migrations/released';
 
 /** Every file below `dir` with its bytes, relative paths sorted. */
 function tree(dir: string): Record<string, string> {
@@ -140,6 +142,31 @@ describe('synthesis', () => {
     } finally {
       rmSync(bad);
       rmSync(down);
+    }
+  });
+
+  it('fails on a released migration edited after its release, naming it and what to do, exit 1, dist/ exactly as it was', () => {
+    const released = path.join(project, 'migrations', RELEASED_FILE);
+    const releasedBefore = existsSync(released) ? readFileSync(released, 'utf8') : undefined;
+    const migrations = loadMigrations('migrations', { root: project });
+    const up = path.join(project, migrations[0].up.source);
+    const upBefore = readFileSync(up, 'utf8');
+    // Release what is there (a synth of that state is dist/ as it is), then edit the first up file.
+    writeFileSync(released, renderReleased(migrations));
+    expect(synth(project).status).toBe(0);
+    const before = tree(path.join(project, 'dist'));
+    writeFileSync(up, `${upBefore}-- reviewed later\n`);
+    try {
+      const run = synth(project);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('synth failed, dist/ was left as it was');
+      expect(run.stderr).toContain(`${migrations[0].up.source}: changed after its release`);
+      expect(run.stderr).toContain('restore the file and add a new migration');
+      expect(tree(path.join(project, 'dist'))).toEqual(before);
+    } finally {
+      writeFileSync(up, upBefore);
+      if (releasedBefore === undefined) rmSync(released);
+      else writeFileSync(released, releasedBefore);
     }
   });
 

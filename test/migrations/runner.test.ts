@@ -9,7 +9,7 @@ import { migrationBundle } from '../../lib/migrations/bundle';
 import { Migration } from '../../lib/migrations/types';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { EXIT, RunnerOptions, eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
+import { EXIT, QUICK, RunnerOptions, eventually, materializeBundle, migration, runRunner, startRunner } from '../support/runner-harness';
 
 let pg: Pg;
 let mounts: string;
@@ -18,7 +18,6 @@ const { freshDatabase } = usePostgres('runner', (server, dir) => {
   mounts = dir;
 });
 
-const QUICK = { MIGRATE_DB_WAIT_SECONDS: '2', MIGRATE_LOCK_WAIT_SECONDS: '2' };
 
 /** The Job's mount and environment for `migrations` against `db`. */
 function job(db: string, migrations: readonly Migration[], env: Record<string, string> = {}) {
