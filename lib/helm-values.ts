@@ -2,7 +2,7 @@ import { CHART_RELEASES, ImageRef } from './chart';
 import { DeploymentConfig } from './config';
 import { CREDENTIAL_KEYS } from './credentials/keys';
 import { deploymentImages } from './images';
-import { backupValues } from './backup/backup';
+import { primaryBackupValues } from './pitr/chart-values';
 
 /**
  * The part of the Bitnami PostgreSQL chart's values that this project sets. Every key exists in
@@ -39,10 +39,9 @@ export interface BitnamiPostgresqlValues {
       loadBalancerSourceRanges?: readonly string[];
     };
     networkPolicy: { enabled: boolean };
-  };
+  } & Partial<ReturnType<typeof primaryBackupValues>>;
   /** The chart's os-shell image: its `copy-certs` init container runs it when TLS is on. */
   volumePermissions?: { image: ImageRef };
-  backup?: ReturnType<typeof backupValues>;
 }
 
 /** PostgreSQL's port inside the pod: what NetworkPolicies match, whatever the Service exposes. */
@@ -83,11 +82,12 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
       // The chart's own policy allows every source by default (allowExternal: true) and policies
       // are additive: it would re-open what lib/network-policy.ts closes.
       networkPolicy: { enabled: false },
+      // The backup volume, the archive settings and the upload sidecar (lib/pitr/chart-values.ts).
+      ...primaryBackupValues(config),
     },
     // Only what the chart renders: the os-shell image runs only to copy TLS certificates (the
     // volume-permissions container and the metrics exporter are off, so their images are unused).
     ...(config.tls.enabled ? { volumePermissions: { image: images.osShell } } : {}),
-    ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup }) } : {}),
   };
 }
 

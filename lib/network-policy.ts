@@ -79,6 +79,23 @@ export class DatabaseNetworkPolicy extends Construct {
     });
   }
 
+  /**
+   * Lets the pods with each of `podLabels` (the database pod, whose upload sidecar copies the
+   * backup volume off the cluster, and the restore's fetch step) reach the object store: DNS,
+   * and the endpoint's port at any address (a bucket's addresses are the provider's and change).
+   * A policy selecting the database pod limits all of its egress to this.
+   */
+  allowObjectStore(store: { readonly endpoint?: string }, ...podLabels: Readonly<Record<string, string>>[]): void {
+    const port = objectStorePort(store.endpoint);
+    for (const [i, labels] of podLabels.entries()) {
+      const pods = kplus.Pods.select(this, `object-store-pods-${i}`, { labels: { ...labels } });
+      const egress = this.policy(i === 0 ? 'database-egress' : 'object-store-egress', 'network-policy', pods);
+      egress.addEgressRule(kplus.Namespaces.select(this, `object-store-dns-${i}`, { names: ['kube-system'] }), [kplus.NetworkPolicyPort.udp(53), kplus.NetworkPolicyPort.tcp(53)]);
+      egress.addEgressRule(kplus.NetworkPolicyIpBlock.anyIpv4(this, `object-store-v4-${i}`), [kplus.NetworkPolicyPort.tcp(port)]);
+      egress.addEgressRule(kplus.NetworkPolicyIpBlock.anyIpv6(this, `object-store-v6-${i}`), [kplus.NetworkPolicyPort.tcp(port)]);
+    }
+  }
+
   /** A policy of this deployment selecting `pods`, its rules added by the caller. */
   private policy(id: string, component: Component, pods: kplus.Pods): kplus.NetworkPolicy {
     const { namespace, releaseName } = this.database;
@@ -87,4 +104,11 @@ export class DatabaseNetworkPolicy extends Construct {
       selector: pods,
     });
   }
+}
+
+/** The object store's TCP port: the endpoint's, else HTTPS. */
+export function objectStorePort(endpoint: string | undefined): number {
+  const match = endpoint ? /^(https?):\/\/[^/:]+(?::([0-9]+))?/.exec(endpoint) : null;
+  if (match?.[2]) return Number(match[2]);
+  return match?.[1] === 'http' ? 80 : 443;
 }

@@ -1,3 +1,4 @@
+import { objectStorePort } from '../lib/network-policy';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -85,7 +86,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   /** A peer as it selects: a namespace peer's `podSelector: {}` (every pod there) said the short way. */
   const peer = (p: any) => (p.namespaceSelector && Object.keys(p.podSelector ?? {}).length === 0 ? { namespaceSelector: p.namespaceSelector } : p);
 
-  it('lets only the listed namespaces, our Jobs, the backup pods and the listed networks reach PostgreSQL, on its port only', () => {
+  it('lets only the listed namespaces, our Jobs (the backup CronJobs\' too) and the listed networks reach PostgreSQL, on its port only', () => {
     const selectingDb = all.filter((m) => m.kind === 'NetworkPolicy' && selects(dbLabels)(m) && (m.spec.policyTypes ?? []).includes('Ingress'));
     // Policies are additive: exactly one may select the database pods, and it is ours.
     expect(selectingDb).toHaveLength(1);
@@ -94,8 +95,6 @@ describe.each(CASES)('%s', (_name, render, props) => {
     expect(rules.flatMap((r: any) => r.from).map(peer)).toEqual([
       ...config.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
       { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
-      // The chart's own backup CronJob, where backups are on.
-      ...(config.backup.enabled ? [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' } } }] : []),
       ...config.allowedCidrs.map((cidr) => ({ ipBlock: { cidr } })),
     ]);
   });
@@ -109,9 +108,24 @@ describe.each(CASES)('%s', (_name, render, props) => {
     [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]],
   ];
 
-  it('gives the chart\'s backup pods egress to DNS and the database only, where backups are on', () => {
-    const backupPods = { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' };
-    expect(egressOf(backupPods)).toEqual(config.backup.enabled ? [dnsAndDatabase] : []);
+  it('gives the backup CronJobs\' pods (dump, base backup) egress to DNS and the database only', () => {
+    const cronJobs = all.filter((m) => m.kind === 'CronJob' && !m.spec.suspend);
+    expect(cronJobs.length).toBe((config.backup.enabled ? 1 : 0) + (config.pitr.enabled ? 1 : 0));
+    for (const c of cronJobs) expect(egressOf(c.spec.jobTemplate.spec.template.metadata.labels), c.metadata.name).toEqual([dnsAndDatabase]);
+  });
+
+  it('lets the database pod (its upload sidecar) and the restore\'s fetch reach DNS and the object store\'s port only, with an object store', () => {
+    const port = objectStorePort(config.objectStore?.endpoint);
+    const toObjectStore = [
+      [[{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]],
+      [[{ ipBlock: { cidr: '0.0.0.0/0' } }], [{ protocol: 'TCP', port }]],
+      [[{ ipBlock: { cidr: '::/0' } }], [{ protocol: 'TCP', port }]],
+    ];
+    expect(egressOf(dbLabels)).toEqual(config.objectStore ? [toObjectStore] : []);
+    const restore = all.find((m) => m.kind === 'CronJob' && m.metadata.name.endsWith('-pitr-restore'));
+    if (restore && config.objectStore) {
+      expect(egressOf(restore.spec.jobTemplate.spec.template.metadata.labels)).toEqual(expect.arrayContaining([dnsAndDatabase, toObjectStore]));
+    }
   });
 
   it('gives the migration Job egress to DNS and the database only', () => {
@@ -127,7 +141,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   it('keeps every NetworkPolicy in the access wave, none left to the chart', () => {
     const policies = all.filter((m) => m.kind === 'NetworkPolicy');
     expect(policies.map((m) => m.metadata.name).sort()).toEqual([
-      'credentials-egress', 'ingress', 'jobs-egress', ...(config.backup.enabled ? ['backup-egress'] : []),
+      'credentials-egress', 'ingress', 'jobs-egress', ...(config.objectStore ? ['database-egress', 'object-store-egress'] : []),
     ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Scheduled backup, run by the Bitnami chart's own backup CronJob (backup.cronjob.command):
+# Scheduled backup, run by the dump CronJob beside the database pod (lib/pitr/backups.ts):
 #   sh -c "<this script>" backup <database> <keep>
-# The chart's pod provides PGHOST, PGPORT, PGUSER (postgres), its password, and PGDUMP_DIR, the
-# mounted backup volume. Writes one custom-format pg_dump of the application database, named by
+# The pod provides PGHOST, PGPORT, PGUSER (postgres), its password, and PGDUMP_DIR, the dumps' folder on
+# the backup volume. Writes one custom-format pg_dump of the application database, named by
 # UTC time, then keeps the newest <keep> dumps. A dump is renamed into place only when complete.
 # Its exit codes and constants come from its TypeScript contract (lib/backup/script-contracts.ts),
 # which the synth renders into this copy below.
@@ -12,6 +12,7 @@ set -eu
 database=$1
 keep=$2
 : "${PGDUMP_DIR:?}"
+mkdir -p "$PGDUMP_DIR"
 # Charts 16.x hand the password over as a file (auth.usePasswordFiles), 15.x as PGPASSWORD.
 if [ -z "${PGPASSWORD:-}" ] && [ -n "${PGPASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
 

@@ -1,6 +1,6 @@
 // Backups and restore, proven on real PostgreSQL servers: the scheduled backup runs exactly the
-// command dist/ hands the chart's backup CronJob, with the environment that CronJob's pod has;
-// the restore runs the command of our restore template from dist/.
+// command of the dump CronJob of dist/, with the environment its pod has; the restore runs the
+// command of our restore template from dist/.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
@@ -14,7 +14,8 @@ import { RunnerResult, runRunner } from '../support/runner-harness';
 
 const PROFILE = 'production';
 const values = parse(readFileSync(path.join(DIST, PROFILE, 'helm', 'postgresql-values.yaml'), 'utf8'));
-const backupCommand: string[] = values.backup.cronjob.command;
+const dumpCronJob = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-dump', 'dump CronJob');
+const backupCommand: string[] = jobContainer(dumpCronJob).command;
 const keep = Number(backupCommand.at(-1));
 const restoreTemplate = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-backup-restore', 'restore template');
 const appUser = values.auth.username as string;
@@ -30,7 +31,7 @@ function chartLikeDatabase(pg: Pg): void {
   pg.psql('postgres', `CREATE DATABASE ${values.auth.database} OWNER ${appUser}`);
 }
 
-/** The chart's backup CronJob: PGUSER postgres with the admin password, PGHOST/PGPORT, PGDUMP_DIR. */
+/** The dump CronJob's pod: PGUSER postgres with the admin password, PGHOST/PGPORT, PGDUMP_DIR. */
 const runBackup = (pg: Pg): Promise<RunnerResult> =>
   runCommand(backupCommand, { PATH: pg.env().PATH, PGUSER: 'postgres', PGPASSWORD: pg.password, PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups });
 
@@ -75,8 +76,11 @@ afterAll(async () => {
 });
 
 describe('backups and restore', () => {
-  it('runs the chart\'s own CronJob with our dump and retention, nightly in production', () => {
-    expect(values.backup.cronjob).toMatchObject({ schedule: '30 2 * * *', concurrencyPolicy: 'Forbid', networkPolicy: { enabled: false } });
+  it('runs the dump CronJob with our dump and retention, nightly in production', () => {
+    // The chart's own backup CronJob stays off: its claim would wait for the first dump to bind.
+    expect(values.backup).toBeUndefined();
+    expect(dumpCronJob.spec).toMatchObject({ schedule: '30 2 * * *', concurrencyPolicy: 'Forbid' });
+    expect(jobContainer(dumpCronJob).env).toMatchObject({ PGUSER: 'postgres', PGDUMP_DIR: '/backups/dumps' });
     expect(backupCommand.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(backupCommand.slice(3)).toEqual(['backup', 'learnflow', '14']);
   });
@@ -151,11 +155,13 @@ describe('backups and restore', () => {
     expect(restore.code).toBe(8);
   });
 
-  it('mounts the chart\'s backup volume read-only in the restore template', () => {
+  it('mounts the backup volume read-only in the restore template, beside the database pod', () => {
     const { env } = jobContainer(restoreTemplate);
-    expect(env).toMatchObject({ PGUSER: 'postgres', PGDATABASE: 'learnflow', PGDUMP_DIR: '/backup/pgdump' });
+    expect(env).toMatchObject({ PGUSER: 'postgres', PGDATABASE: 'learnflow', PGDUMP_DIR: '/backups/dumps' });
     const spec = restoreTemplate.spec.jobTemplate.spec.template.spec;
-    expect(spec.volumes).toContainEqual({ name: expect.any(String), persistentVolumeClaim: { claimName: 'postgres-postgresql-pgdumpall', readOnly: true } });
+    expect(spec.volumes).toContainEqual({ name: expect.any(String), persistentVolumeClaim: { claimName: 'postgres-postgresql-backups', readOnly: true } });
+    // The backup volume is ReadWriteOnce, mounted by the database pod: the restore runs on its node.
+    expect(spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
     expect(restoreTemplate.spec.suspend).toBe(true);
   });
 });

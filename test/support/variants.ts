@@ -31,6 +31,10 @@ export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
   'nodeport-with-client-networks': { serviceType: 'NodePort', nodePort: 30432, allowedCidrs: ['203.0.113.0/24', 'fd00:db8::/64'] },
   'loadbalancer-with-generated-tls': { serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'], tls: { enabled: true } },
   'backups': { backup: { enabled: true, schedule: '0 3 * * 0', keep: 4, storageSize: '50Gi', storageClass: 'standard' } },
+  'pitr-with-object-store': {
+    pitr: { enabled: true, archiveTimeoutSeconds: 30, baseBackupSchedule: '0 4 * * *', baseBackupKeep: 3 },
+    objectStore: { bucket: 'acme-pg', prefix: 'eu/learnflow', provider: 'Minio', endpoint: 'https://minio.example.com:9000', secretName: 'minio-keys', uploadIntervalSeconds: 30 },
+  },
   'image-registry-mirror': { imageRegistry: 'mirror.example.com:5000' },
   'chart-16.7.27': { chartVersion: '16.7.27' },
   'kubernetes-1.28': { kubernetesVersion: '1.28' },
