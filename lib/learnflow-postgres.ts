@@ -22,6 +22,7 @@ import { standardLabels } from './names';
 import { SYNC_WAVES, syncWave } from './sync-waves';
 import { finishManifest } from './job';
 import { forKubernetes } from './kubernetes';
+import { targetMajor } from './major-version';
 import { validateProps, ValidationError } from './validation';
 
 export interface LearnflowPostgresChartProps extends LearnflowPostgresProps {
@@ -69,6 +70,7 @@ export class LearnflowPostgresChart extends Chart {
       database: endpoint,
       ...props.credentials,
       image: imageName(images.kubectl),
+      postgresqlMajor: targetMajor(this.config),
     });
     const networkPolicy = new DatabaseNetworkPolicy(this, 'network-policy', {
       database: endpoint,
