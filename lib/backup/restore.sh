@@ -23,7 +23,7 @@ file="$PGDUMP_DIR/$RESTORE_FILE"
 $(ls -1 "$PGDUMP_DIR" | grep "\\$DUMP_SUFFIX\$" || echo '(none)')"
 pg_restore --list "$file" >/dev/null 2>&1 || fail "$EXIT_FAILED" "RESTORE_FILE: $file is not a pg_dump custom-format archive"
 
-deadline=$(($(date +%s) + db_wait))
+deadline=$(($(date +%s) + db_wait + 1)) # whole seconds: at least db_wait
 until pg_isready -q -t 5; do
   [ "$(date +%s)" -lt "$deadline" ] || fail "$EXIT_CONNECTION_FAILED" "no connection to ${PGHOST:-localhost}:${PGPORT:-5432} within ${db_wait}s"
   sleep 2

@@ -541,8 +541,9 @@ run_psql() { # connect timeout [seconds until the deadline]
 
 # Until the first connection succeeds (the script then creates $tmp/connected), retry within
 # MIGRATE_DB_WAIT_SECONDS, counted from when the script was written (the clock is read only
-# after a failed attempt). No attempt outlasts that: the first one's connect timeout is at most
-# the wait (the rule's minimum is libpq's, 2 s), later ones are stopped by an alarm.
+# after a failed attempt, in whole seconds: one more second makes the wait at least the setting,
+# never a truncated second less). No attempt outlasts that: the first one's connect timeout is
+# at most the wait (the rule's minimum is libpq's, 2 s), later ones are stopped by an alarm.
 deadline=''
 t=$connect_timeout
 [ "$db_wait" -ge "$t" ] || t=$db_wait
@@ -558,7 +559,7 @@ while :; do
     *'password authentication failed'*|*'no password supplied'*)
       fail "$EXIT_CONNECTION_FAILED" "cannot log in to $server as ${PGUSER:-?}, not retrying: $err" ;;
   esac
-  [ -n "$deadline" ] || deadline=$(($(date -r "$script" +%s) + db_wait))
+  [ -n "$deadline" ] || deadline=$(($(date -r "$script" +%s) + db_wait + 1))
   left=$((deadline - $(date +%s) - 1)) # what is left after the second's pause below
   [ -z "$late" ] && [ "$left" -ge 1 ] ||
     fail "$EXIT_CONNECTION_FAILED" "gave up after ${db_wait}s waiting for the database at $server to accept connections: ${err:-no answer}"

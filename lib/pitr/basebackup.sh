@@ -21,7 +21,7 @@ check_knob BASEBACKUP_DB_WAIT_SECONDS "$db_wait" >&2 || exit "$EXIT_FAILED"
 # Charts 16.x hand the password over as a file (auth.usePasswordFiles), 15.x as PGPASSWORD.
 if [ -z "${PGPASSWORD:-}" ] && [ -n "${PGPASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
 
-deadline=$(($(date +%s) + db_wait))
+deadline=$(($(date +%s) + db_wait + 1)) # whole seconds: at least db_wait
 until pg_isready -q -t 5 -d postgres; do
   [ "$(date +%s)" -lt "$deadline" ] || fail "$EXIT_CONNECTION_FAILED" "no connection to ${PGHOST:-localhost}:${PGPORT:-5432} within ${db_wait}s"
   sleep 2
