@@ -17,7 +17,7 @@ export interface ChartRelease {
   /** PostgreSQL version the chart's default image ships. */
   readonly postgresqlVersion: string;
   /** The chart's default tags; the repositories are Bitnami's frozen `bitnamilegacy` copies. */
-  readonly images: { readonly postgresql: ImageRef; readonly osShell: ImageRef; readonly exporter: ImageRef };
+  readonly images: { readonly postgresql: ImageRef; readonly osShell: ImageRef };
   /**
    * Charts from 2025 on refuse images outside `bitnami/` unless
    * `global.security.allowInsecureImages` is true; older charts do not know the key.
@@ -36,7 +36,6 @@ export const CHART_RELEASES = {
     images: {
       postgresql: legacy('postgresql', '16.4.0-debian-12-r14'),
       osShell: legacy('os-shell', '12-debian-12-r30'),
-      exporter: legacy('postgres-exporter', '0.15.0-debian-12-r43'),
     },
     hasAllowInsecureImages: false,
   },
@@ -46,7 +45,6 @@ export const CHART_RELEASES = {
     images: {
       postgresql: legacy('postgresql', '17.6.0-debian-12-r4'),
       osShell: legacy('os-shell', '12-debian-12-r51'),
-      exporter: legacy('postgres-exporter', '0.17.1-debian-12-r16'),
     },
     hasAllowInsecureImages: true,
   },

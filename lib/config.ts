@@ -1,8 +1,10 @@
 import { ArgoCdProps } from './argocd';
 import { BackupProps } from './backup/backup';
 import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
+import { ChartSource, DEFAULT_CHART_SOURCE } from './chart-source';
 import { CredentialsProps } from './credentials/credentials';
 import { DEFAULT_KUBECTL_IMAGE } from './images';
+import { DEFAULT_KUBERNETES_VERSION, KubernetesVersion } from './kubernetes';
 import { RUNNER } from './migrations/runner-contract';
 import { ObjectStoreProps, PITR_DEFAULTS, PitrProps } from './pitr/props';
 import { chartFullname } from './chart';
@@ -78,7 +80,18 @@ export interface LearnflowPostgresProps {
   /** Bitnami chart version: '15.5.38' (PostgreSQL 16.4) or '16.7.27' (PostgreSQL 17.6). @default '15.5.38' */
   readonly chartVersion?: ChartVersion;
   /**
-   * Registry for every image (database, os-shell, exporter, migration and bootstrap Jobs),
+   * Where the chart comes from: 'repository' (the archive vendored in charts/, checked against
+   * vendored.json; Argo CD reads its unpacked folder by Git path; works air-gapped), 'bitnami'
+   * (Bitnami's OCI registry, which publishes no new versions) or 'mirror' (`chartMirror`).
+   * @default 'repository'
+   */
+  readonly chartSource?: ChartSource;
+  /** OCI repository holding the chart for chartSource 'mirror', e.g. 'oci://harbor.example.com/bitnamicharts'. @default none */
+  readonly chartMirror?: string;
+  /** Kubernetes minor version of the target cluster: '1.28' to '1.31'; others are refused. @default '1.31' */
+  readonly kubernetesVersion?: KubernetesVersion;
+  /**
+   * Registry for every image (database, os-shell, migration and bootstrap Jobs),
    * for a mirror. @default each image's own registry ('docker.io')
    */
   readonly imageRegistry?: string;
@@ -126,6 +139,9 @@ export interface DeploymentConfig {
   readonly databaseName: string;
   readonly appUser: string;
   readonly chartVersion: ChartVersion;
+  readonly chartSource: ChartSource;
+  readonly chartMirror?: string;
+  readonly kubernetesVersion: KubernetesVersion;
   readonly imageRegistry?: string;
   readonly image: ImageProps;
   readonly kubectlImage: Required<ImageProps>;
@@ -169,6 +185,9 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
     databaseName: props.databaseName ?? 'learnflow',
     appUser: props.appUser ?? 'learnflow',
     chartVersion: props.chartVersion ?? DEFAULT_CHART_VERSION,
+    chartSource: props.chartSource ?? DEFAULT_CHART_SOURCE,
+    chartMirror: props.chartMirror,
+    kubernetesVersion: props.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION,
     imageRegistry: props.imageRegistry,
     image: props.image ?? {},
     kubectlImage: { ...DEFAULT_KUBECTL_IMAGE, ...props.kubectlImage },

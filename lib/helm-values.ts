@@ -40,8 +40,8 @@ export interface BitnamiPostgresqlValues {
     };
     networkPolicy: { enabled: boolean };
   } & Partial<ReturnType<typeof primaryBackupValues>>;
-  volumePermissions: { image: ImageRef };
-  metrics: { image: ImageRef };
+  /** The chart's os-shell image: its `copy-certs` init container runs it when TLS is on. */
+  volumePermissions?: { image: ImageRef };
 }
 
 /** PostgreSQL's port inside the pod: what NetworkPolicies match, whatever the Service exposes. */
@@ -85,8 +85,9 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
       // The backup volume, the archive settings and the upload sidecar (lib/pitr/chart-values.ts).
       ...primaryBackupValues(config),
     },
-    volumePermissions: { image: images.osShell },
-    metrics: { image: images.exporter },
+    // Only what the chart renders: the os-shell image runs only to copy TLS certificates (the
+    // volume-permissions container and the metrics exporter are off, so their images are unused).
+    ...(config.tls.enabled ? { volumePermissions: { image: images.osShell } } : {}),
   };
 }
 

@@ -8,7 +8,6 @@ export const DEFAULT_KUBECTL_IMAGE: ImageRef = { registry: 'docker.io', reposito
 export interface DeploymentImages {
   readonly postgresql: ImageRef;
   readonly osShell: ImageRef;
-  readonly exporter: ImageRef;
   readonly kubectl: ImageRef;
 }
 
@@ -22,7 +21,6 @@ export function deploymentImages(config: DeploymentConfig): DeploymentImages {
       tag: config.image.tag ?? chart.postgresql.tag,
     }),
     osShell: mirror(chart.osShell),
-    exporter: mirror(chart.exporter),
     kubectl: mirror(config.kubectlImage),
   };
 }

@@ -138,6 +138,7 @@ function patchJobSpec(workload: kplus.Job | kplus.CronJob, jobSpec: string, prop
   api.addJsonPatch(JsonPatch.add(`${jobSpec}/podFailurePolicy`, {
     rules: [
       // The API server requires the values in ascending order.
+      // Kubernetes 1.28's schema also wants onPodConditions here: lib/kubernetes.ts adds it for that target.
       { action: 'FailJob', onExitCodes: { containerName, operator: 'In', values: [...props.failJobOnExitCodes].sort((a, b) => a - b) } },
       // An evicted or preempted pod is not the Job's fault: retry without counting it.
       { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },

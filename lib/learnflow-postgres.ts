@@ -21,6 +21,8 @@ import { VerificationJob } from './verification/verification-job';
 import { standardLabels } from './names';
 import { SYNC_WAVES, syncWave } from './sync-waves';
 import { finishManifest } from './job';
+import { forKubernetes } from './kubernetes';
+import { targetMajor } from './major-version';
 import { validateProps, ValidationError } from './validation';
 
 export interface LearnflowPostgresChartProps extends LearnflowPostgresProps {
@@ -68,6 +70,7 @@ export class LearnflowPostgresChart extends Chart {
       database: endpoint,
       ...props.credentials,
       image: imageName(images.kubectl),
+      postgresqlMajor: targetMajor(this.config),
     });
     const networkPolicy = new DatabaseNetworkPolicy(this, 'network-policy', {
       database: endpoint,
@@ -119,6 +122,6 @@ export class LearnflowPostgresChart extends Chart {
   }
 
   override toJson(): any[] {
-    return super.toJson().map(finishManifest);
+    return super.toJson().map(finishManifest).map((m) => forKubernetes(m, this.config.kubernetesVersion));
   }
 }

@@ -1,5 +1,7 @@
 import { ArgoCdProps } from './argocd';
 import { SUPPORTED_CHART_VERSIONS, isChartVersion } from './chart';
+import { CHART_SOURCES, chartMirrorProblems } from './chart-source';
+import { kubernetesVersionProblems } from './kubernetes';
 import { ImageProps, LearnflowPostgresProps, ResourceAmounts, SERVICE_TYPES, STORAGE_CLASS_PRESETS } from './config';
 import { RUNNER, RunnerKnob, runnerKnobProblems } from './migrations/runner-contract';
 import { describeRule } from './script-contract';
@@ -180,6 +182,9 @@ export const PROPS_RULES: Rules<LearnflowPostgresProps> = {
     ? [`${field}: 'postgres' is the superuser (choose an unprivileged owner such as 'learnflow'; the chart would otherwise hand applications the superuser password)`]
     : [])),
   chartVersion: text((field, value) => (isChartVersion(value) ? [] : [`${field}: '${value}' is not supported (one of ${SUPPORTED_CHART_VERSIONS.join(', ')})`])),
+  chartSource: oneOf(CHART_SOURCES),
+  chartMirror: text(chartMirrorProblems),
+  kubernetesVersion: text(kubernetesVersionProblems),
   imageRegistry: text(registryHost),
   image: IMAGE,
   kubectlImage: IMAGE,
@@ -269,6 +274,12 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
   const external = p.serviceType === 'LoadBalancer' || p.serviceType === 'NodePort';
   if (external && (p.allowedCidrs ?? []).length === 0) {
     problems.push(`allowedCidrs: empty while serviceType is ${p.serviceType} (the NetworkPolicy would drop every outside client; list the client networks, e.g. ['10.0.0.0/8'])`);
+  }
+  if (p.chartMirror !== undefined && p.chartSource !== 'mirror') {
+    problems.push(`chartMirror: conflicts with chartSource ${p.chartSource ?? 'repository (the default)'} (set chartSource: 'mirror' to install from the mirror, or drop chartMirror)`);
+  }
+  if (p.chartSource === 'mirror' && p.chartMirror === undefined) {
+    problems.push(`chartSource: mirror needs chartMirror (the OCI repository holding postgresql, e.g. oci://harbor.example.com/bitnamicharts)`);
   }
   if (p.tls?.certificatesSecret !== undefined && p.tls.enabled !== true) {
     problems.push(`tls.certificatesSecret: conflicts with tls.enabled false (enable TLS or drop the secret)`);

@@ -54,7 +54,6 @@ describe('Bitnami values', () => {
     for (const [ours, theirs] of [
       [images.postgresql, defaults.image],
       [images.osShell, defaults.volumePermissions.image],
-      [images.exporter, defaults.metrics.image],
     ]) {
       expect(ours.tag).toBe(theirs.tag);
       expect(ours.registry).toBe(theirs.registry);
@@ -64,10 +63,11 @@ describe('Bitnami values', () => {
     expect('security' in defaults.global).toBe(CHART_RELEASES[version].hasAllowInsecureImages);
   });
 
-  it('points every image at a mirror when imageRegistry is set', () => {
-    const values = renderHelmValues(resolveConfig({ imageRegistry: 'mirror.example.com:5000' }), 'secret');
-    expect([values.image, values.volumePermissions.image, values.metrics.image].map((i) => i.registry))
-      .toEqual(['mirror.example.com:5000', 'mirror.example.com:5000', 'mirror.example.com:5000']);
+  it('points every image the chart runs at a mirror when imageRegistry is set', () => {
+    const values = renderHelmValues(resolveConfig({ imageRegistry: 'mirror.example.com:5000', tls: { enabled: true } }), 'secret');
+    expect([values.image, values.volumePermissions!.image].map((i) => i.registry)).toEqual(['mirror.example.com:5000', 'mirror.example.com:5000']);
+    // Without TLS the chart runs no os-shell container: no image is set for it.
+    expect(renderHelmValues(resolveConfig({}), 'secret')).not.toHaveProperty('volumePermissions');
   });
 
   it('hands the chart our secret and its key names, and turns the chart\'s open NetworkPolicy off', () => {

@@ -3,6 +3,7 @@
 import { CliError, EXIT } from './exit-codes';
 import { RunOptions, RunResult, commandLine, run, tail } from './exec';
 import { KubeObject } from './k8s-state';
+import { helmUpgradeArgs } from '../chart-source';
 import { Target } from './target';
 
 export const KUBECTL = 'kubectl';
@@ -83,5 +84,5 @@ export const calls = {
   createStdin: () => ['create', '-f', '-'],
   helmVersion: () => ['version', '--short'],
   helmStatus: (t: Target) => ['status', t.release, '-n', t.namespace, '-o', 'json'],
-  helmUpgrade: (t: Target) => ['upgrade', '--install', t.release, t.chartUrl, '--version', t.chartVersion, '--namespace', t.namespace, '-f', t.valuesFile],
+  helmUpgrade: (t: Target) => helmUpgradeArgs(t.chart, t.release, t.namespace, t.valuesFile, t.chartRef),
 };

@@ -11,7 +11,7 @@ import { expect, it } from 'vitest';
 import { FIXTURE_VERSIONS, fixtureObject, fixtureProject } from '../support/fixture-project';
 import { Kube, describeKube, kubeBinaries } from '../support/kube';
 import {
-  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited,
+  CHART_IMAGE, CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited,
   kubectlDir, setPodReady, startCli, storageClass, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
 
 const T = fixtureTarget('deploy');
@@ -179,11 +179,36 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(helm.changes()).toEqual([HELM_UPGRADE, HELM_UPGRADE]);
   });
 
+  it('refuses to start another PostgreSQL major on the data volume, before anything changes; the running chart goes on', async () => {
+    // The volume runs PostgreSQL 17 (as after chart 16.7.27), while dist/ pins chart 15.5.38 (16):
+    // the same refusal as switching 15.5.38 -> 16.7.27 over a volume of 16.
+    const statefulSet = `statefulset/${CHART.statefulSet}`;
+    const setImage = (image: string) => kube.kubectlOk(['set', 'image', statefulSet, `postgresql=${image}`, '-n', NS]);
+    await setImage('example.invalid/postgresql:17.6.0-debian-12-r4');
+    const before = await versions();
+    const helmChanges = helm.changes().length;
+    const r = await cli(['deploy', ...PROFILE, '--timeout', '30'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toContain(`PostgreSQL 17 runs on the data volume ${CHART.dataClaim}, and chart ${T.chartVersion} would start PostgreSQL 16 on it`);
+    expect(r.stderr).toContain("set chartVersion back to '16.7.27'");
+    expect(r.stderr).toContain('README "Upgrading PostgreSQL\'s major version"');
+    expect(r.stdout).not.toContain('[2/7]');
+    expect(await versions()).toEqual(before);
+    expect(helm.changes()).toHaveLength(helmChanges);
+    // --skip-existing leaves the release (and so the data) alone: nothing to guard.
+    expect((await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '30'], env)).code).toBe(0);
+    // The way through "keep the chart that runs": the same major again, and deploy goes on.
+    await setImage(CHART_IMAGE);
+    const again = await cli(['deploy', ...PROFILE, '--timeout', '30'], env);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain(`PostgreSQL major: 16 on data claim ${CHART.dataClaim}, as the StatefulSet runs it`);
+  });
+
   it('--skip-existing leaves an existing release alone', async () => {
     const r = await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '30'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain(`release exists (deployed, revision 2, chart postgresql-${T.chartVersion}), skipped (--skip-existing)`);
-    expect(helm.changes()).toHaveLength(2);
+    expect(r.stdout).toContain(`release exists (deployed, revision 3, chart postgresql-${T.chartVersion}), skipped (--skip-existing)`);
+    expect(helm.changes()).toHaveLength(3);
   });
 
   it('exits 4 when the pod does not become ready within --timeout, saying what it saw and what to check', async () => {
@@ -239,6 +264,6 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.stderr).toContain(`read why: kubectl -n ${NS} logs ${pod} --tail=-1`);
     expect(r.stderr).toContain(`Secret is missing while the data claim ${CHART.dataClaim} exists`);
     expect(r.stderr).toContain(`after the fix: kubectl -n ${NS} delete job ${JOBS.credentials}, then run deploy again`);
-    expect(helm.changes()).toHaveLength(2); // helm never ran
+    expect(helm.changes()).toHaveLength(3); // helm never ran
   });
 });

@@ -2,13 +2,16 @@
 // statuses the StatefulSet and Job controllers, the kubelet and the volume binder would write,
 // and reads what the CLI makes of them. helm (for verify's stage 1) is the recording stand-in.
 // The fixture project's `status` profile (chart 16.7.27, a release named like the chart).
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import { DeploymentStatus } from '../../lib/cli/commands/status';
 import { FIXTURE_VERSIONS, fixtureObject, fixtureProject } from '../support/fixture-project';
 import { Kube, describeKube } from '../support/kube';
+import { describeWithTools, helmEnv, runToolOk } from '../support/tools';
+import { parseAllDocuments } from 'yaml';
 import {
-  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited,
+  CliEnv, FakeHelm, bindClaim, cli, completeJob, create, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited,
   kubectlDir, setPodReady, startCli, time, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
 
 const T = fixtureTarget('status');
@@ -45,9 +48,36 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     expect(r.stderr).toContain('Kubernetes API not accessible');
   });
 
+  it('status --json is one JSON object even when the cluster cannot be reached: an error field, exit 2', async () => {
+    const r = await cli(['status', ...PROFILE, '--json'], { ...env, kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ profile: T.profile, exit_code: 2, error: expect.stringContaining('Kubernetes API not accessible') });
+    expect(out.next).toContainEqual(expect.stringContaining('kubectl config current-context'));
+  });
+
+  it('--context picks the kubeconfig context for every kubectl and helm call', async () => {
+    // A kubeconfig whose current context cannot be reached, and a context that can.
+    const config = JSON.parse(readFileSync(kube.kubeconfig, 'utf8'));
+    const unreachable = JSON.parse(readFileSync(await unreachableKubeconfig(kube, scratch.dir), 'utf8'));
+    config.clusters.push({ ...unreachable.clusters[0], name: 'nowhere' });
+    config.contexts = [{ name: 'lftest-good', context: config.contexts[0].context }, { name: 'nowhere', context: { ...config.contexts[0].context, cluster: 'nowhere' } }];
+    config['current-context'] = 'nowhere';
+    const file = path.join(scratch.dir, 'two-contexts.kubeconfig');
+    writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+    expect((await cli(['status', ...PROFILE], { ...env, kubeconfig: file })).code).toBe(2);
+    const r = await cli(['status', ...PROFILE, '--context', 'lftest-good', '--json'], { ...env, kubeconfig: file });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).profile).toBe(T.profile);
+    helm.setRelease(undefined, RELEASE);
+    await cli(['verify', ...PROFILE, '--context', 'lftest-good'], { ...env, kubeconfig: file });
+    expect(helm.calls().at(-1)).toEqual(['status', T.release, '-n', NS, '-o', 'json', '--kube-context', 'lftest-good']);
+  });
+
   it('NotDeployed on an empty cluster (exit 0), as JSON and as a table', async () => {
     expect(await status()).toEqual({
-      profile: T.profile, namespace: NS, release: T.release,
+      profile: T.profile, namespace: NS, release: T.release, managed_by: null, chart: null,
       phase: 'NotDeployed', pods_ready: 0, pods_total: 0, pvc_bound: false, database_accessible: false,
       migrations_applied: null, migrations_pending: null, connection_string: CONNECTION, last_updated: null,
       jobs: {
@@ -171,3 +201,39 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     expect(table.stdout).toContain(`unknown until job/${JOBS.migrations} completes (Failed); plan: ${FIXTURE_VERSIONS.join(', ')}`);
   });
 });
+
+describeWithTools('learnflow-postgres status and verify of a deployment Argo CD manages (no Helm release)', ['helm'], () => {
+  const A = fixtureTarget('argocd');
+  let kube: Kube;
+  let env: CliEnv;
+  let scratch: CliCluster['scratch'];
+  useCliCluster((cluster) => ({ kube, env, scratch } = cluster));
+
+  it('reads the chart\'s objects as Argo CD applies them: verify needs no helm, status says who manages it', async () => {
+    const dist = path.join(fixtureProject(), 'dist', A.profile);
+    await kube.kubectlOk(['apply', '-f', dist]);
+    // What the Application syncs: the vendored chart rendered by helm template, each object
+    // carrying Argo CD's tracking annotation.
+    const rendered = await runToolOk('helm', ['template', A.release, path.join(fixtureProject(), `charts/postgresql-${A.chartVersion}.tgz`),
+      '--namespace', A.namespace, '-f', path.join(dist, 'helm', 'postgresql-values.yaml')], { env: helmEnv(path.join(scratch.dir, 'helm')) });
+    const application = `learnflow-postgres-${A.profile}`;
+    const objects = parseAllDocuments(rendered).map((d) => d.toJS()).filter((o) => o?.kind).map((o) => {
+      o.metadata.annotations = { ...o.metadata.annotations, 'argocd.argoproj.io/tracking-id': `${application}:${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}/${o.kind}:${A.namespace}/${o.metadata.name}` };
+      return o;
+    });
+    await create(kube, ...objects);
+    // The StatefulSet controller's pod and the kubelet's report; the Jobs' outcome.
+    const template = objects.find((o) => o.kind === 'StatefulSet').spec.template.spec;
+    await create(kube, { apiVersion: 'v1', kind: 'Pod', metadata: { name: A.chart.pod, namespace: A.namespace, labels: A.chart.podLabels },
+      spec: { ...template, volumes: [...template.volumes, { name: 'data', persistentVolumeClaim: { claimName: A.chart.dataClaim } }] } });
+    await setPodReady(kube, A.namespace, A.chart.pod, true);
+    for (const job of Object.values(A.jobs)) await completeJob(kube, A.namespace, job);
+
+    const noHelm = { ...env, path: [kubectlDir()] };
+    const r = await cli(['verify', '--profile', A.profile], noHelm);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^stage 1 release +ok: managed by Argo CD Application ${application} \\(no Helm release\\): statefulset/${A.chart.statefulSet} from chart postgresql-${A.chartVersion.replace(/\./g, '\\.')}$`, 'm'));
+    const s = JSON.parse((await cli(['status', '--profile', A.profile, '--json'], noHelm)).stdout);
+    expect(s).toMatchObject({ managed_by: 'argocd', chart: `postgresql-${A.chartVersion}`, pods_ready: 1, database_accessible: true });
+  });
+}, { kube: true });

@@ -8,7 +8,6 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll } from 'vitest';
 import { ChartObjects, chartObjects } from '../../lib/chart';
 import { DeploymentConfig, resolveConfig } from '../../lib/config';
@@ -93,7 +92,8 @@ if (args[0] === 'status') {
 if (args[0] === 'upgrade') {
   const previous = fs.existsSync(releaseFile) ? JSON.parse(fs.readFileSync(releaseFile, 'utf8')) : { version: 0 };
   const version = previous.version + 1;
-  const chartVersion = args[args.indexOf('--version') + 1];
+  // --version for a registry's chart; the vendored archive's name pins it otherwise.
+  const chartVersion = args.includes('--version') ? args[args.indexOf('--version') + 1] : (/postgresql-([0-9.]+)\\.tgz$/.exec(args[3]) || [])[1];
   fs.writeFileSync(releaseFile, JSON.stringify({ name: args[2], namespace: args[args.indexOf('--namespace') + 1], version,
     info: { status: 'deployed' }, chart: { metadata: { name: 'postgresql', version: chartVersion } } }));
   console.log('Release "' + args[2] + '" has been upgraded. Happy Helming!\\nREVISION: ' + version);
@@ -169,7 +169,8 @@ export async function get(kube: Kube, ns: string, kindName: string): Promise<any
 
 /** Applies objects (JSON documents), as admin. */
 export async function create(kube: Kube, ...objects: object[]): Promise<void> {
-  await kube.kubectlOk(['apply', '-f', '-'], { input: objects.map((o) => stringify(o)).join('---\n') });
+  // A stream of JSON objects: YAML 1.2's plain `no` would reach kubectl's YAML 1.1 reader as a boolean.
+  await kube.kubectlOk(['apply', '-f', '-'], { input: objects.map((o) => JSON.stringify(o)).join('\n') });
 }
 
 /** `kubectl patch <kind/name> --subresource=status --type=merge`: what a controller or kubelet writes. */
@@ -234,8 +235,8 @@ export async function jobPodExited(kube: Kube, ns: string, job: string, containe
 }
 
 
-/** The image of the stand-in database pod: never pulled, nothing runs here. */
-const CHART_IMAGE = 'example.invalid/postgresql:1';
+/** The image of the stand-in database pod: never pulled, nothing runs here; PostgreSQL 16 by its tag, as chart 15.5.38's. */
+export const CHART_IMAGE = 'example.invalid/postgresql:16.4.0-debian-12-r14';
 
 /**
  * What `helm install` and the StatefulSet controller would create: the `default` ServiceAccount
@@ -343,7 +344,10 @@ export function fixtureTarget(profile: FixtureProfile): FixtureTarget {
   const valuesFile = `dist/${profile}/helm/postgresql-values.yaml`;
   const jobs = Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
     [component, fixtureObject(profile, 'Job', component).metadata.name])) as FixtureTarget['jobs'];
-  const helmUpgrade = ['upgrade', '--install', release, 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', chartVersion, '--namespace', namespace, '-f', valuesFile];
+  // From the project's root, where the CLI runs: the vendored archive (chartSource repository), or a registry's chart.
+  const chartArgs = config.chartSource === 'repository' ? [`charts/postgresql-${chartVersion}.tgz`]
+    : [`${config.chartSource === 'bitnami' ? 'oci://registry-1.docker.io/bitnamicharts' : config.chartMirror}/postgresql`, '--version', chartVersion];
+  const helmUpgrade = ['upgrade', '--install', release, ...chartArgs, '--namespace', namespace, '-f', valuesFile];
   const connection = `postgresql://${appUser}@${chart.service}.${namespace}.svc:${port}/${databaseName}${tls.enabled ? '?sslmode=require' : ''}`;
   return { profile, config, namespace, release, chartVersion, chart, valuesFile, helmUpgrade, jobs, connection };
 }

@@ -3,9 +3,8 @@
 import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { stringify } from 'yaml';
 import { DIST, Manifest, manifests } from './dist';
-import { Kube, KubectlResult } from './kube';
+import { Kube, KubectlResult, kubeBinaries, runProcess } from './kube';
 import { APP_COMMAND, projectCopy, writeProfiles } from './project';
 import { LearnflowPostgresProps } from '../../lib/config';
 
@@ -20,7 +19,8 @@ export function serverSideApply(kube: Kube, file: string, ...extra: string[]): P
 /** Server-side applies these objects (as they are in dist/) for a test's set-up; throws on any error or warning. */
 export async function applyObjects(kube: Kube, objects: Manifest[]): Promise<void> {
   // Separate documents, as in dist/: kubectl checks a `kind: List` against its own OpenAPI copy instead.
-  const input = objects.map((m) => stringify(m)).join('---\n');
+  // Each as JSON: kubectl reads YAML 1.1, where a plain `no` (the chart's env values) is false.
+  const input = objects.map((m) => JSON.stringify(m)).join('\n');
   const r = await kube.kubectl(['apply', '--server-side', '--field-manager=learnflow', '-f', '-'], { input });
   if (r.code !== 0 || r.stderr !== '') throw new Error(`server-side apply of ${objects.map(ref).join(', ')} exited ${r.code}:\n${r.stderr}`);
 }
@@ -98,4 +98,23 @@ export async function synthesizeVariant(options: VariantOptions): Promise<Projec
   }
   const dist = path.join(dir, 'dist');
   return { dist, manifests: (profile) => manifests(profile, dist), remove };
+}
+
+/**
+ * Runs the one container of a Job from dist/ here, exactly as rendered (its command and plain
+ * environment), with our kubectl first on PATH and `kubeconfig` (e.g. the Job's ServiceAccount
+ * from kube.asServiceAccount): the script talks to the test API server as it would in the pod.
+ */
+export function runJobHere(kube: Kube, job: Manifest, kubeconfig: string, scratch: { home: string; tmp: string }): Promise<KubectlResult> {
+  const [container] = job.spec.template.spec.containers;
+  const env: Record<string, string> = {};
+  for (const e of container.env ?? []) {
+    if (e.valueFrom) throw new Error(`${ref(job)}: variable ${e.name} is not a plain value`);
+    env[e.name] = e.value ?? '';
+  }
+  const [file, ...args] = container.command as string[];
+  return runProcess(file, args, {
+    env: { ...env, PATH: `${kubeBinaries(kube.version).binDir}${path.delimiter}${process.env.PATH}`, HOME: scratch.home, TMPDIR: scratch.tmp, KUBECONFIG: kubeconfig },
+    timeoutMs: 30_000,
+  });
 }

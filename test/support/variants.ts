@@ -37,6 +37,11 @@ export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
   },
   'image-registry-mirror': { imageRegistry: 'mirror.example.com:5000' },
   'chart-16.7.27': { chartVersion: '16.7.27' },
+  'kubernetes-1.28': { kubernetesVersion: '1.28' },
+  'chart-from-a-mirror-with-argocd': {
+    chartSource: 'mirror', chartMirror: 'oci://harbor.example.com/bitnamicharts',
+    argocd: { repoURL: 'https://git.example.com/platform/learnflow-postgres.git' },
+  },
   'managed-credentials': { credentials: { existingSecret: 'pg-credentials' } },
   'names-namespaces-and-argocd': {
     namespace: 'data', releaseName: 'learnflow', databaseName: 'app', appUser: 'app', allowedNamespaces: ['web', 'workers'],

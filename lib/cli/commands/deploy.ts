@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { CliError, EXIT } from '../exit-codes';
 import { commandLine, run, tail } from '../exec';
 import { HELM, KUBECTL, Kubectl, calls, isNotAccessible, notAccessible } from '../kubectl';
+import { majorVersionRefusal, targetMajor } from '../../major-version';
 import { checkCluster, checkHelm, checkStorage, volumeNeeds } from '../preflight';
 import { Progress } from '../progress';
 import { Target, loadTarget } from '../target';
@@ -61,6 +62,7 @@ export async function deploy(options: DeployOptions, progress = new Progress()):
   progress.info(`cluster: ${await checkCluster(kubectl)} answers /readyz`);
   progress.info(`helm: ${await checkHelm()}`);
   progress.info(`storage: ${await checkStorage(kubectl, target)}`);
+  if (existing === 'upgrade') progress.info(`PostgreSQL major: ${await checkMajorVersion(kubectl, target)}`);
   progress.done('ok');
 
   // 2. Namespace: the one of dist/, applied alone first; an existing one is fine.
@@ -107,7 +109,9 @@ export async function deploy(options: DeployOptions, progress = new Progress()):
       if (/Kubernetes cluster unreachable/.test(upgrade.stderr)) throw notAccessible(args, upgrade);
       throw new CliError(EXIT.general, `helm upgrade --install failed (exit ${upgrade.code}): ${tail(upgrade.stderr, 5).trim()}`, [
         `see the release: helm status ${target.release} -n ${ns} and helm history ${target.release} -n ${ns}`,
-        `pulling ${target.chartUrl} needs access to registry-1.docker.io (or a mirror); then run deploy again`,
+        target.chart.vendored
+          ? `the chart is ${target.chartRef}, vendored in this repository (chartSource repository): check helm's error above, then run deploy again`
+          : `pulling ${target.chartRef} needs access to its registry (chartSource ${target.chart.source}; air-gapped: chartSource repository, or a mirror with chartSource mirror); then run deploy again`,
       ]);
     }
     const revision = /REVISION: (\d+)/.exec(upgrade.stdout)?.[1];
@@ -144,6 +148,20 @@ export async function deploy(options: DeployOptions, progress = new Progress()):
 
   progress.line(`deployed: ${target.connectionString} (password: kubectl -n ${ns} get secret ${target.credentialsSecret} -o jsonpath='{.data.password}' | base64 -d)`);
   return EXIT.ok;
+}
+
+/**
+ * Exit 1 when the data volume holds another PostgreSQL major than the chart would run (before
+ * anything changes); returns a line for the report otherwise.
+ */
+async function checkMajorVersion(kubectl: Kubectl, target: Target): Promise<string> {
+  const ns = target.namespace;
+  const claim = await kubectl.json(calls.get(ns, 'persistentvolumeclaim', target.database.dataClaim));
+  const statefulSet = claim ? await kubectl.json(calls.get(ns, 'statefulset', target.database.statefulSet)) : undefined;
+  const refusal = majorVersionRefusal(target.config, target.profile, { dataClaim: claim?.metadata.name, statefulSet });
+  if (refusal) throw new CliError(EXIT.general, refusal.message, refusal.next);
+  const major = targetMajor(target.config);
+  return claim ? `${major} on data claim ${target.database.dataClaim}${statefulSet ? ', as the StatefulSet runs it' : ''}` : `${major} (no data volume yet)`;
 }
 
 /** `deployed, revision 3, chart postgresql-15.5.38` when the release exists; undefined when not. */
@@ -223,6 +241,10 @@ export function deployPlan(target: Target, existing: ExistingRelease, limits: Wa
     k(calls.readyz(), 'cluster reachable, else exit 2'),
     `${commandLine(HELM, calls.helmVersion())}   # helm on PATH, 3.8+, else exit 3`,
     k(calls.storageClasses(), `${storage}; else exit 6`),
+    ...(existing === 'upgrade' ? [
+      k(calls.get(ns, 'persistentvolumeclaim', target.database.dataClaim), 'read-only: a data volume?'),
+      k(calls.get(ns, 'statefulset', target.database.statefulSet), `read-only: the PostgreSQL major it runs must be ${targetMajor(target.config)}, else exit 1`),
+    ] : []),
     `# [2/${STEPS}] namespace ${ns} (an existing one is fine)`,
     k(calls.namespace(ns), 'read-only: exists?'),
     `${commandLine(KUBECTL, calls.applyStdin())} <<'YAML'`,

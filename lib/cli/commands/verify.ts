@@ -3,7 +3,7 @@
 import { stringify } from 'yaml';
 import { CliError, EXIT, ExitCode } from '../exit-codes';
 import { commandLine, run } from '../exec';
-import { jobState, podReady, podSummary } from '../k8s-state';
+import { jobState, managerOf, podReady, podSummary } from '../k8s-state';
 import { HELM, KUBECTL, Kubectl, calls } from '../kubectl';
 import { checkCluster, checkHelm } from '../preflight';
 import { Progress } from '../progress';
@@ -35,7 +35,10 @@ export async function verify(options: VerifyOptions, progress = new Progress()):
   const kubectl = new Kubectl();
   const { namespace: ns } = target;
   await checkCluster(kubectl);
-  await checkHelm();
+  // An Application renders the chart with helm template: no release to ask helm about.
+  const statefulSet = await kubectl.json(calls.get(ns, 'statefulset', target.database.statefulSet));
+  const manager = managerOf(statefulSet);
+  if (manager?.by !== 'argocd') await checkHelm();
   progress.line(`learnflow-postgres verify: profile ${target.profile}, namespace ${ns}, release ${target.release}`);
   const job = target.jobs.verification;
   if (options.rerun) {
@@ -45,7 +48,7 @@ export async function verify(options: VerifyOptions, progress = new Progress()):
     progress.line(`re-created job/${job} from ${target.distDir}/: ${created.trim()}`);
   }
 
-  const stages: Stage[] = [await releaseStage(target), await podStage(kubectl, target)];
+  const stages: Stage[] = [manager?.by === 'argocd' ? argoStage(target, manager) : await releaseStage(target), await podStage(kubectl, target)];
   stages.push(...(await jobStages(kubectl, progress, target, options.timeoutS ?? (options.rerun ? DEFAULT_WAITS.verification : 0))));
 
   const width = Math.max(...STAGE_NAMES.map((n) => n.length)) + 6;
@@ -74,6 +77,19 @@ async function releaseStage(target: Target): Promise<Stage> {
   const chart = info.chart?.metadata ? `, chart ${info.chart.metadata.name}-${info.chart.metadata.version}` : '';
   const detail = `release ${target.release} ${state}${info.version !== undefined ? `, revision ${info.version}` : ''}${chart}`;
   return { name, ok: state === 'deployed', detail, code: EXIT.healthCheckFailed, next };
+}
+
+/** Stage 1 where Argo CD manages the chart: its StatefulSet is there, from the pinned chart. */
+function argoStage(target: Target, manager: NonNullable<ReturnType<typeof managerOf>>): Stage {
+  const pinned = `postgresql-${target.chartVersion}`;
+  const ok = manager.chart === pinned;
+  return {
+    name: STAGE_NAMES[0],
+    ok,
+    detail: `managed by Argo CD Application ${manager.application} (no Helm release): statefulset/${target.database.statefulSet} from chart ${manager.chart ?? '(unknown)'}${ok ? '' : `, dist/ pins ${pinned}`}`,
+    code: EXIT.healthCheckFailed,
+    next: [`sync the Application: argocd app sync ${manager.application} (or wait for auto-sync), then verify again`],
+  };
 }
 
 async function podStage(kubectl: Kubectl, target: Target): Promise<Stage> {
