@@ -104,10 +104,15 @@ describe.each(CASES)('%s', (_name, render, props) => {
   const egressOf = (pods: Record<string, string>) => all
     .filter((m) => m.kind === 'NetworkPolicy' && (m.spec.policyTypes ?? []).includes('Egress') && selects(pods)(m))
     .map((m) => m.spec.egress.map((e: any) => [(e.to ?? []).map(peer), e.ports]));
-  const dnsAndDatabase = [
-    [[{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]],
-    [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]],
+  const dns = [
+    [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }, { ipBlock: { cidr: '169.254.20.10/32' } }],
+    [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
   ];
+  const dnsAndDatabase = [dns, [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]]];
+
+  it('gives the database pods egress to DNS only', () => {
+    expect(egressOf(dbLabels)).toEqual([[dns]]);
+  });
 
   it('gives the chart\'s backup pods egress to DNS and the database only, where backups are on', () => {
     const backupPods = { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' };
@@ -127,7 +132,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   it('keeps every NetworkPolicy in the access wave, none left to the chart', () => {
     const policies = all.filter((m) => m.kind === 'NetworkPolicy');
     expect(policies.map((m) => m.metadata.name).sort()).toEqual([
-      'credentials-egress', 'ingress', 'jobs-egress', ...(config.backup.enabled ? ['backup-egress'] : []),
+      'credentials-egress', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.backup.enabled ? ['chart-backup-egress'] : []),
     ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 
