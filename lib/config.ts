@@ -50,6 +50,30 @@ export interface TlsProps {
   readonly certificatesSecret?: string;
 }
 
+/**
+ * NodeLocal DNSCache's usual link-local address: a DaemonSet on the host network answers there,
+ * so no pod or namespace selector matches it.
+ */
+export const NODE_LOCAL_DNS_ADDRESS = '169.254.20.10';
+
+/** Facts about the cluster the policies need: its own networks and where pods resolve names. */
+export interface ClusterProps {
+  /**
+   * The cluster's pod networks (CIDR), e.g. ['10.244.0.0/16']: left out of every client network
+   * that covers them, so that no pod is admitted as an outside client. Required with `allowedCidrs`.
+   * @default none
+   */
+  readonly podCidrs?: readonly string[];
+  /**
+   * The cluster's Service networks (CIDR), e.g. ['10.96.0.0/12']: left out of the client networks
+   * too, and DNS may reach them (the kube-dns Service's address, which NodeLocal DNSCache answers
+   * on in kube-proxy's iptables mode). Required with `allowedCidrs`. @default none
+   */
+  readonly serviceCidrs?: readonly string[];
+  /** Addresses of a node-local DNS cache pods may query. @default ['169.254.20.10'] (NodeLocal DNSCache) */
+  readonly nodeLocalDnsAddresses?: readonly string[];
+}
+
 export interface MigrationProps {
   /** Seconds to wait for PostgreSQL before giving up with exit code 8 (2 to 86400). @default 300 */
   readonly waitForDatabaseSeconds?: number;
@@ -103,9 +127,11 @@ export interface LearnflowPostgresProps {
   readonly allowedNamespaces?: readonly string[];
   /**
    * Client networks (CIDR) that may connect from outside the cluster, through a LoadBalancer
-   * or NodePort; also the LoadBalancer's `loadBalancerSourceRanges`. @default []
+   * or NodePort; also the LoadBalancer's `loadBalancerSourceRanges`. Needs `cluster.podCidrs`
+   * and `cluster.serviceCidrs`, which the policy leaves out of them. @default []
    */
   readonly allowedCidrs?: readonly string[];
+  readonly cluster?: ClusterProps;
   readonly credentials?: CredentialsProps;
   readonly migrations?: MigrationProps;
   readonly backup?: BackupProps;
@@ -132,6 +158,7 @@ export interface DeploymentConfig {
   readonly tls: { readonly enabled: boolean; readonly certificatesSecret?: string };
   readonly allowedNamespaces: readonly string[];
   readonly allowedCidrs: readonly string[];
+  readonly cluster: Required<ClusterProps>;
   readonly credentials: { readonly existingSecret?: string; readonly generatedPasswordLength: number };
   readonly migrations: Required<MigrationProps>;
   readonly argocd?: ArgoCdProps;
@@ -168,6 +195,11 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
     tls: { enabled: props.tls?.enabled ?? false, certificatesSecret: props.tls?.certificatesSecret },
     allowedNamespaces: props.allowedNamespaces ?? [],
     allowedCidrs: props.allowedCidrs ?? [],
+    cluster: {
+      podCidrs: props.cluster?.podCidrs ?? [],
+      serviceCidrs: props.cluster?.serviceCidrs ?? [],
+      nodeLocalDnsAddresses: props.cluster?.nodeLocalDnsAddresses ?? [NODE_LOCAL_DNS_ADDRESS],
+    },
     credentials: {
       existingSecret: props.credentials?.existingSecret,
       generatedPasswordLength: props.credentials?.generatedPasswordLength ?? 40,

@@ -36,6 +36,7 @@ export interface BitnamiPostgresqlValues {
       type: string;
       ports: { postgresql: number };
       nodePorts?: { postgresql: number };
+      externalTrafficPolicy?: 'Local';
       loadBalancerSourceRanges?: readonly string[];
     };
     networkPolicy: { enabled: boolean };
@@ -78,6 +79,9 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
         type: config.serviceType,
         ports: { postgresql: config.port },
         ...(config.nodePort !== undefined ? { nodePorts: { postgresql: config.nodePort } } : {}),
+        // Keeps the client's address: with 'Cluster', a node forwards outside traffic under its own
+        // address, which the NetworkPolicy's client networks would not match (or would admit nodes).
+        ...(external ? { externalTrafficPolicy: 'Local' as const } : {}),
         ...(external && config.serviceType === 'LoadBalancer' ? { loadBalancerSourceRanges: config.allowedCidrs } : {}),
       },
       // The chart's own policy allows every source by default (allowExternal: true) and policies

@@ -65,7 +65,8 @@ export class LearnflowPostgresChart extends Chart {
     const networkPolicy = new DatabaseNetworkPolicy(this, 'network-policy', {
       database: endpoint,
       allowedNamespaces: props.allowedNamespaces,
-      allowedCidrs: props.allowedCidrs,
+      allowedCidrs: this.config.allowedCidrs,
+      ...this.config.cluster,
       backupPods: this.config.backup.enabled ? backupPodLabels(this.config.releaseName) : undefined,
     });
     networkPolicy.allowKubernetesApi('credentials');

@@ -1,6 +1,8 @@
 import { Lazy } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { Network, contains, parseCidr } from './cidr';
+import { NODE_LOCAL_DNS_ADDRESS } from './config';
 import { DatabaseEndpoint } from './database-client';
 import { CONTAINER_PORT } from './helm-values';
 import { Component, DATABASE_CLIENT_LABEL, PART_OF, resourceName, standardLabels } from './names';
@@ -45,8 +47,17 @@ export interface DatabaseNetworkPolicyProps {
   readonly database: DatabaseEndpoint;
   /** Namespaces whose pods may connect. @default [] */
   readonly allowedNamespaces?: readonly string[];
-  /** Client networks outside the cluster that may connect (LoadBalancer, NodePort). @default [] */
+  /**
+   * Client networks outside the cluster that may connect (LoadBalancer, NodePort); each is
+   * rendered with the cluster's own networks inside it as `except`. @default []
+   */
   readonly allowedCidrs?: readonly string[];
+  /** The cluster's pod networks: never admitted as clients. @default [] */
+  readonly podCidrs?: readonly string[];
+  /** The cluster's Service networks: never admitted as clients; DNS may reach them. @default [] */
+  readonly serviceCidrs?: readonly string[];
+  /** Node-local DNS caches pods may query. @default ['169.254.20.10'] (NodeLocal DNSCache) */
+  readonly nodeLocalDnsAddresses?: readonly string[];
   /** Labels of the chart's backup pods, which dump the database. @default none: backups are off */
   readonly backupPods?: Readonly<Record<string, string>>;
 }
@@ -57,12 +68,6 @@ export const API_SERVER_PORTS: readonly NetworkPort[] = [{ port: 443 }, { port: 
 /** DNS, over UDP and TCP (large answers). */
 export const DNS_PORTS: readonly NetworkPort[] = [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }];
 
-/**
- * NodeLocal DNSCache's usual link-local address: a DaemonSet on the host network answers there,
- * so no pod or namespace selector matches it.
- */
-export const NODE_LOCAL_DNS_ADDRESS = '169.254.20.10';
-
 /** Groups that resolve names (the Service's) and so get DNS with their first egress rule. */
 const RESOLVING_GROUPS: readonly PodGroup[] = ['database', 'database-clients', 'chart-backup'];
 
@@ -70,12 +75,14 @@ type Direction = 'ingress' | 'egress';
 
 /**
  * Every NetworkPolicy of a deployment, one per group of pods and direction, written from
- * {@link NetworkRule}s. Who may reach PostgreSQL: pods of the listed namespaces, this project's
- * own Jobs, the chart's backup pods and the listed client networks, on PostgreSQL's port only.
- * The database pods, our Jobs and the backup pods may resolve names and reach the database;
- * the credentials bootstrap only the API server. A feature that needs more declares it with
- * {@link allowEgress} or {@link allowIngress} (e.g. the WAL archive's object store, replication
- * peers). The chart's own NetworkPolicy is turned off in the values (it allows every source).
+ * {@link NetworkRule}s, and under them a policy that denies everything else to every pod of the
+ * namespace. Who may reach PostgreSQL: pods of the listed namespaces, this project's own Jobs,
+ * the chart's backup pods and the listed client networks (less the cluster's own networks), on
+ * PostgreSQL's port only. The database pods, our Jobs and the backup pods may resolve names and
+ * the latter two reach the database; the credentials bootstrap only the API server. A feature
+ * that needs more declares it with {@link allowEgress} or {@link allowIngress} (e.g. the WAL
+ * archive's object store, replication peers). The chart's own NetworkPolicy is turned off in the
+ * values (it allows every source).
  *
  * Written with the generated `KubeNetworkPolicy` API: cdk8s-plus's NetworkPolicy holds one peer
  * per rule and cannot write a rule without one, which the API server's rule needs.
@@ -83,24 +90,44 @@ type Direction = 'ingress' | 'egress';
 export class DatabaseNetworkPolicy extends Construct {
   private readonly database: DatabaseEndpoint;
   private readonly backupPods?: Readonly<Record<string, string>>;
+  private readonly dns: NetworkRule;
+  /** The allow policies' scope: rendered before the default deny, whenever they are added. */
+  private readonly allow: Construct;
   private readonly policies = new Map<string, NetworkRule[]>();
 
   constructor(scope: Construct, id: string, props: DatabaseNetworkPolicyProps) {
     super(scope, id);
     this.database = props.database;
     this.backupPods = props.backupPods;
+    this.allow = new Construct(this, 'allow');
+    this.dns = {
+      peers: [
+        { namespace: 'kube-system' },
+        ...(props.nodeLocalDnsAddresses ?? [NODE_LOCAL_DNS_ADDRESS]).map((address) => ({ cidr: `${address}/${address.includes(':') ? 128 : 32}` })),
+        ...(props.serviceCidrs ?? []).map((cidr) => ({ cidr })),
+      ],
+      ports: DNS_PORTS,
+    };
     const postgres = [{ port: CONTAINER_PORT }];
     // Matched by kubernetes.io/metadata.name, which Kubernetes sets and users cannot forge.
     for (const namespace of props.allowedNamespaces ?? []) this.allowIngress('database', { peers: [{ namespace }], ports: postgres });
     this.allowIngress('database', { peers: [{ pods: this.selector('database-clients') }], ports: postgres });
     if (this.backupPods) this.allowIngress('database', { peers: [{ pods: this.selector('chart-backup') }], ports: postgres });
-    for (const cidr of props.allowedCidrs ?? []) this.allowIngress('database', { peers: [{ cidr }], ports: postgres });
+    const cluster = [...(props.podCidrs ?? []), ...(props.serviceCidrs ?? [])];
+    for (const cidr of props.allowedCidrs ?? []) this.allowIngress('database', { peers: [clientNetwork(cidr, cluster)], ports: postgres });
 
     this.rules('database', 'egress');
     for (const clients of ['database-clients', 'chart-backup'] as const) {
       if (clients === 'chart-backup' && !this.backupPods) continue;
       this.allowEgress(clients, { peers: [{ pods: this.selector('database') }], ports: postgres });
     }
+
+    const { namespace, releaseName } = this.database;
+    // Every pod of the namespace, ours, the chart's and any other, is isolated both ways.
+    new kplus.k8s.KubeNetworkPolicy(this, 'default-deny', {
+      metadata: { name: resourceName(releaseName, 'default-deny'), namespace, labels: standardLabels(releaseName, 'network-policy'), annotations: syncWave(SYNC_WAVES.access) },
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    });
   }
 
   /**
@@ -128,19 +155,17 @@ export class DatabaseNetworkPolicy extends Construct {
   /**
    * The rules of the policy selecting `group` in `direction`, created on first use; an egress
    * policy of a group that resolves names starts with DNS: kube-system's DNS pods (CoreDNS behind
-   * the kube-dns Service) and NodeLocal DNSCache's address.
+   * the kube-dns Service), the node-local DNS cache's addresses and the Service networks.
    */
   private rules(group: PodGroup, direction: Direction): NetworkRule[] {
     const id = `${group}-${direction}`;
     const existing = this.policies.get(id);
     if (existing) return existing;
-    const rules: NetworkRule[] = direction === 'egress' && RESOLVING_GROUPS.includes(group)
-      ? [{ peers: [{ namespace: 'kube-system' }, { cidr: `${NODE_LOCAL_DNS_ADDRESS}/32` }], ports: DNS_PORTS }]
-      : [];
+    const rules: NetworkRule[] = direction === 'egress' && RESOLVING_GROUPS.includes(group) ? [this.dns] : [];
     this.policies.set(id, rules);
     const { namespace, releaseName } = this.database;
     const component: Component = group === 'database' || group === 'database-clients' || group === 'chart-backup' ? 'network-policy' : group;
-    new kplus.k8s.KubeNetworkPolicy(this, id, {
+    new kplus.k8s.KubeNetworkPolicy(this.allow, id, {
       metadata: { name: resourceName(releaseName, id), namespace, labels: standardLabels(releaseName, component), annotations: syncWave(SYNC_WAVES.access) },
       spec: Lazy.any({
         produce: () => ({
@@ -167,6 +192,24 @@ export class DatabaseNetworkPolicy extends Construct {
         return { 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': group };
     }
   }
+}
+
+/**
+ * A client network as a peer: the cluster's networks inside it left out (`except`). A client
+ * network inside a cluster network would admit pods, not outside clients: validation refuses it
+ * (lib/validation.ts), and so does this.
+ */
+function clientNetwork(cidr: string, clusterCidrs: readonly string[]): NetworkPeer {
+  const client = network(cidr);
+  const covering = clusterCidrs.find((c) => contains(network(c), client));
+  if (covering) throw new Error(`client network ${cidr} lies inside the cluster's network ${covering}`);
+  return { cidr, except: clusterCidrs.filter((c) => contains(client, network(c))) };
+}
+
+function network(cidr: string): Network {
+  const parsed = parseCidr(cidr);
+  if (!parsed) throw new Error(`${cidr} is not a CIDR block`);
+  return parsed;
 }
 
 /** A rule as the API takes it: `to` (egress) or `from` (ingress) peers, absent for any address. */

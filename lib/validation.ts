@@ -1,9 +1,10 @@
 import { ArgoCdProps } from './argocd';
 import { SUPPORTED_CHART_VERSIONS, isChartVersion } from './chart';
-import { ImageProps, LearnflowPostgresProps, ResourceAmounts, SERVICE_TYPES, STORAGE_CLASS_PRESETS } from './config';
+import { ClusterProps, ImageProps, LearnflowPostgresProps, ResourceAmounts, SERVICE_TYPES, STORAGE_CLASS_PRESETS } from './config';
 import { RUNNER, RunnerKnob, runnerKnobProblems } from './migrations/runner-contract';
 import { describeRule } from './script-contract';
 import { nearest } from './nearest';
+import { canonicalCidr, contains, isCanonical, parseAddress, parseCidr } from './cidr';
 
 /** Raised with every problem found, each as `field: what is wrong (what is allowed)`. */
 export class ValidationError extends Error {
@@ -93,11 +94,44 @@ function cronSchedule(field: string, value: string): string[] {
 }
 
 function cidr(field: string, value: string): string[] {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
-  const v4ok = v4 !== null && v4.slice(1, 5).every((o) => Number(o) <= 255) && Number(v4[5]) <= 32;
-  // IPv6 in plain hexadecimal groups, as cdk8s-plus's NetworkPolicyIpBlock.ipv6 takes it.
-  const v6ok = /^([\da-f]{0,4}:){2,7}([\da-f]{0,4})?\/\d{1,3}$/i.test(value) && Number(value.split('/')[1]) <= 128;
-  return v4ok || v6ok ? [] : [`${field}: '${value}' is not a CIDR block (e.g. 10.0.0.0/8 or fd00::/8)`];
+  const network = parseCidr(value);
+  if (!network) return [`${field}: '${value}' is not a CIDR block (e.g. 10.0.0.0/8 or fd00::/8)`];
+  return isCanonical(network) ? [] : [`${field}: '${value}' has address bits set past its prefix (did you mean ${canonicalCidr(network)}?)`];
+}
+
+const ipAddress = (field: string, value: string): string[] =>
+  parseAddress(value) ? [] : [`${field}: '${value}' is not an IP address (e.g. 169.254.20.10 or fd00::10)`];
+
+/**
+ * Client networks against the cluster's: both cluster ranges are required (the policy leaves
+ * them out of the client networks), and a client network inside one of them would admit pods.
+ */
+function clientNetworks(p: LearnflowPostgresProps): string[] {
+  const strings = (list: unknown): string[] => (Array.isArray(list) ? list.filter((v): v is string => typeof v === 'string') : []);
+  const clients = strings(p.allowedCidrs);
+  if (clients.length === 0) return [];
+  const problems: string[] = [];
+  const cluster = isPlainObject(p.cluster) ? p.cluster : {};
+  const ranges = { podCidrs: strings(cluster.podCidrs), serviceCidrs: strings(cluster.serviceCidrs) };
+  const examples = { podCidrs: "['10.244.0.0/16']", serviceCidrs: "['10.96.0.0/12']" };
+  for (const key of ['podCidrs', 'serviceCidrs'] as const) {
+    if (ranges[key].length === 0) {
+      problems.push(`cluster.${key}: required while allowedCidrs is set (the policy leaves the cluster's own ${key === 'podCidrs' ? 'pod' : 'Service'} networks out of the client networks, so that no pod of the cluster counts as a client; e.g. ${examples[key]})`);
+    }
+  }
+  for (const [i, client] of clients.entries()) {
+    const clientNetwork = parseCidr(client);
+    if (!clientNetwork) continue;
+    for (const key of ['podCidrs', 'serviceCidrs'] as const) {
+      for (const [j, range] of ranges[key].entries()) {
+        const network = parseCidr(range);
+        if (network && contains(network, clientNetwork)) {
+          problems.push(`allowedCidrs[${i}]: '${client}' lies inside the cluster's network '${range}' (cluster.${key}[${j}]): it would admit the cluster's own ${key === 'podCidrs' ? 'pods' : 'Service addresses'}, not outside clients`);
+        }
+      }
+    }
+  }
+  return problems;
 }
 
 function duplicates(field: string, values: readonly unknown[]): string[] {
@@ -158,6 +192,12 @@ const IMAGE: Rules<ImageProps> = {
   tag: text((field, value) => (IMAGE_TAG.test(value) ? [] : [`${field}: '${value}' is not an image tag (letters, digits, '_', '.', '-'; at most 128 characters)`])),
 };
 
+const CLUSTER: Rules<ClusterProps> = {
+  podCidrs: listOf(text(cidr), { unique: true }),
+  serviceCidrs: listOf(text(cidr), { unique: true }),
+  nodeLocalDnsAddresses: listOf(text(ipAddress), { unique: true }),
+};
+
 const AMOUNTS: Rules<ResourceAmounts> = { cpu: text(quantity), memory: text(quantity) };
 
 const ARGOCD: Rules<ArgoCdProps> = {
@@ -191,7 +231,8 @@ export const PROPS_RULES: Rules<LearnflowPostgresProps> = {
   nodePort: whole(30000, 32767),
   tls: { enabled: flag, certificatesSecret: text(dnsSubdomain) },
   allowedNamespaces: listOf(text(dnsLabel), { unique: true }),
-  allowedCidrs: listOf(text(cidr)),
+  allowedCidrs: listOf(text(cidr), { unique: true }),
+  cluster: CLUSTER,
   credentials: { existingSecret: text(dnsSubdomain), generatedPasswordLength: whole(32, 128) },
   migrations: {
     waitForDatabaseSeconds: runnerSeconds('dbWaitSeconds'),
@@ -247,6 +288,7 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
   if (external && (p.allowedCidrs ?? []).length === 0) {
     problems.push(`allowedCidrs: empty while serviceType is ${p.serviceType} (the NetworkPolicy would drop every outside client; list the client networks, e.g. ['10.0.0.0/8'])`);
   }
+  problems.push(...clientNetworks(p));
   if (p.tls?.certificatesSecret !== undefined && p.tls.enabled !== true) {
     problems.push(`tls.certificatesSecret: conflicts with tls.enabled false (enable TLS or drop the secret)`);
   }

@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chartObjects } from '../lib/chart';
+import { contains, parseCidr } from '../lib/cidr';
 import { resolveConfig } from '../lib/config';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { podSpecOf } from '../lib/security';
@@ -80,14 +81,15 @@ describe.each(CASES)('%s', (_name, render, props) => {
 
   const config = resolveConfig(props);
   const dbLabels = chartObjects(config.releaseName).podLabels;
+  /** The allow policies selecting pods with `labels` (the default deny, selecting every pod, has its own test). */
   const selects = (labels: Record<string, string>) => (m: Manifest) =>
-    Object.entries(m.spec.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+    m.spec.podSelector.matchLabels !== undefined && Object.entries(m.spec.podSelector.matchLabels).every(([k, v]) => labels[k] === v);
   /** A peer as it selects: a namespace peer's `podSelector: {}` (every pod there) said the short way. */
   const peer = (p: any) => (p.namespaceSelector && Object.keys(p.podSelector ?? {}).length === 0 ? { namespaceSelector: p.namespaceSelector } : p);
 
   it('lets only the listed namespaces, our Jobs, the backup pods and the listed networks reach PostgreSQL, on its port only', () => {
     const selectingDb = all.filter((m) => m.kind === 'NetworkPolicy' && selects(dbLabels)(m) && (m.spec.policyTypes ?? []).includes('Ingress'));
-    // Policies are additive: exactly one may select the database pods, and it is ours.
+    // Policies are additive: exactly one may admit anything to the database pods, and it is ours.
     expect(selectingDb).toHaveLength(1);
     const rules = selectingDb[0].spec.ingress;
     for (const rule of rules) expect(rule.ports).toEqual([{ protocol: 'TCP', port: 5432 }]);
@@ -96,8 +98,19 @@ describe.each(CASES)('%s', (_name, render, props) => {
       { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
       // The chart's own backup CronJob, where backups are on.
       ...(config.backup.enabled ? [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' } } }] : []),
-      ...config.allowedCidrs.map((cidr) => ({ ipBlock: { cidr } })),
+      // Each client network without the cluster's own networks inside it.
+      ...config.allowedCidrs.map((cidr) => {
+        const except = [...config.cluster.podCidrs, ...config.cluster.serviceCidrs].filter((c) => contains(parseCidr(cidr)!, parseCidr(c)!));
+        return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
+      }),
     ]);
+  });
+
+  it('denies all ingress and egress to every pod of the namespace, besides what the rules allow', () => {
+    const deny = all.filter((m) => m.kind === 'NetworkPolicy' && Object.keys(m.spec.podSelector).length === 0);
+    expect(deny.map((m) => m.spec)).toEqual([{ podSelector: {}, policyTypes: ['Ingress', 'Egress'] }]);
+    // Written after the allow rules: kubectl applies it last, Argo CD with them (same wave).
+    expect(all.filter((m) => m.kind === 'NetworkPolicy').at(-1)).toBe(deny[0]);
   });
 
   /** Each egress rule of the policies selecting `pods`, as `[peers, ports]`. */
@@ -105,7 +118,11 @@ describe.each(CASES)('%s', (_name, render, props) => {
     .filter((m) => m.kind === 'NetworkPolicy' && (m.spec.policyTypes ?? []).includes('Egress') && selects(pods)(m))
     .map((m) => m.spec.egress.map((e: any) => [(e.to ?? []).map(peer), e.ports]));
   const dns = [
-    [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }, { ipBlock: { cidr: '169.254.20.10/32' } }],
+    [
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } },
+      ...config.cluster.nodeLocalDnsAddresses.map((a) => ({ ipBlock: { cidr: `${a}/${a.includes(':') ? 128 : 32}` } })),
+      ...config.cluster.serviceCidrs.map((cidr) => ({ ipBlock: { cidr } })),
+    ],
     [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
   ];
   const dnsAndDatabase = [dns, [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]]];
@@ -132,7 +149,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   it('keeps every NetworkPolicy in the access wave, none left to the chart', () => {
     const policies = all.filter((m) => m.kind === 'NetworkPolicy');
     expect(policies.map((m) => m.metadata.name).sort()).toEqual([
-      'credentials-egress', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.backup.enabled ? ['chart-backup-egress'] : []),
+      'credentials-egress', 'default-deny', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.backup.enabled ? ['chart-backup-egress'] : []),
     ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 

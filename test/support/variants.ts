@@ -28,8 +28,14 @@ export const FIXTURE_MIGRATIONS: readonly Migration[] = (() => {
 /** The prop combinations snapshotted besides the defaults; each name says what it shows. */
 export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
   'tls-with-certificates-secret': { tls: { enabled: true, certificatesSecret: 'postgres-tls' } },
-  'nodeport-with-client-networks': { serviceType: 'NodePort', nodePort: 30432, allowedCidrs: ['203.0.113.0/24', 'fd00:db8::/64'] },
-  'loadbalancer-with-generated-tls': { serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'], tls: { enabled: true } },
+  'nodeport-with-client-networks': {
+    serviceType: 'NodePort', nodePort: 30432, allowedCidrs: ['203.0.113.0/24', 'fd00::/8'],
+    cluster: { podCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'], serviceCidrs: ['10.96.0.0/12', 'fd00:10:96::/112'], nodeLocalDnsAddresses: ['169.254.20.10', 'fd00::a'] },
+  },
+  'loadbalancer-with-generated-tls': {
+    serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'], tls: { enabled: true },
+    cluster: { podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] },
+  },
   'backups': { backup: { enabled: true, schedule: '0 3 * * 0', keep: 4, storageSize: '50Gi', storageClass: 'standard' } },
   'image-registry-mirror': { imageRegistry: 'mirror.example.com:5000' },
   'chart-16.7.27': { chartVersion: '16.7.27' },
