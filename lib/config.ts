@@ -17,11 +17,19 @@ export type StorageClassPreset = keyof typeof STORAGE_CLASS_PRESETS;
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 export type ServiceType = (typeof SERVICE_TYPES)[number];
 
-/** CPU and memory as Kubernetes quantities, e.g. `{ cpu: '500m', memory: '512Mi' }`. */
+/** CPU, memory and local disk as Kubernetes quantities, e.g. `{ cpu: '500m', memory: '512Mi' }`. */
 export interface ResourceAmounts {
   readonly cpu?: string;
   readonly memory?: string;
+  /**
+   * Local disk: logs, and the chart's emptyDir for /tmp and the configuration.
+   * @default the chart presets' amounts: request '50Mi', limit '2Gi' (whenever resources are set)
+   */
+  readonly ephemeralStorage?: string;
 }
+
+/** The database container's ephemeral storage when `resources` is set and says none: the chart presets' amounts. */
+export const DEFAULT_EPHEMERAL_STORAGE = { requests: '50Mi', limits: '2Gi' } as const;
 
 export interface ResourceProps {
   /** @default none: the chart's `resourcesPreset` applies */

@@ -1,6 +1,9 @@
+import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
 import { ChartObjects, chartObjects } from './chart';
 import { DeploymentConfig } from './config';
+import { LOGIN_PATHS, LOGIN_VOLUMES, PASSWORD_FILE, passfileScript } from './credentials/passfile-contract';
 
 /**
  * The database a deployment's Helm release runs, as our constructs see it: where it lives, what
@@ -69,10 +72,63 @@ export function libpqVariables(connection: DatabaseConnection): Record<string, s
   };
 }
 
-/** A container's variables: plain values, plus PGPASSWORD from a key of the credentials Secret. */
-export function containerEnvironment(env: Record<string, string>, password?: { secret: kplus.ISecret; key: string }): Record<string, kplus.EnvValue> {
+/** A container's variables as cdk8s-plus takes them: plain values only, never a Secret's. */
+export function containerEnvironment(env: Record<string, string>): Record<string, kplus.EnvValue> {
+  return Object.fromEntries(Object.entries(env).map(([name, value]) => [name, kplus.EnvValue.fromValue(value)]));
+}
+
+/** The name of the init container that writes the password file. */
+export const LOGIN_CONTAINER = 'login';
+
+export interface DatabaseLoginProps {
+  /** The connection the password is for: the password file's line names exactly it. */
+  readonly connection: DatabaseConnection;
+  /** The key of the credentials Secret holding the role's password. */
+  readonly password: { readonly secret: kplus.ISecret; readonly key: string };
+  /** Image of the init container, with `sh` and `sed`: the Job's own. */
+  readonly image: string;
+}
+
+/** What a pod needs to log in: its volumes, the Job container's mounts and variables, the init container. */
+export interface DatabaseLogin {
+  readonly volumes: readonly kplus.Volume[];
+  readonly mounts: readonly kplus.VolumeMount[];
+  /** PGPASSFILE, for the Job's container. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly initContainer: kplus.ContainerProps;
+}
+
+/**
+ * A Job's login through libpq's password file instead of PGPASSWORD: an init container mounts
+ * the one key of the credentials Secret and writes `host:port:database:user:password` (mode
+ * 0600: libpq ignores a file others may read, and a Secret's files are always readable by the
+ * pod's fsGroup) into a memory-backed volume the Job's container mounts read-only as PGPASSFILE.
+ */
+export function databaseLogin(scope: Construct, id: string, props: DatabaseLoginProps): DatabaseLogin {
+  const secret = kplus.Volume.fromSecret(scope, `${id}-secret`, props.password.secret, {
+    name: LOGIN_VOLUMES.key,
+    items: { [props.password.key]: { path: 'password' } },
+    defaultMode: 0o440,
+  });
+  const login = kplus.Volume.fromEmptyDir(scope, `${id}-passfile`, LOGIN_VOLUMES.passfile, { medium: kplus.EmptyDirMedium.MEMORY, sizeLimit: Size.mebibytes(1) });
+  const passfile = `${LOGIN_PATHS.passfileDir}/pgpass`;
   return {
-    ...Object.fromEntries(Object.entries(env).map(([name, value]) => [name, kplus.EnvValue.fromValue(value)])),
-    ...(password ? { PGPASSWORD: kplus.EnvValue.fromSecretValue(password) } : {}),
+    volumes: [secret, login],
+    mounts: [{ path: LOGIN_PATHS.passfileDir, volume: login, readOnly: true }],
+    env: { PGPASSFILE: passfile },
+    initContainer: {
+      name: LOGIN_CONTAINER,
+      image: props.image,
+      command: ['/bin/sh', '-c', passfileScript(), 'login'],
+      envVariables: containerEnvironment({
+        ...libpqVariables(props.connection),
+        PASSWORD_FILE,
+        PGPASSFILE: passfile,
+      }),
+      volumeMounts: [
+        { path: LOGIN_PATHS.keyDir, volume: secret, readOnly: true },
+        { path: LOGIN_PATHS.passfileDir, volume: login },
+      ],
+    },
   };
 }

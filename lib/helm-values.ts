@@ -1,5 +1,5 @@
 import { CHART_RELEASES, ImageRef } from './chart';
-import { DeploymentConfig } from './config';
+import { DEFAULT_EPHEMERAL_STORAGE, DeploymentConfig } from './config';
 import { CREDENTIAL_KEYS } from './credentials/keys';
 import { deploymentImages } from './images';
 import { backupValues } from './backup/backup';
@@ -14,6 +14,7 @@ export interface BitnamiPostgresqlValues {
   image: ImageRef;
   auth: {
     enablePostgresUser: boolean;
+    usePasswordFiles: boolean;
     username: string;
     database: string;
     existingSecret: string;
@@ -60,6 +61,8 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
     image: images.postgresql,
     auth: {
       enablePostgresUser: true,
+      // The database container reads its passwords from files, not from environment variables.
+      usePasswordFiles: true,
       username: config.appUser,
       database: config.databaseName,
       existingSecret: secretName,
@@ -90,15 +93,18 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
     },
     volumePermissions: { image: images.osShell },
     metrics: { image: images.exporter },
-    ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup }) } : {}),
+    ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup, credentialsSecret: secretName }) } : {}),
   };
 }
 
+/** The database container's resources as the chart takes them, ephemeral storage always bounded. */
 function compact(resources: DeploymentConfig['resources']) {
-  const pick = (a?: { cpu?: string; memory?: string }) =>
-    a ? Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)) as Record<string, string> : undefined;
-  return {
-    ...(resources.requests ? { requests: pick(resources.requests) } : {}),
-    ...(resources.limits ? { limits: pick(resources.limits) } : {}),
+  const pick = (kind: 'requests' | 'limits') => {
+    const { ephemeralStorage, ...rest } = resources[kind] ?? {};
+    return {
+      ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Record<string, string>,
+      'ephemeral-storage': ephemeralStorage ?? DEFAULT_EPHEMERAL_STORAGE[kind],
+    };
   };
+  return { requests: pick('requests'), limits: pick('limits') };
 }

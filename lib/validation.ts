@@ -64,7 +64,7 @@ function quantity(field: string, value: string): string[] {
 
 function requestsWithinLimits(props: LearnflowPostgresProps): string[] {
   const problems: string[] = [];
-  for (const kind of ['cpu', 'memory'] as const) {
+  for (const kind of ['cpu', 'memory', 'ephemeralStorage'] as const) {
     const request = props.resources?.requests?.[kind];
     const limit = props.resources?.limits?.[kind];
     if (request === undefined || limit === undefined) continue;
@@ -198,7 +198,7 @@ const CLUSTER: Rules<ClusterProps> = {
   nodeLocalDnsAddresses: listOf(text(ipAddress), { unique: true }),
 };
 
-const AMOUNTS: Rules<ResourceAmounts> = { cpu: text(quantity), memory: text(quantity) };
+const AMOUNTS: Rules<ResourceAmounts> = { cpu: text(quantity), memory: text(quantity), ephemeralStorage: text(quantity) };
 
 const ARGOCD: Rules<ArgoCdProps> = {
   repoURL: text((field, value) => (/^(https?:\/\/|ssh:\/\/|git@)[^\s]+$/.test(value) ? [] : [`${field}: '${value}' is not a Git URL (https://..., ssh://... or git@host:path)`])),

@@ -79,6 +79,25 @@ describe.each(CASES)('%s', (_name, render, props) => {
     }
   });
 
+  it('bounds every container: CPU, memory and ephemeral storage requested and limited, init containers too', () => {
+    const containers = all.flatMap((m) => {
+      const spec = podSpecOf(m);
+      return spec ? [...(spec.initContainers ?? []), ...spec.containers].map((c: any) => [`${m.kind}/${m.metadata.name} ${c.name}`, c] as const) : [];
+    });
+    expect(containers.length).toBeGreaterThanOrEqual(6);
+    for (const [where, c] of containers) {
+      for (const kind of ['requests', 'limits']) expect(Object.keys(c.resources[kind]).sort(), `${where} ${kind}`).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+    }
+  });
+
+  it('hands no container a Secret through its environment: passwords are files', () => {
+    const env = all.flatMap((m) => {
+      const spec = podSpecOf(m);
+      return spec ? [...(spec.initContainers ?? []), ...spec.containers].flatMap((c: any) => c.env ?? []) : [];
+    });
+    expect(env.filter((e: any) => e.valueFrom?.secretKeyRef || e.name === 'PGPASSWORD')).toEqual([]);
+  });
+
   const config = resolveConfig(props);
   const dbLabels = chartObjects(config.releaseName).podLabels;
   /** The allow policies selecting pods with `labels` (the default deny, selecting every pod, has its own test). */

@@ -41,6 +41,8 @@ describe('validation', () => {
     ['storage class twice', { storageClass: 'gp3', storageClassPreset: 'eks' }, /^storageClassPreset: conflicts with storageClass/],
     ['cpu quantity', { resources: { requests: { cpu: 'half' } } }, /^resources\.requests\.cpu: 'half' is not a Kubernetes resource quantity/],
     ['memory quantity', { resources: { limits: { memory: '2GB' } } }, /^resources\.limits\.memory: '2GB' is not a Kubernetes resource quantity/],
+    ['ephemeral storage quantity', { resources: { limits: { ephemeralStorage: '2GB' } } }, /^resources\.limits\.ephemeralStorage: '2GB' is not a Kubernetes resource quantity/],
+    ['ephemeral storage request above limit', { resources: { requests: { ephemeralStorage: '4Gi' }, limits: { ephemeralStorage: '2Gi' } } }, /^resources\.requests\.ephemeralStorage: 4Gi exceeds resources\.limits\.ephemeralStorage 2Gi/],
     ['request above limit', { resources: { requests: { memory: '4Gi' }, limits: { memory: '2Gi' } } }, /^resources\.requests\.memory: 4Gi exceeds resources\.limits\.memory 2Gi/],
     ['serviceType', { serviceType: 'ExternalName' as never }, /^serviceType: 'ExternalName' is unknown/],
     ['port range', { port: 70000 }, /^port: 70000 is out of range \(a whole number from 1 to 65535\)/],

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Scheduled backup, run by the Bitnami chart's own backup CronJob (backup.cronjob.command):
 #   sh -c "<this script>" backup <database> <keep>
-# The chart's pod provides PGHOST, PGPORT, PGUSER (postgres), its password, and PGDUMP_DIR, the
-# mounted backup volume. Writes one custom-format pg_dump of the application database, named by
-# UTC time, then keeps the newest <keep> dumps. A dump is renamed into place only when complete.
+# The chart's pod provides PGHOST, PGPORT, PGUSER (postgres) and PGDUMP_DIR, the mounted backup
+# volume; the superuser's password is the credentials Secret's key mounted at PASSWORD_FILE
+# (backup.cronjob.extraVolumes), from which this writes libpq's password file. Writes one
+# custom-format pg_dump of the application database, named by UTC time, then keeps the newest
+# <keep> dumps. A dump is renamed into place only when complete.
 # Its exit codes and constants come from its TypeScript contract (lib/backup/script-contracts.ts),
 # which the synth renders into this copy below.
 set -eu
@@ -11,13 +13,21 @@ set -eu
 : "${PROG:?this is the source of backup.sh: run the copy the synth renders into the chart's values}"
 database=$1
 keep=$2
-: "${PGDUMP_DIR:?}"
-# Charts 16.x hand the password over as a file (auth.usePasswordFiles), 15.x as PGPASSWORD.
-if [ -z "${PGPASSWORD:-}" ] && [ -n "${PGPASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
+: "${PGDUMP_DIR:?}" "${PASSWORD_FILE:=$DEFAULT_PASSWORD_FILE}"
 
+# The chart's own password settings (auth.usePasswordFiles) differ per version and 15.x's names
+# a file it does not mount: ours instead, a password file in a private directory.
+login=$(mktemp -d "${TMPDIR:-/tmp}/login.XXXXXX")
 name="$database-$(date -u '+%Y%m%dT%H%M%SZ')$DUMP_SUFFIX"
 partial="$PGDUMP_DIR/.$name.partial"
-trap 'rm -f "$partial"' EXIT
+trap 'rm -f "$partial"; rm -rf "$login"' EXIT
+if ! problem=$(write_passfile "$PASSWORD_FILE" "$login/pgpass" "${PGHOST:-localhost}" "${PGPORT:-5432}" "$database" "${PGUSER:-postgres}"); then
+  echo "$PROG: $problem" >&2
+  exit "$EXIT_FAILED"
+fi
+unset PGPASSWORD PGPASSWORD_FILE
+export PGPASSFILE="$login/pgpass"
+
 pg_dump --format=custom --no-password --dbname="$database" --file="$partial"
 mv "$partial" "$PGDUMP_DIR/$name"
 echo "$PROG: wrote $name ($(wc -c <"$PGDUMP_DIR/$name" | tr -d ' ') bytes)"

@@ -1,9 +1,11 @@
+import * as path from 'node:path';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { chartFullname } from '../chart';
 import { MIGRATION_DEFAULTS } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
-import { DatabaseEndpoint, connectionAs, containerEnvironment, libpqVariables } from '../database-client';
+import { PASSWORD_FILE } from '../credentials/passfile-contract';
+import { DatabaseEndpoint, connectionAs, containerEnvironment, databaseLogin, libpqVariables } from '../database-client';
 import { manualJobTemplate } from '../job';
 import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
 import { failJobOnExitCodes } from '../script-contract';
@@ -49,6 +51,8 @@ export interface BackupValuesProps {
   readonly storageSize: string;
   /** Storage class of the backup volume. @default the cluster's default class */
   readonly storageClass?: string;
+  /** The credentials Secret: backup.sh logs in with its superuser key, through a password file. */
+  readonly credentialsSecret: string;
 }
 
 /** The `backup:` section of the chart's values: its own CronJob, running our dump and retention. */
@@ -63,6 +67,12 @@ export function backupValues(props: BackupValuesProps) {
       // The chart's policy allows egress to port 5432 only: no DNS, so PGHOST cannot resolve.
       // lib/network-policy.ts renders the backup pods' egress (DNS and the database) instead.
       networkPolicy: { enabled: false },
+      // The superuser's password, alone, where backup.sh reads it (the chart's own mount differs per version).
+      extraVolumes: [{
+        name: 'learnflow-password',
+        secret: { secretName: props.credentialsSecret, items: [{ key: CREDENTIAL_KEYS.adminPassword, path: path.basename(PASSWORD_FILE) }], defaultMode: 0o440 },
+      }],
+      extraVolumeMounts: [{ name: 'learnflow-password', mountPath: path.dirname(PASSWORD_FILE), readOnly: true }],
       storage: { size: props.storageSize, ...(props.storageClass ? { storageClass: props.storageClass } : {}) },
     },
   };
@@ -92,9 +102,10 @@ export class RestoreTemplate extends Construct {
     this.name = resourceName(releaseName, 'backup-restore');
     const backups = kplus.Volume.fromPersistentVolumeClaim(this, 'backups',
       kplus.PersistentVolumeClaim.fromClaimName(this, 'claim', backupClaim(releaseName)), { readOnly: true });
+    // The dump holds objects owned by the application user; restoring them needs the superuser.
+    const connection = connectionAs(props.database, 'postgres');
     const env: Record<string, string> = {
-      // The dump holds objects owned by the application user; restoring them needs the superuser.
-      ...libpqVariables(connectionAs(props.database, 'postgres')),
+      ...libpqVariables(connection),
       PGDUMP_DIR: BACKUP_MOUNT,
       RESTORE_DB_WAIT_SECONDS: String(props.waitForDatabaseSeconds ?? MIGRATION_DEFAULTS.waitForDatabaseSeconds),
     };
@@ -112,9 +123,10 @@ export class RestoreTemplate extends Construct {
         name: 'restore',
         image: props.image,
         command: ['/bin/sh', '-c', restoreScript(), 'restore'],
-        envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }),
+        envVariables: containerEnvironment(env),
         volumeMounts: [{ path: BACKUP_MOUNT, volume: backups, readOnly: true }],
       },
+      login: databaseLogin(this, 'login', { connection, password: { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }, image: props.image }),
     });
   }
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CHART_OCI_URL, ChartObjects, chartFullname, chartObjects } from '../chart';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from '../config';
+import { LOGIN_VOLUMES } from '../credentials/passfile-contract';
 import { PLAN_KEY, PLAN_PARTS_KEY } from '../migrations/bundle';
 import { PROFILES } from '../profiles';
 import { CliError, EXIT } from './exit-codes';
@@ -131,8 +132,9 @@ export function loadTarget(profile: string, root = PROJECT_ROOT, profiles: Reado
     backupCronJob: config.backup.enabled ? `${chartFullname(config.releaseName)}-pgdumpall` : undefined,
     migrationPlan: migrationPlan(migrations, manifests, distDir),
     connectionString: connectionString(migrations),
-    credentialsSecret: migrations.spec.template.spec.containers[0].env
-      ?.find((e: any) => e.name === 'PGPASSWORD')?.valueFrom?.secretKeyRef?.name ?? '(see the migration Job)',
+    // The Secret the migration Job's login reads its password from.
+    credentialsSecret: (migrations.spec.template.spec.volumes ?? [])
+      .find((v: any) => v.name === LOGIN_VOLUMES.key)?.secret?.secretName ?? '(see the migration Job)',
   };
 }
 

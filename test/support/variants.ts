@@ -8,6 +8,7 @@ import { Migration } from '../../lib/migrations/types';
 import { renderProfile } from '../../lib/synth';
 import { backupScript, restoreScript } from '../../lib/backup/script-contracts';
 import { bootstrapScript } from '../../lib/credentials/bootstrap-contract';
+import { passfileScript } from '../../lib/credentials/passfile-contract';
 import { runnerScript } from '../../lib/migrations/runner-contract';
 import { verifyScript } from '../../lib/verification/verify-contract';
 import { Manifest } from './dist';
@@ -60,6 +61,7 @@ const SCRIPTS = [
   [verifyScript(), '<lib/verification/verify.sh>'],
   [backupScript(), '<lib/backup/backup.sh>'],
   [restoreScript(), '<lib/backup/restore.sh>'],
+  [passfileScript(), '<lib/credentials/passfile.sh>'],
 ] as const;
 const SCRIPT_BY_TEXT = new Map(SCRIPTS);
 
