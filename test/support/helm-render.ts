@@ -1,4 +1,5 @@
-// What the real chart renders for a deployment: `helm template` of the vendored chart archive
+// A minimal stand-in until the chart branch's test/support/chart-render.ts (chartCase) lands on main:
+// what the real chart renders for a deployment: `helm template` of the vendored chart archive
 // with the values the synth writes, as Argo CD and `helm upgrade --install` would render it.
 // Needs helm (describeWithTools(..., ['helm'], ...)).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
