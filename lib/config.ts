@@ -1,6 +1,6 @@
 import { ArgoCdProps } from './argocd';
 import { BackupProps } from './backup/backup';
-import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
+import { ChartVersion, DEFAULT_CHART_VERSION, chartFullname } from './chart';
 import { CredentialsProps } from './credentials/credentials';
 import { DEFAULT_KUBECTL_IMAGE } from './images';
 import { RUNNER } from './migrations/runner-contract';
@@ -48,14 +48,36 @@ export interface ImageProps {
   readonly tag?: string;
 }
 
+export const ISSUER_KINDS = ['Issuer', 'ClusterIssuer'] as const;
+
+/** A cert-manager issuer: it signs the server's certificate and its CA is what clients verify. */
+export interface CertificateIssuerProps {
+  /** Name of the Issuer (in the deployment's namespace) or ClusterIssuer. */
+  readonly name: string;
+  /** @default 'Issuer' (as cert-manager defaults it) */
+  readonly kind?: (typeof ISSUER_KINDS)[number];
+  /** API group of the issuer, for an external one such as 'awspca.cert-manager.io'. @default 'cert-manager.io' */
+  readonly group?: string;
+}
+
 export interface TlsProps {
   /** Serve TLS. @default false */
   readonly enabled?: boolean;
   /**
-   * Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt) with the server certificate.
-   * @default none: the chart generates a self-signed certificate when TLS is enabled
+   * Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt) with the server certificate; with
+   * `issuer`, the Secret cert-manager writes.
+   * @default with `issuer`, `<fullname>-tls`; without, none: the chart generates a self-signed certificate
    */
   readonly certificatesSecret?: string;
+  /**
+   * A cert-manager issuer (needs TLS): a Certificate for the database Service's names is
+   * rendered, its Secret handed to the chart, and our Jobs verify the server against its CA
+   * (sslmode=verify-full). The issuer must write `ca.crt` (CA, Vault, AWS Private CA, ...).
+   * @default none
+   */
+  readonly issuer?: CertificateIssuerProps;
+  /** More names for that certificate, e.g. the LoadBalancer's DNS name (needs `issuer`). @default [] */
+  readonly extraDnsNames?: readonly string[];
 }
 
 /**
@@ -80,6 +102,8 @@ export interface ClusterProps {
   readonly serviceCidrs?: readonly string[];
   /** Addresses of a node-local DNS cache pods may query. @default ['169.254.20.10'] (NodeLocal DNSCache) */
   readonly nodeLocalDnsAddresses?: readonly string[];
+  /** The cluster's DNS domain: the certificate names `<service>.<namespace>.svc.<domain>`. @default 'cluster.local' */
+  readonly domain?: string;
 }
 
 export interface MigrationProps {
@@ -163,7 +187,13 @@ export interface DeploymentConfig {
   readonly serviceType: ServiceType;
   readonly port: number;
   readonly nodePort?: number;
-  readonly tls: { readonly enabled: boolean; readonly certificatesSecret?: string };
+  readonly tls: {
+    readonly enabled: boolean;
+    /** The Secret with the server's certificate: the user's, or the one cert-manager writes for `issuer`. */
+    readonly certificatesSecret?: string;
+    readonly issuer?: Required<CertificateIssuerProps>;
+    readonly extraDnsNames: readonly string[];
+  };
   readonly allowedNamespaces: readonly string[];
   readonly allowedCidrs: readonly string[];
   readonly cluster: Required<ClusterProps>;
@@ -185,9 +215,10 @@ export const MIGRATION_DEFAULTS: Required<MigrationProps> = {
 /** Applies the documented defaults. Validation (lib/validation.ts) runs on the props first. */
 export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
   const preset = props.storageClassPreset ? STORAGE_CLASS_PRESETS[props.storageClassPreset] : undefined;
+  const releaseName = props.releaseName ?? 'postgres';
   return {
     namespace: props.namespace ?? 'postgres',
-    releaseName: props.releaseName ?? 'postgres',
+    releaseName,
     databaseName: props.databaseName ?? 'learnflow',
     appUser: props.appUser ?? 'learnflow',
     chartVersion: props.chartVersion ?? DEFAULT_CHART_VERSION,
@@ -200,13 +231,19 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
     serviceType: props.serviceType ?? 'ClusterIP',
     port: props.port ?? 5432,
     nodePort: props.nodePort,
-    tls: { enabled: props.tls?.enabled ?? false, certificatesSecret: props.tls?.certificatesSecret },
+    tls: {
+      enabled: props.tls?.enabled ?? false,
+      certificatesSecret: props.tls?.certificatesSecret ?? (props.tls?.issuer ? `${chartFullname(releaseName)}-tls` : undefined),
+      issuer: props.tls?.issuer ? { kind: 'Issuer', group: 'cert-manager.io', ...props.tls.issuer } : undefined,
+      extraDnsNames: props.tls?.extraDnsNames ?? [],
+    },
     allowedNamespaces: props.allowedNamespaces ?? [],
     allowedCidrs: props.allowedCidrs ?? [],
     cluster: {
       podCidrs: props.cluster?.podCidrs ?? [],
       serviceCidrs: props.cluster?.serviceCidrs ?? [],
       nodeLocalDnsAddresses: props.cluster?.nodeLocalDnsAddresses ?? [NODE_LOCAL_DNS_ADDRESS],
+      domain: props.cluster?.domain ?? 'cluster.local',
     },
     credentials: {
       existingSecret: props.credentials?.existingSecret,

@@ -1,6 +1,7 @@
 import { CHART_RELEASES, ImageRef } from './chart';
 import { DEFAULT_EPHEMERAL_STORAGE, DeploymentConfig } from './config';
 import { CREDENTIAL_KEYS } from './credentials/keys';
+import { connectionAs, databaseEndpoint } from './database-client';
 import { deploymentImages } from './images';
 import { backupValues } from './backup/backup';
 
@@ -93,7 +94,9 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
     },
     volumePermissions: { image: images.osShell },
     metrics: { image: images.exporter },
-    ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup, credentialsSecret: secretName }) } : {}),
+    ...(config.backup.enabled ? {
+      backup: backupValues({ databaseName: config.databaseName, ...config.backup, credentialsSecret: secretName, sslMode: connectionAs(databaseEndpoint(config)).sslMode }),
+    } : {}),
   };
 }
 

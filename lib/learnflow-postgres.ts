@@ -1,6 +1,7 @@
 import { Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { DatabaseCertificate } from './certificate';
 import { chartObjects, ChartObjects } from './chart';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from './config';
 import { DatabaseCredentials } from './credentials/credentials';
@@ -57,6 +58,12 @@ export class LearnflowPostgresChart extends Chart {
     });
     const endpoint = databaseEndpoint(this.config);
     const images = deploymentImages(this.config);
+    const { issuer, certificatesSecret, extraDnsNames } = this.config.tls;
+    if (issuer && certificatesSecret) {
+      new DatabaseCertificate(this, 'certificate', {
+        database: endpoint, issuer, secretName: certificatesSecret, clusterDomain: this.config.cluster.domain, extraDnsNames,
+      });
+    }
     this.credentials = new DatabaseCredentials(this, 'credentials', {
       database: endpoint,
       ...props.credentials,

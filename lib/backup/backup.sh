@@ -1,6 +1,6 @@
 #!/bin/sh
 # Scheduled backup, run by the Bitnami chart's own backup CronJob (backup.cronjob.command):
-#   sh -c "<this script>" backup <database> <keep>
+#   sh -c "<this script>" backup <database> <keep> <sslmode>
 # The chart's pod provides PGHOST, PGPORT, PGUSER (postgres) and PGDUMP_DIR, the mounted backup
 # volume; the superuser's password is the credentials Secret's key mounted at PASSWORD_FILE
 # (backup.cronjob.extraVolumes), from which this writes libpq's password file. Writes one
@@ -13,6 +13,8 @@ set -eu
 : "${PROG:?this is the source of backup.sh: run the copy the synth renders into the chart's values}"
 database=$1
 keep=$2
+# With TLS the chart mounts the certificate's Secret and sets PGSSLROOTCERT to its ca.crt.
+export PGSSLMODE="${3:-prefer}"
 : "${PGDUMP_DIR:?}" "${PASSWORD_FILE:=$DEFAULT_PASSWORD_FILE}"
 
 # The chart's own password settings (auth.usePasswordFiles) differ per version and 15.x's names

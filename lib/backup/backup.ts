@@ -53,6 +53,11 @@ export interface BackupValuesProps {
   readonly storageClass?: string;
   /** The credentials Secret: backup.sh logs in with its superuser key, through a password file. */
   readonly credentialsSecret: string;
+  /**
+   * libpq's sslmode for the dump: 'verify-full' against the CA the chart mounts (PGSSLROOTCERT)
+   * when the certificate can be verified. @default 'prefer'
+   */
+  readonly sslMode?: string;
 }
 
 /** The `backup:` section of the chart's values: its own CronJob, running our dump and retention. */
@@ -63,7 +68,7 @@ export function backupValues(props: BackupValuesProps) {
       schedule: props.schedule,
       // A dump that runs long must not start a second one.
       concurrencyPolicy: 'Forbid',
-      command: ['/bin/sh', '-c', backupScript(), 'backup', props.databaseName, String(props.keep)],
+      command: ['/bin/sh', '-c', backupScript(), 'backup', props.databaseName, String(props.keep), props.sslMode ?? 'prefer'],
       // The chart's policy allows egress to port 5432 only: no DNS, so PGHOST cannot resolve.
       // lib/network-policy.ts renders the backup pods' egress (DNS and the database) instead.
       networkPolicy: { enabled: false },

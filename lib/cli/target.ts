@@ -47,7 +47,7 @@ export interface Target {
   readonly backupCronJob?: string;
   /** The migrations the migration Job applies, from its plan.tsv, ascending. */
   readonly migrationPlan: readonly MigrationRef[];
-  /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=require]`: the migration Job's libpq settings, no password. */
+  /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=<mode>]`: the migration Job's libpq settings, no password. */
   readonly connectionString: string;
   /** The Secret whose `password` key the migration Job (and applications) log in with. */
   readonly credentialsSecret: string;
@@ -161,6 +161,6 @@ function migrationPlan(job: KubeObject, manifests: readonly KubeObject[], distDi
 function connectionString(job: KubeObject): string {
   const env: Record<string, string> = {};
   for (const e of job.spec.template.spec.containers[0].env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;
-  const query = env.PGSSLMODE === 'require' ? '?sslmode=require' : '';
+  const query = env.PGSSLMODE && env.PGSSLMODE !== 'prefer' ? `?sslmode=${env.PGSSLMODE}` : '';
   return `postgresql://${env.PGUSER}@${env.PGHOST}:${env.PGPORT}/${env.PGDATABASE}${query}`;
 }

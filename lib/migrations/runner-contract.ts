@@ -73,6 +73,7 @@ export const RUNNER = {
     PLAN_PARTS_KEY,
     TRANSIENT_SQLSTATES: TRANSIENT_SQLSTATES.join(' '),
   },
+  includes: [path.join(__dirname, '..', 'tls-failures.sh')],
 } as const satisfies ScriptContract;
 
 export type RunnerKnob = keyof typeof RUNNER.knobs;

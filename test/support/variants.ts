@@ -37,6 +37,9 @@ export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
     serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'], tls: { enabled: true },
     cluster: { podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] },
   },
+  'tls-from-cert-manager': {
+    tls: { enabled: true, issuer: { kind: 'ClusterIssuer', name: 'internal-ca' }, extraDnsNames: ['db.example.com'] }, cluster: { domain: 'corp.internal' },
+  },
   'backups': { backup: { enabled: true, schedule: '0 3 * * 0', keep: 4, storageSize: '50Gi', storageClass: 'standard' } },
   'image-registry-mirror': { imageRegistry: 'mirror.example.com:5000' },
   'chart-16.7.27': { chartVersion: '16.7.27' },
