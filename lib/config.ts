@@ -4,6 +4,7 @@ import { ChartVersion, DEFAULT_CHART_VERSION, chartFullname } from './chart';
 import { CredentialsProps } from './credentials/credentials';
 import { DEFAULT_KUBECTL_IMAGE } from './images';
 import { RUNNER } from './migrations/runner-contract';
+import { ObjectStoreProps, PITR_DEFAULTS, PitrProps } from './pitr/props';
 
 /** The usual storage class of each platform. */
 export const STORAGE_CLASS_PRESETS = {
@@ -167,6 +168,10 @@ export interface LearnflowPostgresProps {
   readonly credentials?: CredentialsProps;
   readonly migrations?: MigrationProps;
   readonly backup?: BackupProps;
+  /** Continuous archiving, base backups, point-in-time recovery. @default off */
+  readonly pitr?: PitrProps;
+  /** Copies of dumps, base backups and WAL in an S3-compatible bucket. @default none */
+  readonly objectStore?: ObjectStoreProps;
   /** Renders an Argo CD Application for this deployment. @default none: no Application */
   readonly argocd?: ArgoCdProps;
 }
@@ -201,6 +206,13 @@ export interface DeploymentConfig {
   readonly migrations: Required<MigrationProps>;
   readonly argocd?: ArgoCdProps;
   readonly backup: { readonly enabled: boolean; readonly schedule: string; readonly keep: number; readonly storageSize: string; readonly storageClass?: string };
+  readonly pitr: { readonly enabled: boolean; readonly archiveTimeoutSeconds: number; readonly baseBackupSchedule: string; readonly baseBackupKeep: number };
+  /** The volume the dumps, the archive and the base backups share; present when either is on. */
+  readonly backupVolume?: { readonly size: string; readonly storageClass?: string };
+  readonly objectStore?: {
+    readonly bucket: string; readonly prefix: string; readonly provider: string; readonly endpoint?: string; readonly region?: string;
+    readonly secretName: string; readonly uploadIntervalSeconds: number; readonly keep: number; readonly image: ImageProps;
+  };
 }
 
 /** The runner's defaults, from its contract (lib/migrations/runner-contract.ts). */
@@ -258,5 +270,30 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
       storageSize: props.backup?.storageSize ?? props.storageSize ?? '8Gi',
       storageClass: props.backup?.storageClass ?? props.storageClass ?? preset,
     },
+    pitr: {
+      enabled: props.pitr?.enabled ?? false,
+      archiveTimeoutSeconds: props.pitr?.archiveTimeoutSeconds ?? PITR_DEFAULTS.archiveTimeoutSeconds,
+      baseBackupSchedule: props.pitr?.baseBackupSchedule ?? PITR_DEFAULTS.baseBackupSchedule,
+      baseBackupKeep: props.pitr?.baseBackupKeep ?? PITR_DEFAULTS.baseBackupKeep,
+    },
+    ...(props.backup?.enabled || props.pitr?.enabled ? {
+      backupVolume: {
+        size: props.pitr?.storageSize ?? props.backup?.storageSize ?? props.storageSize ?? '8Gi',
+        storageClass: props.pitr?.storageClass ?? props.backup?.storageClass ?? props.storageClass ?? preset,
+      },
+    } : {}),
+    ...(props.objectStore ? {
+      objectStore: {
+        bucket: props.objectStore.bucket ?? '',
+        prefix: props.objectStore.prefix ?? `${props.namespace ?? 'postgres'}/${props.releaseName ?? 'postgres'}`,
+        provider: props.objectStore.provider ?? 'AWS',
+        endpoint: props.objectStore.endpoint,
+        region: props.objectStore.region,
+        secretName: props.objectStore.secretName ?? `${chartFullname(props.releaseName ?? 'postgres')}-object-store`,
+        uploadIntervalSeconds: props.objectStore.uploadIntervalSeconds ?? PITR_DEFAULTS.uploadIntervalSeconds,
+        keep: props.objectStore.keep ?? props.pitr?.baseBackupKeep ?? PITR_DEFAULTS.baseBackupKeep,
+        image: props.objectStore.image ?? {},
+      },
+    } : {}),
   };
 }

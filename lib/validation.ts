@@ -5,6 +5,7 @@ import { RUNNER, RunnerKnob, runnerKnobProblems } from './migrations/runner-cont
 import { describeRule } from './script-contract';
 import { nearest } from './nearest';
 import { canonicalCidr, contains, isCanonical, parseAddress, parseCidr } from './cidr';
+import { OBJECT_STORE_PROVIDERS, ObjectStoreProps, PitrProps } from './pitr/props';
 
 /** Raised with every problem found, each as `field: what is wrong (what is allowed)`. */
 export class ValidationError extends Error {
@@ -262,6 +263,28 @@ export const PROPS_RULES: Rules<LearnflowPostgresProps> = {
     storageClass: text(dnsSubdomain),
   },
   argocd: ARGOCD,
+  pitr: {
+    enabled: flag,
+    archiveTimeoutSeconds: whole(1, 3600),
+    baseBackupSchedule: text(cronSchedule),
+    baseBackupKeep: whole(1, 1000),
+    storageSize: text(storageSize),
+    storageClass: text(dnsSubdomain),
+  } satisfies Rules<PitrProps>,
+  objectStore: {
+    // S3's bucket naming rules (GCS and MinIO follow them for S3 access).
+    bucket: text((field, value) => (/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value) && !value.includes('..')
+      ? [] : [`${field}: '${value}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit)`])),
+    prefix: text((field, value) => (/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(value)
+      ? [] : [`${field}: '${value}' is not a prefix (path segments of letters, digits, '_', '.', '-' joined by '/', no leading or trailing '/')`])),
+    provider: oneOf(OBJECT_STORE_PROVIDERS),
+    endpoint: text((field, value) => (/^https?:\/\/[^\s/]+(:[0-9]+)?\/?$/.test(value) ? [] : [`${field}: '${value}' is not an endpoint URL (https://host[:port])`])),
+    region: text((field, value) => (/^[a-z0-9-]{2,32}$/.test(value) ? [] : [`${field}: '${value}' is not a region (e.g. eu-west-1)`])),
+    secretName: text(dnsSubdomain),
+    uploadIntervalSeconds: whole(5, 3600),
+    keep: whole(1, 1000),
+    image: IMAGE,
+  } satisfies Rules<ObjectStoreProps>,
 };
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
@@ -339,6 +362,20 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
   const b = p.backup;
   if (isPlainObject(b) && b.enabled !== true && Object.keys(b).some((k) => k !== 'enabled')) {
     problems.push(`backup: settings given while backup.enabled is not true (enable backups or drop the settings)`);
+  }
+  const r = p.pitr;
+  if (isPlainObject(r) && r.enabled !== true && Object.keys(r).some((k) => k !== 'enabled')) {
+    problems.push(`pitr: settings given while pitr.enabled is not true (enable point-in-time recovery or drop the settings)`);
+  }
+  const o = p.objectStore;
+  if (isPlainObject(o)) {
+    if (o.bucket === undefined) problems.push(`objectStore.bucket: missing (the bucket the copies go to, e.g. 'acme-postgres-backups')`);
+    if (b?.enabled !== true && r?.enabled !== true) {
+      problems.push(`objectStore: nothing to copy while backup.enabled and pitr.enabled are both off (enable one, or drop objectStore)`);
+    }
+    if (o.provider !== undefined && o.provider !== 'AWS' && (OBJECT_STORE_PROVIDERS as readonly unknown[]).includes(o.provider) && o.endpoint === undefined) {
+      problems.push(`objectStore.endpoint: missing for provider ${o.provider} (only AWS finds its endpoint from the region)`);
+    }
   }
   return problems;
 }

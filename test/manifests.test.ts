@@ -1,3 +1,4 @@
+import { objectStorePort } from '../lib/network-policy';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +34,8 @@ describe.each(CASES)('%s', (_name, render, props) => {
   it('validates every manifest against the Kubernetes API schemas (kubernetes-models)', async () => {
     expect(all.length).toBeGreaterThan(5);
     for (const m of all) {
+      // cert-manager's kinds: validated against its real CRDs on the API server (test/kube/certificates.test.ts).
+      if (m.apiVersion.startsWith('cert-manager.io/')) continue;
       const module = await import(modelPath(m));
       const Model = module[m.kind] ?? module.default;
       expect(() => new Model(m).validate(), `${m.kind}/${m.metadata.name}`).not.toThrow();
@@ -106,7 +109,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   /** A peer as it selects: a namespace peer's `podSelector: {}` (every pod there) said the short way. */
   const peer = (p: any) => (p.namespaceSelector && Object.keys(p.podSelector ?? {}).length === 0 ? { namespaceSelector: p.namespaceSelector } : p);
 
-  it('lets only the listed namespaces, our Jobs, the backup pods and the listed networks reach PostgreSQL, on its port only', () => {
+  it('lets only the listed namespaces, our Jobs (the backup CronJobs\' too) and the listed networks reach PostgreSQL, on its port only', () => {
     const selectingDb = all.filter((m) => m.kind === 'NetworkPolicy' && selects(dbLabels)(m) && (m.spec.policyTypes ?? []).includes('Ingress'));
     // Policies are additive: exactly one may admit anything to the database pods, and it is ours.
     expect(selectingDb).toHaveLength(1);
@@ -115,8 +118,6 @@ describe.each(CASES)('%s', (_name, render, props) => {
     expect(rules.flatMap((r: any) => r.from).map(peer)).toEqual([
       ...config.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
       { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
-      // The chart's own backup CronJob, where backups are on.
-      ...(config.backup.enabled ? [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' } } }] : []),
       // Each client network without the cluster's own networks inside it.
       ...config.allowedCidrs.map((cidr) => {
         const except = [...config.cluster.podCidrs, ...config.cluster.serviceCidrs].filter((c) => contains(parseCidr(cidr)!, parseCidr(c)!));
@@ -146,13 +147,19 @@ describe.each(CASES)('%s', (_name, render, props) => {
   ];
   const dnsAndDatabase = [dns, [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]]];
 
-  it('gives the database pods egress to DNS only', () => {
-    expect(egressOf(dbLabels)).toEqual([[dns]]);
+  it('gives the backup CronJobs\' pods (dump, base backup) egress to DNS and the database only', () => {
+    const cronJobs = all.filter((m) => m.kind === 'CronJob' && !m.spec.suspend);
+    expect(cronJobs.length).toBe((config.backup.enabled ? 1 : 0) + (config.pitr.enabled ? 1 : 0));
+    for (const c of cronJobs) expect(egressOf(c.spec.jobTemplate.spec.template.metadata.labels), c.metadata.name).toEqual([dnsAndDatabase]);
   });
 
-  it('gives the chart\'s backup pods egress to DNS and the database only, where backups are on', () => {
-    const backupPods = { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' };
-    expect(egressOf(backupPods)).toEqual(config.backup.enabled ? [dnsAndDatabase] : []);
+  it('gives the database pods egress to DNS only, and with an object store to its port (the upload sidecar), as the restore\'s fetch', () => {
+    const toObjectStore = [[], [{ protocol: 'TCP', port: objectStorePort(config.objectStore?.endpoint) }]];
+    expect(egressOf(dbLabels)).toEqual([config.objectStore ? [dns, toObjectStore] : [dns]]);
+    const restore = all.find((m) => m.kind === 'CronJob' && m.metadata.name.endsWith('-pitr-restore'));
+    if (restore && config.objectStore) {
+      expect(egressOf(restore.spec.jobTemplate.spec.template.metadata.labels)).toEqual(expect.arrayContaining([dnsAndDatabase, [dns, toObjectStore]]));
+    }
   });
 
   it('gives the migration Job egress to DNS and the database only', () => {
@@ -168,7 +175,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   it('keeps every NetworkPolicy in the access wave, none left to the chart', () => {
     const policies = all.filter((m) => m.kind === 'NetworkPolicy');
     expect(policies.map((m) => m.metadata.name).sort()).toEqual([
-      'credentials-egress', 'default-deny', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.backup.enabled ? ['chart-backup-egress'] : []),
+      'credentials-egress', 'default-deny', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.objectStore ? ['object-store-clients-egress'] : []),
     ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 

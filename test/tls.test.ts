@@ -21,7 +21,7 @@ import { renderProfile } from '../lib/synth';
 import { VERIFY } from '../lib/verification/verify-contract';
 import { renderChart } from './support/helm-render';
 import { DIST, Manifest, byComponent, manifests } from './support/dist';
-import { runCommand, runPod } from './support/dist-job';
+import { runPod } from './support/dist-job';
 import { Pg, asServerUser, startPostgres } from './support/postgres';
 import { describeWithTools } from './support/tools';
 import { FIXTURE_MIGRATIONS } from './support/variants';
@@ -54,7 +54,8 @@ describe('a certificate from cert-manager (tls.issuer)', () => {
     });
     // Ready before the database starts (the credentials wave; Argo CD waits for its Ready condition).
     expect(certificate.metadata.annotations?.['argocd.argoproj.io/sync-wave']).toBe('-1');
-    expect(values.tls).toEqual({ enabled: true, certificatesSecret: 'postgres-postgresql-tls', certFilename: 'tls.crt', certKeyFilename: 'tls.key', certCAFilename: 'ca.crt' });
+    // No certCAFilename: the image would then demand client certificates (see below).
+    expect(values.tls).toEqual({ enabled: true, certificatesSecret: 'postgres-postgresql-tls', certFilename: 'tls.crt', certKeyFilename: 'tls.key' });
   });
 
   it("has our Jobs verify the server by its name against the Secret's ca.crt alone, never mounting the server's key", () => {
@@ -154,12 +155,12 @@ describeWithTools('on a real PostgreSQL serving a certificate from a test CA', [
   const secrets = { credentials: PROFILES.production.credentials.existingSecret, certificate: certificate.spec.secretName as string };
   const migrate = all.find(byComponent('Job', 'migrations'))!;
   const verify = all.find(byComponent('Job', 'verification'))!;
+  const dump = all.find((m) => m.kind === 'CronJob' && m.metadata.name.endsWith('-dump'))!;
   const appPassword = 'app-password-for-the-tls-test-1234';
   let dir: string;
   let raw: string;
   let copies: string;
   let copyCerts: string[];
-  let backupCronJob: Manifest;
   let pg: Pg;
   let caCert: string;
   let otherCa: string;
@@ -197,18 +198,20 @@ describeWithTools('on a real PostgreSQL serving a certificate from a test CA', [
     // The chart's pod for production's values: its copy-certs command and its TLS settings.
     const chart = await renderChart(PROFILES.production, readFileSync(path.join(DIST, PROFILE, 'helm', 'postgresql-values.yaml'), 'utf8'));
     const statefulSet = chart.find((m) => m.kind === 'StatefulSet')!;
-    backupCronJob = chart.find((m) => m.kind === 'CronJob')!;
     const init = statefulSet.spec.template.spec.initContainers.find((c: any) => c.name === 'copy-certs');
     copyCerts = init.command.slice(2);
     const chartEnv = env(statefulSet.spec.template.spec.containers[0]);
     expect(chartEnv.POSTGRESQL_ENABLE_TLS).toBe('yes');
+    // The image turns on client-certificate authentication (`hostssl ... cert` ahead of its
+    // password lines) whenever POSTGRESQL_TLS_CA_FILE is set: our Jobs, without client
+    // certificates, would be refused. The chart sets it only from tls.certCAFilename.
+    expect(chartEnv.POSTGRESQL_TLS_CA_FILE).toBeUndefined();
     runCopyCerts();
     const onCopies = (p: string) => p.replace('/opt/bitnami/postgresql/certs', copies);
     pg = await startPostgres({ settings: {
       ssl: 'on',
       ssl_cert_file: onCopies(chartEnv.POSTGRESQL_TLS_CERT_FILE),
       ssl_key_file: onCopies(chartEnv.POSTGRESQL_TLS_KEY_FILE),
-      ssl_ca_file: onCopies(chartEnv.POSTGRESQL_TLS_CA_FILE),
     } });
     pg.psql('postgres', `CREATE ROLE learnflow LOGIN PASSWORD '${appPassword}'; CREATE DATABASE learnflow OWNER learnflow`);
   }, 60_000);
@@ -231,24 +234,22 @@ describeWithTools('on a real PostgreSQL serving a certificate from a test CA', [
     expect(pg.psql('postgres', `SELECT count(*) > 0 FROM pg_stat_ssl WHERE ssl`)).toBe('t');
   });
 
-  it("has the chart's backup CronJob verify it too, by the Service's short name, with our command", async () => {
-    const container = backupCronJob.spec.jobTemplate.spec.template.spec.containers[0];
-    const chartEnv = env(container);
-    expect(chartEnv).toMatchObject({ PGHOST: 'postgres-postgresql', PGSSLROOTCERT: '/tmp/certs/ca.crt' });
-    expect(container.command.at(-1)).toBe('verify-full');
-    const password = path.join(mkdtempSync(path.join(dir, 'secret-')), 'password');
-    writeFileSync(password, pg.password);
-    const dumps = mkdtempSync(path.join(dir, 'dumps-'));
-    const r = await runCommand(container.command, {
-      PATH: pg.env().PATH, ...chartEnv, PGHOSTADDR: pg.host, PGPORT: String(pg.port), PGSSLROOTCERT: path.join(raw, 'ca.crt'), PGDUMP_DIR: dumps, PASSWORD_FILE: password,
+  it('has the dump CronJob verify it too, logging in through a password file', async () => {
+    const container = podSpecOf(dump)!.containers[0];
+    expect(env(container)).toMatchObject({ PGSSLMODE: 'verify-full', PGSSLROOTCERT: `${LOGIN_PATHS.caDir}/ca.crt`, PGHOST: 'postgres-postgresql.postgres.svc' });
+    expect(JSON.stringify(container.env)).not.toContain('PGPASSWORD');
+    const dumps = mkdtempSync(path.join(dir, 'backups-'));
+    const inputs = (ca: string) => ({
+      secrets: { [secrets.credentials]: { 'postgres-password': pg.password }, [secrets.certificate]: { 'ca.crt': ca } } as Record<string, Record<string, string>>,
+      claims: { [dump.spec.jobTemplate.spec.template.spec.volumes.find((v: any) => v.persistentVolumeClaim).persistentVolumeClaim.claimName]: dumps },
+      env: { PATH: pg.env().PATH, PGHOSTADDR: pg.host, PGPORT: String(pg.port) },
     });
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const wrong = await runCommand(container.command, {
-      PATH: pg.env().PATH, ...chartEnv, PGHOSTADDR: pg.host, PGPORT: String(pg.port), PGSSLROOTCERT: path.join(dir, 'other-ca.crt'), PGDUMP_DIR: dumps, PASSWORD_FILE: password,
-    });
-    expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toContain('certificate verify failed');
+    const r = await runPod(all, dump, mkdtempSync(path.join(dir, 'pod-')), inputs(caCert));
+    expect(r.main?.stderr).toBe('');
+    expect(r.main?.code).toBe(0);
+    const wrong = await runPod(all, dump, mkdtempSync(path.join(dir, 'pod-')), inputs(otherCa));
+    expect(wrong.main?.code).toBe(1);
+    expect(wrong.main?.stderr).toContain('certificate verify failed');
   });
 
   it('fails with exit 8 at once, naming the cause, when the CA is not the one that signed the certificate', async () => {

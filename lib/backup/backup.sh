@@ -1,11 +1,11 @@
 #!/bin/sh
-# Scheduled backup, run by the Bitnami chart's own backup CronJob (backup.cronjob.command):
-#   sh -c "<this script>" backup <database> <keep> <sslmode>
-# The chart's pod provides PGHOST, PGPORT, PGUSER (postgres) and PGDUMP_DIR, the mounted backup
-# volume; the superuser's password is the credentials Secret's key mounted at PASSWORD_FILE
-# (backup.cronjob.extraVolumes), from which this writes libpq's password file. Writes one
-# custom-format pg_dump of the application database, named by UTC time, then keeps the newest
-# <keep> dumps. A dump is renamed into place only when complete.
+# Scheduled backup, run by the dump CronJob beside the database pod (lib/pitr/backups.ts):
+#   sh -c "<this script>" backup <database> <keep>
+# The pod provides PGHOST, PGPORT, PGUSER (postgres), PGSSLMODE (and PGSSLROOTCERT with
+# verify-full), PGDUMP_DIR, the dumps' folder on the backup volume, and the superuser's password
+# alone at PASSWORD_FILE (the credentials Secret's one key), from which this writes libpq's
+# password file. Writes one custom-format pg_dump of the application database, named by
+# UTC time, then keeps the newest <keep> dumps. A dump is renamed into place only when complete.
 # Its exit codes and constants come from its TypeScript contract (lib/backup/script-contracts.ts),
 # which the synth renders into this copy below.
 set -eu
@@ -13,12 +13,10 @@ set -eu
 : "${PROG:?this is the source of backup.sh: run the copy the synth renders into the chart's values}"
 database=$1
 keep=$2
-# With TLS the chart mounts the certificate's Secret and sets PGSSLROOTCERT to its ca.crt.
-export PGSSLMODE="${3:-prefer}"
 : "${PGDUMP_DIR:?}" "${PASSWORD_FILE:=$DEFAULT_PASSWORD_FILE}"
+mkdir -p "$PGDUMP_DIR"
 
-# The chart's own password settings (auth.usePasswordFiles) differ per version and 15.x's names
-# a file it does not mount: ours instead, a password file in a private directory.
+# The password file in a private directory of the pod's /tmp.
 login=$(mktemp -d "${TMPDIR:-/tmp}/login.XXXXXX")
 name="$database-$(date -u '+%Y%m%dT%H%M%SZ')$DUMP_SUFFIX"
 partial="$PGDUMP_DIR/.$name.partial"

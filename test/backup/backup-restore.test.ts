@@ -1,6 +1,6 @@
 // Backups and restore, proven on real PostgreSQL servers: the scheduled backup runs exactly the
-// command dist/ hands the chart's backup CronJob, with the environment that CronJob's pod has;
-// the restore runs the command of our restore template from dist/.
+// command of the dump CronJob of dist/, with the environment its pod has; the restore runs the
+// command of our restore template from dist/.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
@@ -15,7 +15,8 @@ import { RunnerResult, runRunner } from '../support/runner-harness';
 
 const PROFILE = 'production';
 const values = parse(readFileSync(path.join(DIST, PROFILE, 'helm', 'postgresql-values.yaml'), 'utf8'));
-const backupCommand: string[] = values.backup.cronjob.command;
+const dumpCronJob = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-dump', 'dump CronJob');
+const backupCommand: string[] = jobContainer(dumpCronJob).command;
 const keep = Number(backupCommand.at(-1));
 const restoreTemplate = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-backup-restore', 'restore template');
 const appUser = values.auth.username as string;
@@ -33,7 +34,7 @@ function chartLikeDatabase(pg: Pg): void {
 }
 
 /**
- * The chart's backup CronJob: PGUSER postgres, PGHOST/PGPORT, PGDUMP_DIR, and the superuser's
+ * The dump CronJob's pod: PGUSER postgres, PGHOST/PGPORT, PGDUMP_DIR, and the superuser's
  * password mounted as a file where PASSWORD_FILE says (no PGPASSWORD).
  */
 function runBackup(pg: Pg): Promise<RunnerResult> {
@@ -45,8 +46,9 @@ function runBackup(pg: Pg): Promise<RunnerResult> {
 /** The restore template's pod: its login from the credentials Secret, the backup claim, `overrides` on top. */
 async function runRestore(pg: Pg, overrides: Record<string, string>): Promise<RunnerResult> {
   const pod = await runPod(manifests(PROFILE), restoreTemplate, mkdtempSync(path.join(dir, 'pod-')), {
-    secrets: { [credentialsSecret]: { 'postgres-password': pg.password } },
-    claims: { 'postgres-postgresql-pgdumpall': backups },
+    // The server's CA too (production verifies the server; the test server speaks no TLS: PGSSLMODE below).
+    secrets: { [credentialsSecret]: { 'postgres-password': pg.password }, [values.tls.certificatesSecret]: { 'ca.crt': 'unused' } },
+    claims: { 'postgres-postgresql-backups': path.dirname(backups) },
     env: { PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGSSLMODE: 'disable', RESTORE_DB_WAIT_SECONDS: '2', ...overrides },
   });
   return pod.main ?? pod.init.at(-1)!;
@@ -61,8 +63,9 @@ const dumpRows = (pg: Pg) => Object.fromEntries(TABLES.map((t) => [t, pg.psql('l
 beforeAll(async () => {
   [source, target] = await Promise.all([startPostgres(), startPostgres()]);
   dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-backup-'));
-  backups = path.join(dir, 'pgdump');
-  mkdirSync(backups);
+  // The backup claim's volume; the dumps in its dumps/ folder (PGDUMP_DIR).
+  backups = path.join(dir, 'backup-claim', 'dumps');
+  mkdirSync(backups, { recursive: true });
   chartLikeDatabase(source);
   chartLikeDatabase(target);
   const job = prepareDistJob(distMigrationJob(PROFILE), dir, {
@@ -86,17 +89,22 @@ afterAll(async () => {
 });
 
 describe('backups and restore', () => {
-  it('runs the chart\'s own CronJob with our dump and retention, nightly in production', () => {
-    expect(values.backup.cronjob).toMatchObject({ schedule: '30 2 * * *', concurrencyPolicy: 'Forbid', networkPolicy: { enabled: false } });
+  it('runs the dump CronJob with our dump and retention, nightly in production', () => {
+    // The chart's own backup CronJob stays off: its claim would wait for the first dump to bind.
+    expect(values.backup).toBeUndefined();
+    expect(dumpCronJob.spec).toMatchObject({ schedule: '30 2 * * *', concurrencyPolicy: 'Forbid' });
+    expect(jobContainer(dumpCronJob).env).toMatchObject({ PGUSER: 'postgres', PGDUMP_DIR: '/backups/dumps' });
     expect(backupCommand.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(backupCommand.slice(3)).toEqual(['backup', 'learnflow', '14']);
-    // The superuser's password alone, mounted where backup.sh reads it by default.
+    // The superuser's password alone, mounted where backup.sh reads it by default; none in the environment.
     const passwordFile = BACKUP.knobs.passwordFile.default;
-    expect(values.backup.cronjob.extraVolumes).toEqual([{
-      name: 'learnflow-password',
+    const pod = dumpCronJob.spec.jobTemplate.spec.template.spec;
+    expect(pod.volumes).toContainEqual({
+      name: 'database-password',
       secret: { secretName: credentialsSecret, items: [{ key: 'postgres-password', path: path.basename(passwordFile) }], defaultMode: 0o440 },
-    }]);
-    expect(values.backup.cronjob.extraVolumeMounts).toEqual([{ name: 'learnflow-password', mountPath: path.dirname(passwordFile), readOnly: true }]);
+    });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'database-password', mountPath: path.dirname(passwordFile), readOnly: true });
+    expect(JSON.stringify(pod.containers[0].env)).not.toMatch(/PGPASSWORD|secretKeyRef/);
     expect(values.auth.usePasswordFiles).toBe(true);
   });
 
@@ -180,11 +188,13 @@ describe('backups and restore', () => {
     expect(restore.code).toBe(8);
   });
 
-  it('mounts the chart\'s backup volume read-only in the restore template', () => {
+  it('mounts the backup volume read-only in the restore template, beside the database pod', () => {
     const { env } = jobContainer(restoreTemplate);
-    expect(env).toMatchObject({ PGUSER: 'postgres', PGDATABASE: 'learnflow', PGDUMP_DIR: '/backup/pgdump' });
+    expect(env).toMatchObject({ PGUSER: 'postgres', PGDATABASE: 'learnflow', PGDUMP_DIR: '/backups/dumps' });
     const spec = restoreTemplate.spec.jobTemplate.spec.template.spec;
-    expect(spec.volumes).toContainEqual({ name: expect.any(String), persistentVolumeClaim: { claimName: 'postgres-postgresql-pgdumpall', readOnly: true } });
+    expect(spec.volumes).toContainEqual({ name: expect.any(String), persistentVolumeClaim: { claimName: 'postgres-postgresql-backups', readOnly: true } });
+    // The backup volume is ReadWriteOnce, mounted by the database pod: the restore runs on its node.
+    expect(spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
     expect(restoreTemplate.spec.suspend).toBe(true);
   });
 });
