@@ -2,8 +2,10 @@
  * The major-version guard: a data directory of one PostgreSQL major cannot start on the next, so
  * switching `chartVersion` (15.5.38 ships PostgreSQL 16, 16.7.27 ships 17) over an existing data
  * volume makes the database crash-loop. The major that runs on the volume is read from the
- * chart's StatefulSet (its postgresql image, or its chart label); the deploy refuses a different
- * target before it changes anything, with the ways through.
+ * chart's StatefulSet (its postgresql image, or its chart label). Checked twice, the same way:
+ * the CLI's deploy refuses a different target before it changes anything, and in a sync the
+ * credentials Job (wave -1, before the chart's StatefulSet) stops with exit 3
+ * (lib/credentials/bootstrap.sh), with the ways through.
  */
 import { CHART_RELEASES, isChartVersion } from './chart';
 import { DeploymentConfig } from './config';
@@ -14,6 +16,11 @@ const majorOf = (version: string | undefined): number | undefined => {
   const m = /^(\d+)(\.|$)/.exec(version ?? '');
   return m ? Number(m[1]) : undefined;
 };
+
+/** `<chart version>=<major>` of every chart release, space-separated: the bootstrap's CHART_MAJORS. */
+export function chartMajors(): string {
+  return Object.entries(CHART_RELEASES).map(([version, r]) => `${version}=${majorOf(r.postgresqlVersion)}`).join(' ');
+}
 
 /** The major the deployment's database image runs. */
 export function targetMajor(config: DeploymentConfig): number {

@@ -8,6 +8,7 @@ import { SYNC_WAVES, syncWave } from '../sync-waves';
 import { failJobOnExitCodes } from '../script-contract';
 import { BOOTSTRAP, bootstrapScript } from './bootstrap-contract';
 import { CREDENTIAL_KEYS, MIN_SUPPLIED_PASSWORD_LENGTH } from './keys';
+import { chartMajors } from '../major-version';
 
 
 /** Where the database's passwords come from (a deployment's `credentials` props). */
@@ -27,6 +28,8 @@ export interface DatabaseCredentialsProps extends CredentialsProps {
   readonly database: DatabaseEndpoint;
   /** Image of the bootstrap Job, with `sh` and `kubectl`. @default docker.io/bitnamilegacy/kubectl:1.33.4 */
   readonly image?: string;
+  /** The PostgreSQL major the chart starts: the Job stops a sync that would start another on existing data. */
+  readonly postgresqlMajor: number;
 }
 
 /**
@@ -53,13 +56,15 @@ export class DatabaseCredentials extends Construct {
     const metadata = { name, namespace, labels, annotations: syncWave(SYNC_WAVES.access) };
 
     const serviceAccount = new kplus.ServiceAccount(this, 'service-account', { metadata, automountToken: false });
-    // Least privilege: read this one Secret and this one claim; `create` cannot be narrowed by name.
+    // Least privilege: read this one Secret, this one claim and the chart's StatefulSet (the
+    // major-version guard); `create` cannot be narrowed by name.
     const role = new kplus.Role(this, 'role', { metadata });
     role.allowGet(this.secret);
+    role.allowGet(kplus.PersistentVolumeClaim.fromClaimName(this, 'data-claim', database.objects.dataClaim));
+    role.allowGet(namedResource('apps', 'statefulsets', database.objects.statefulSet));
     if (generated) {
       role.allowCreate(kplus.ApiResource.SECRETS);
       role.allowPatch(this.secret);
-      role.allowGet(kplus.PersistentVolumeClaim.fromClaimName(this, 'data-claim', database.objects.dataClaim));
     }
     new kplus.RoleBinding(this, 'role-binding', { metadata, role }).addSubjects(serviceAccount);
 
@@ -69,6 +74,9 @@ export class DatabaseCredentials extends Construct {
       NAMESPACE: namespace,
       SECRET_NAME: this.secretName,
       DATA_CLAIM: database.objects.dataClaim,
+      STATEFULSET: database.objects.statefulSet,
+      POSTGRESQL_MAJOR: String(props.postgresqlMajor),
+      CHART_MAJORS: chartMajors(),
       PASSWORD_LENGTH: String(passwordLength),
       MIN_PASSWORD_LENGTH: String(MIN_SUPPLIED_PASSWORD_LENGTH),
       ADMIN_PASSWORD_KEY: CREDENTIAL_KEYS.adminPassword,
@@ -78,7 +86,8 @@ export class DatabaseCredentials extends Construct {
       DATABASE_NAME: database.databaseName,
       DATABASE_HOST: database.host,
       DATABASE_PORT: String(database.port),
-      ...(database.tls ? { URI_QUERY: '?sslmode=require' } : {}),
+      // Clients of the URI verify the server where its certificate can be (sslrootcert: their copy of ca.crt).
+      ...(database.tls ? { URI_QUERY: `?sslmode=${database.tls.caSecret ? 'verify-full' : 'require'}` } : {}),
     };
     projectJob(this, 'bootstrap', {
       name,
@@ -101,4 +110,9 @@ export class DatabaseCredentials extends Construct {
       },
     });
   }
+}
+
+/** One object of a kind for RBAC (cdk8s-plus has no StatefulSet.fromName to narrow a rule by name). */
+function namedResource(apiGroup: string, resourceType: string, resourceName: string): kplus.IApiResource {
+  return { apiGroup, resourceType, resourceName };
 }

@@ -10,6 +10,7 @@ import { ArgoApplicationChart } from '../../lib/argocd';
 import { chartObjects } from '../../lib/chart';
 import { CREDENTIAL_KEYS } from '../../lib/credentials/keys';
 import { resourceName } from '../../lib/names';
+import { backupStorageNames } from '../../lib/pitr/chart-values';
 import { profileChartLocation, renderProfile } from '../../lib/synth';
 import { resolveConfig } from '../../lib/config';
 import { FIXTURE_MIGRATIONS } from '../support/variants';
@@ -37,9 +38,24 @@ const env = (c: RenderedChartCase, name: string) => databaseContainer(c).env.fin
 const passwordRef = (c: RenderedChartCase, name: string): SecretRef | undefined =>
   secretRefs([primaryOf(c)]).find((r) => r.via === `env ${name}` || r.via === `env ${name}_FILE (file)`);
 const service = (c: RenderedChartCase) => find(c.chart, 'Service', chartObjects(c.release).service)!;
-/** The dump CronJob is ours (lib/pitr/backups.ts), not the chart's: the chart's own backup stays off. */
-const backupCronJob = (c: RenderedChartCase) => find(c.dist, 'CronJob', resourceName(c.release, 'dump'));
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** Our dump CronJob (dist/): with backups on, it dumps the database onto the backup volume. */
+const dumpCronJob = (c: RenderedChartCase) => find(c.dist, 'CronJob', resourceName(c.release, 'dump'));
+/** The chart's ConfigMap `<fullname>-<suffix>`, mounted into the database container at `mountPath`. */
+const mountedConfigMap = (c: RenderedChartCase, suffix: string, mountPath: string) => {
+  const name = `${chartObjects(c.release).statefulSet}-${suffix}`;
+  const mount = databaseContainer(c).volumeMounts.find((m: any) => m.mountPath === mountPath);
+  const volume = mount && primaryTemplate(c).spec.volumes.find((v: any) => v.name === mount.name);
+  return volume?.configMap?.name === name ? find(c.chart, 'ConfigMap', name) : undefined;
+};
+/** The items of `list` missing from `actual` (compared whole). */
+const missing = (what: string, actual: readonly unknown[] | undefined, list: readonly unknown[]) => {
+  const absent = list.filter((x) => !(actual ?? []).some((y) => same(x, y)));
+  return absent.length === 0 ? undefined : `${what} lacks ${show(absent)}`;
+};
+/** JSON with every object's keys sorted: the chart's toYaml reorders keys, which means nothing. */
+const canonical = (v: unknown): string => JSON.stringify(v, (_, x) =>
+  x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x);
+const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 const show = (v: unknown) => JSON.stringify(v);
 
 /** A check of one values key against the render: a problem, or undefined when the chart uses the value. */
@@ -86,6 +102,14 @@ const EFFECTS: [RegExp, Effect][] = [
     const { registry, repository, tag } = c.values.volumePermissions.image;
     return expectEqual('the copy-certs container image', containersOf(primaryTemplate(c).spec).find((x) => x.name === 'copy-certs')?.image, `${registry}/${repository}:${tag}`);
   }],
+  // The image copies conf.d/ into its postgresql.conf and reads pg_hba.conf from conf/ on every start.
+  [/^primary\.extendedConfiguration$/, (c, v) => expectEqual('override.conf of the conf.d/ ConfigMap',
+    mountedConfigMap(c, 'extended-configuration', '/bitnami/postgresql/conf/conf.d/')?.data?.['override.conf'], String(v).trimEnd())],
+  [/^primary\.pgHbaConfiguration$/, (c, v) => expectEqual('pg_hba.conf of the conf/ ConfigMap',
+    mountedConfigMap(c, 'configuration', '/bitnami/postgresql/conf')?.data?.['pg_hba.conf'], v)],
+  [/^primary\.extraVolumes$/, (c, v) => missing('the database pod\'s volumes', primaryTemplate(c).spec.volumes, v)],
+  [/^primary\.extraVolumeMounts$/, (c, v) => missing('the database container\'s mounts', databaseContainer(c).volumeMounts, v)],
+  [/^primary\.sidecars$/, (c, v) => missing('the database pod\'s containers', primaryTemplate(c).spec.containers, v)],
 ];
 
 /** Every leaf of the values as `path` → value (lists are leaves). */
@@ -117,6 +141,7 @@ describeWithTools('the vendored chart, rendered by helm with our values', ['helm
     expect(has((c) => c.config.tls.enabled && c.config.tls.certificatesSecret !== undefined)).toBe(true);
     expect(has((c) => c.config.tls.enabled && c.config.tls.certificatesSecret === undefined)).toBe(true);
     expect(has((c) => c.config.backup.enabled) && has((c) => !c.config.backup.enabled)).toBe(true);
+    expect(has((c) => c.config.pitr.enabled && c.config.objectStore !== undefined) && has((c) => !c.config.pitr.enabled)).toBe(true);
     expect(has((c) => c.config.credentials.existingSecret !== undefined) && has((c) => c.config.credentials.existingSecret === undefined)).toBe(true);
     expect(new Set(cases.map((c) => c.config.serviceType))).toEqual(new Set(['ClusterIP', 'NodePort', 'LoadBalancer']));
     expect(new Set(cases.map((c) => c.config.chartVersion))).toEqual(new Set(['15.5.38', '16.7.27']));
@@ -145,18 +170,20 @@ describeWithTools('the vendored chart, rendered by helm with our values', ['helm
       const problems = secretRefs(c.all).flatMap((r) => {
         const keys = r.secret === credentials ? credentialKeys
           : r.secret === tlsSecret ? new Set(['tls.crt', 'tls.key', 'ca.crt'])
-            : chartSecrets.get(r.secret);
+            // The object store's Secret is the user's (README: Point-in-time recovery), mounted whole and optional.
+            : r.secret === c.config.objectStore?.secretName && r.optional ? new Set<string>()
+              : chartSecrets.get(r.secret);
         if (!keys) return [`${r.owner} (${r.via}) reads Secret ${r.secret}, which nothing renders or creates`];
         return r.key !== undefined && !keys.has(r.key) ? [`${r.owner} (${r.via}) reads key ${r.key} of ${r.secret}, which holds ${[...keys].join(', ')}`] : [];
       });
       expect(problems).toEqual([]);
-      // The database and (with backups) the chart's CronJob read the credentials Secret.
+      // The database and (with backups) the dump CronJob read the credentials Secret.
       const readers = new Set(secretRefs(c.all).filter((r) => r.secret === credentials).map((r) => r.owner));
       expect(readers).toContain(refOf(primaryOf(c)));
-      if (c.config.backup.enabled) expect(readers).toContain(refOf(backupCronJob(c)!));
+      if (c.config.backup.enabled) expect(readers).toContain(refOf(dumpCronJob(c)!));
     });
 
-    it('points every database client (our Jobs, the backup CronJob) at a Service of the chart, on a port it serves', async () => {
+    it('points every database client (our Jobs and CronJobs) at a Service of the chart, on a port it serves', async () => {
       const c = await get();
       const clients = databaseClients(c.all);
       expect(clients.length).toBeGreaterThanOrEqual(2);
@@ -171,34 +198,36 @@ describeWithTools('the vendored chart, rendered by helm with our values', ['helm
       expect(problems).toEqual([]);
     });
 
-    it('selects the chart\'s real pods in our NetworkPolicies: the database, and the backup pods when backups are on', async () => {
+    it('selects the chart\'s real pods in our NetworkPolicies: the database, our clients, the backup and object store pods', async () => {
       const c = await get();
       const policies = c.dist.filter((m) => m.kind === 'NetworkPolicy');
       const selectedBy = (policy: Manifest) => selectedPods(policy.spec.podSelector, c.all).map((t) => t.owner);
-      const ingress = policies.find((p) => p.metadata.name.endsWith('-ingress'))!;
-      expect(selectedBy(ingress)).toEqual([refOf(primaryOf(c))]);
+      const policy = (suffix: string) => policies.find((p) => p.metadata.name === resourceName(c.release, suffix));
+      expect(selectedBy(policy('ingress')!)).toEqual([refOf(primaryOf(c))]);
       // Every pod the ingress admits by label is a pod of this deployment that exists.
-      const admitted = ingress.spec.ingress.flatMap((r: any) => r.from ?? []).filter((f: any) => f.podSelector && !f.namespaceSelector);
+      const admitted = policy('ingress')!.spec.ingress.flatMap((r: any) => r.from ?? []).filter((f: any) => f.podSelector && !f.namespaceSelector);
       for (const peer of admitted) expect(selectedPods(peer.podSelector, c.all).length, JSON.stringify(peer)).toBeGreaterThan(0);
-      const backup = policies.find((p) => p.metadata.name.endsWith('-backup-egress'));
-      if (c.config.backup.enabled) {
-        expect(selectedBy(backup!)).toContain(refOf(backupCronJob(c)!));
-      } else {
-        expect(backup).toBeUndefined();
-      }
+      // Every policy selects pods that exist; the database's egress (the upload sidecar's object store) selects only it.
+      for (const p of policies) expect(selectedBy(p).length, p.metadata.name).toBeGreaterThan(0);
+      if (c.config.backup.enabled) expect(selectedBy(policy('jobs-egress')!)).toContain(refOf(dumpCronJob(c)!));
+      const databaseEgress = policy('database-egress');
+      expect(databaseEgress !== undefined, 'a database egress policy exactly with an object store').toBe(c.config.objectStore !== undefined);
+      if (databaseEgress) expect(selectedBy(databaseEgress)).toEqual([refOf(primaryOf(c))]);
     });
 
-    it('names the claims the chart makes: the data claim the bootstrap and the CLI look for, the backup claim the restore mounts', async () => {
+    it('names the claims that exist: the data claim the chart makes (the bootstrap and the CLI look for it), the backup claim we render', async () => {
       const c = await get();
       const names = chartObjects(c.release);
-      const chartClaims = new Set([...claimsUsed(c.chart).map((u) => u.claim), ...c.chart.filter((m) => m.kind === 'PersistentVolumeClaim').map((m) => m.metadata.name)]);
+      const chartClaims = new Set([...claimsUsed(c.chart).map((u) => u.claim), ...c.all.filter((m) => m.kind === 'PersistentVolumeClaim').map((m) => m.metadata.name)]);
       expect(chartClaims).toContain(names.dataClaim);
       const bootstrap = podTemplates(c.dist).find((t) => t.labels['app.kubernetes.io/component'] === 'credentials')!;
       const claimEnv = containersOf(bootstrap.spec)[0].env.filter((e: any) => typeof e.value === 'string' && e.value.startsWith('data-')).map((e: any) => e.value);
       expect(claimEnv).toEqual([names.dataClaim]);
-      // The backup claim is ours (rendered in dist/, mounted by the database pod and the backup Jobs).
-      const claims = new Set([...chartClaims, ...c.dist.filter((m) => m.kind === 'PersistentVolumeClaim').map((m) => m.metadata.name)]);
-      for (const use of claimsUsed(c.all)) expect(claims, `${use.owner} mounts ${use.claim}`).toContain(use.claim);
+      for (const use of claimsUsed(c.all)) expect(chartClaims, `${use.owner} mounts ${use.claim}`).toContain(use.claim);
+      // The database pod mounts the backup volume (archives, dumps), so it binds with the database.
+      const backupClaim = backupStorageNames(c.release).claim;
+      expect(claimsUsed([primaryOf(c)]).some((u) => u.claim === backupClaim)).toBe(c.config.backupVolume !== undefined);
+      if (c.config.backup.enabled) expect(claimsUsed([dumpCronJob(c)!]).map((u) => u.claim)).toEqual([backupClaim]);
     });
 
     it('pulls no image from docker.io/bitnami/ (its tags are gone), in dist/ or the chart', async () => {
