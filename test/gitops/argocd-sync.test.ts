@@ -14,11 +14,11 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { chartFullname } from '../../lib/chart';
 import { DeploymentConfig, resolveConfig } from '../../lib/config';
-import { PROFILE_NAMES, ProfileName } from '../../lib/profiles';
+import { PROFILES, PROFILE_NAMES, ProfileName } from '../../lib/profiles';
 import { ClusterStandIn, PodRun, startClusterStandIn } from '../support/cluster-standin';
 import { Manifest, manifests } from '../support/dist';
 import { FIXTURE_MIGRATIONS } from '../support/fixture-project';
-import { AppStatus, ArgoApps, GitopsTier, gitopsNamespace, startGitopsTier } from '../support/gitops';
+import { ArgoApps, GitopsTier, gitopsNamespace, gitopsSettings, startGitopsTier, syncedHealthy } from '../support/gitops';
 import { Pg, startPostgres } from '../support/postgres';
 import { describeWithTools } from '../support/tools';
 
@@ -36,8 +36,17 @@ const FIXED_MIGRATION = {
   '005_archive_notes.down.sql': 'ALTER TABLE notes DROP COLUMN archived;\n',
 };
 
+/**
+ * A chart source and a certificate no LearnFlow profile uses today, for the first sync and the
+ * refreshes only: development's props with the chart from a registry (chartSource mirror, the
+ * local registry) and TLS with the certificate the chart generates at every render.
+ */
+const EXTRA = 'development-mirror-tls';
+
 interface Deployment {
-  readonly profile: ProfileName;
+  readonly profile: string;
+  /** Only for the first sync and the refreshes (EXTRA). */
+  readonly extra: boolean;
   readonly app: string;
   readonly ns: string;
   readonly config: DeploymentConfig;
@@ -67,10 +76,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
   const dump = (d: Deployment) => execFileSync(path.join(d.pg.bindir, 'pg_dump'), ['--no-owner'], { env: d.standIn.adminEnv(d.config.databaseName), encoding: 'utf8' })
     .replace(/^\\(un)?restrict .*$/gm, ''); // a random key per run (pg_dump 15.14+)
   const runsOf = (d: Deployment, name: string) => d.standIn.runs.filter((r) => r.job === name);
-  const synced = (revision: string) => (s: AppStatus) =>
-    s.sync?.status === 'Synced' && s.health?.status === 'Healthy' && s.operationState?.phase === 'Succeeded' &&
-    (s.operationState?.syncResult?.revisions ?? []).every((r: string) => r === revision) && (s.sync?.revisions ?? []).includes(revision);
-  const each = (fn: (d: Deployment) => Promise<void>) => Promise.all(deployments.map(async (d) => {
+  const each = (fn: (d: Deployment) => Promise<void>, withExtra = false) => Promise.all(deployments.filter((d) => withExtra || !d.extra).map(async (d) => {
     try {
       await fn(d);
     } catch (e) {
@@ -81,13 +87,17 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
   }));
 
   beforeAll(async () => {
-    tier = await startGitopsTier(PROFILES_UNDER_TEST);
+    tier = await startGitopsTier(PROFILES_UNDER_TEST, {
+      extraProfiles: (url, registry) => ({
+        [EXTRA]: { ...PROFILES.development, ...gitopsSettings(EXTRA, PROFILES.development, url, registry), chartSource: 'mirror', chartMirror: `oci://${registry}/bitnamicharts`, tls: { enabled: true } },
+      }),
+    });
     apps = new ArgoApps(tier.kube, tier.argocd.namespace);
     console.log(`GitOps tier start-up (API server, Argo CD, registry, Git repository): ${tier.startupMs} ms`);
-    for (const profile of PROFILES_UNDER_TEST) {
+    for (const profile of [...PROFILES_UNDER_TEST, EXTRA]) {
       const pg = await startPostgres();
       const ns = gitopsNamespace(profile);
-      deployments.push({ profile, app: `learnflow-postgres-${profile}`, ns, config: resolveConfig(tier.profiles[profile]), pg, standIn: startClusterStandIn(tier.kube, ns, pg) });
+      deployments.push({ profile, extra: profile === EXTRA, app: `learnflow-postgres-${profile}`, ns, config: resolveConfig(tier.profiles[profile]), pg, standIn: startClusterStandIn(tier.kube, ns, pg) });
     }
   }, 400_000);
   afterAll(async () => {
@@ -130,7 +140,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
         await tier.kube.kubectlOk(['-n', d.ns, 'create', 'secret', 'generic', supplied,
           `--from-literal=postgres-password=${random()}`, `--from-literal=password=${random()}`]);
       }
-      await apps.until(d.app, 'Synced and Healthy', synced(revision), 300_000);
+      await apps.until(d.app, 'Synced and Healthy', syncedHealthy(revision), 300_000);
       const last = runsOf(d, credentials).at(-1)!;
       expect(last.code, last.stderr).toBe(0);
       if (supplied) expect(runsOf(d, credentials).length).toBeGreaterThanOrEqual(2);
@@ -149,7 +159,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
       expect(verification[0].seen).toMatchObject({ [`Job/${migrate}`]: 'Complete' });
       expect(verification[0].code, verification[0].stderr).toBe(0);
       expect(d.standIn.psql(d.config.databaseName, 'SELECT count(*) FROM information_schema.tables WHERE table_name IN (\'accounts\', \'notes\')').trim()).toBe('2');
-    });
+    }, true);
   }, 600_000);
 
   it('a second refresh finds nothing OutOfSync and runs nothing; the chart\'s regenerated certificate stays ignored', async () => {
@@ -173,7 +183,15 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
       } else {
         expect(before.spec.ignoreDifferences).toBeUndefined();
       }
-    });
+      if (d.config.tls.issuer) {
+        // cert-manager's Certificate is tracked and Synced; the Secret it writes (and renews) is not Argo CD's to compare.
+        const tracked = (await apps.get(d.app)).status.resources;
+        expect(tracked.find((r: any) => r.kind === 'Certificate')).toMatchObject({ status: 'Synced' });
+        expect(tracked.filter((r: any) => r.kind === 'Secret' && r.name === d.config.tls.certificatesSecret)).toEqual([]);
+      }
+    }, true);
+    // The extra profile has shown what it is for: its Application goes (its objects stay, unsynced).
+    await tier.kube.kubectlOk(['delete', 'application', `learnflow-postgres-${EXTRA}`, '-n', tier.argocd.namespace]);
   }, 300_000);
 
   it('a new migration committed: a new Job and ConfigMaps sync and apply it, the old set is pruned, the generated Secret survives', async () => {
@@ -183,7 +201,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
     const revision = tier.repo.commitMigrations({ ...FIXTURE_MIGRATIONS, ...NEW_MIGRATION }, 'Add accounts.display_name');
     await each(async (d) => {
       await apps.refresh(d.app);
-      const done = await apps.until(d.app, 'Synced and Healthy on the new migration', synced(revision), 300_000);
+      const done = await apps.until(d.app, 'Synced and Healthy on the new migration', syncedHealthy(revision), 300_000);
       const migrate = job(d, 'migrations').metadata.name;
       expect(runsOf(d, migrate)).toHaveLength(1);
       expect(runsOf(d, migrate)[0].stdout).toContain('004');
@@ -224,7 +242,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
     const revision = tier.repo.commitMigrations({ ...FIXTURE_MIGRATIONS, ...NEW_MIGRATION, ...FIXED_MIGRATION }, 'Archive notes (fixed)');
     await each(async (d) => {
       await apps.refresh(d.app);
-      await apps.until(d.app, 'Synced and Healthy on the fixed migration', synced(revision), 300_000);
+      await apps.until(d.app, 'Synced and Healthy on the fixed migration', syncedHealthy(revision), 300_000);
       expect(d.standIn.psql(d.config.databaseName, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'notes' AND column_name = 'archived'")).toBe('1');
       const verification = runsOf(d, job(d, 'verification').metadata.name);
       expect(verification.map((r: PodRun) => r.code)).toEqual([0]);

@@ -3,10 +3,11 @@
 // running the product's own commands against a real PostgreSQL. What it stands in for:
 //
 //   - the Job controller and the kubelet: each Job without a final condition runs once per pod
-//     attempt, its container's command exactly as the live Job holds it (argv, plain variables,
-//     Secret variables read from the live Secret, ConfigMap and emptyDir volumes laid out as the
-//     kubelet mounts them). Two things differ, because there is no pod network: PGHOST/PGPORT
-//     point at the throwaway PostgreSQL instead of the chart's Service, and the credentials
+//     attempt, its init containers then its container, each command exactly as the live Job holds
+//     it (argv, plain variables, Secret variables read from the live Secret, ConfigMap, Secret and
+//     emptyDir volumes laid out as the kubelet mounts them). Two things differ, because there is
+//     no pod network: PGHOSTADDR/PGPORT send libpq to the throwaway PostgreSQL (PGHOST stays the
+//     Service's name, which verify-full checks the certificate against), and the credentials
 //     bootstrap's kubectl reaches the API server with a token of the Job's ServiceAccount (the
 //     Role in dist/ decides what it may do). A Secret a variable needs that does not exist keeps
 //     the Job running, as the kubelet keeps a pod in CreateContainerConfigError. The status written
@@ -18,6 +19,8 @@
 //     the application user's passwords from the Secret, the database, TLS from the chart's
 //     certificate Secret), the data claim is created from the claim template, and the StatefulSet
 //     reports one ready replica only while that PostgreSQL accepts the application user's login.
+//   - cert-manager: a Certificate is issued by a throwaway CA (openssl) for its DNS names, into its
+//     Secret (tls.crt, tls.key, ca.crt), and reported Ready.
 //   - the garbage collector: an object deleted in the foreground (Argo CD prunes that way) keeps
 //     its foregroundDeletion finalizer until its dependents are gone; ours have none here (no pods),
 //     so the finalizer is removed, as the collector would at once.
@@ -25,7 +28,7 @@
 //     provisioner (claims Bound) and a cloud's load balancer controller (an address on
 //     a LoadBalancer Service), which Argo CD's health checks wait for.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Kube, kubeBinaries } from './kube';
@@ -70,6 +73,7 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
   const handled = new Set<string>(); // Job uids with a final status written (or being run)
   let database: { user: string; db: string; adminPassword: string; userPassword: string; tls?: string } | undefined;
   let readyPods = 0;
+  let caDir: string | undefined;
   let doing = 'starting';
   let stopped = false;
   let failure: Error | undefined;
@@ -100,7 +104,7 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
     if (v?.valueFrom?.secretKeyRef) return (await secretData(v.valueFrom.secretKeyRef.name))?.[v.valueFrom.secretKeyRef.key];
     const file = container.env?.find((e: any) => e.name === `${name}_FILE`)?.value;
     if (!file) return undefined;
-    const mount = container.volumeMounts?.find((m: any) => file.startsWith(`${m.mountPath}/`));
+    const mount = container.volumeMounts?.find((m: any) => file.startsWith(`${m.mountPath.replace(/\/+$/, '')}/`));
     const secret = spec.volumes?.find((vol: any) => vol.name === mount?.name)?.secret?.secretName;
     return secret ? (await secretData(secret))?.[path.basename(file)] : undefined;
   };
@@ -207,6 +211,35 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
     }
   }
 
+  /** cert-manager: each Certificate without its Secret gets one from the throwaway CA, and Ready. */
+  async function issueCertificates(): Promise<void> {
+    const r = await kube.kubectl(['get', 'certificates.cert-manager.io', '-n', ns, '-o', 'json']);
+    if (r.code !== 0) return; // no cert-manager CRDs
+    for (const cert of JSON.parse(r.stdout).items as any[]) {
+      const ready = (cert.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+      if (ready && (await secretData(cert.spec.secretName))) continue;
+      const dir = mkdtempSync(path.join(scratch, 'certificate-'));
+      const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      if (!caDir) {
+        caDir = mkdtempSync(path.join(scratch, 'ca-'));
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+          '-subj', '/CN=learnflow-test-ca', '-keyout', 'ca.key', '-out', 'ca.crt'], { cwd: caDir, stdio: 'ignore' });
+      }
+      openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cert.spec.dnsNames[0]}`, '-keyout', 'tls.key', '-out', 'tls.csr');
+      writeFileSync(path.join(dir, 'ext.cnf'), `subjectAltName=${cert.spec.dnsNames.map((n: string) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
+      openssl('x509', '-req', '-in', 'tls.csr', '-CA', path.join(caDir, 'ca.crt'), '-CAkey', path.join(caDir, 'ca.key'), '-CAcreateserial', '-days', '2', '-extfile', 'ext.cnf', '-out', 'tls.crt');
+      const file = (f: string) => path.join(f === 'ca.crt' ? caDir! : dir, f);
+      await kube.kubectl(['delete', 'secret', cert.spec.secretName, '-n', ns, '--ignore-not-found']);
+      await kube.kubectlOk(['create', 'secret', 'tls', cert.spec.secretName, '-n', ns, `--cert=${file('tls.crt')}`, `--key=${file('tls.key')}`]);
+      await kube.kubectlOk(['patch', 'secret', cert.spec.secretName, '-n', ns, '--type=merge', '-p',
+        JSON.stringify({ data: { 'ca.crt': readFileSync(file('ca.crt')).toString('base64') } })]);
+      await patchStatus('certificate.cert-manager.io', cert.metadata.name, {
+        conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'Certificate is up to date and has not expired', lastTransitionTime: at(), observedGeneration: cert.metadata.generation }],
+        notAfter: new Date(Date.now() + 2 * 86400_000).toISOString().replace(/\.\d{3}Z$/, 'Z'), revision: 1,
+      });
+    }
+  }
+
   async function collectGarbage(): Promise<void> {
     for (const o of (await getJson(['get', 'jobs,configmaps,cronjobs'])).items as any[]) {
       const finalizers: string[] = o.metadata.finalizers ?? [];
@@ -223,15 +256,23 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
     const mounts = new Map<string, string>();
     for (const m of container.volumeMounts ?? []) {
       const volume = spec.volumes.find((v: any) => v.name === m.name);
-      const local = path.join(dir, m.name);
+      const local = path.join(dir, m.name); // one directory per volume: the pod's containers share it
       mkdirSync(local, { recursive: true });
+      if (volume.secret) {
+        const data = await secretData(volume.secret.secretName);
+        if (!data) return undefined; // ContainerCreating until it exists
+        const items: { key: string; path: string }[] = volume.secret.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+        for (const item of items) writeFileSync(path.join(local, item.path), data[item.key] ?? '', { mode: 0o600 });
+        mounts.set(m.mountPath.replace(/\/+$/, ''), local);
+        continue;
+      }
       const configMaps = volume.configMap ? [volume.configMap] : (volume.projected?.sources ?? []).map((s: any) => s.configMap).filter(Boolean);
       for (const ref of configMaps) {
         const r = await kube.kubectl(['get', 'configmap', ref.name, '-n', ns, '-o', 'json']);
         if (r.code !== 0) return undefined; // ContainerCreating until it exists
         for (const [file, text] of Object.entries(JSON.parse(r.stdout).data ?? {})) writeFileSync(path.join(local, file), text as string);
       }
-      mounts.set(m.mountPath, local);
+      mounts.set(m.mountPath.replace(/\/+$/, ''), local);
     }
     return mounts;
   }
@@ -249,8 +290,20 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
 
   async function runPod(job: any, attempt: number): Promise<PodRun | undefined> {
     const spec = job.spec.template.spec;
-    const [container] = spec.containers;
     const dir = mkdtempSync(path.join(scratch, `${job.metadata.name}-${attempt}-`)); // a Job re-created under its name is a new pod
+    const seen = await observe();
+    let last: { code: number | null; stdout: string; stderr: string } = { code: 0, stdout: '', stderr: '' };
+    for (const container of [...(spec.initContainers ?? []), spec.containers[0]]) {
+      const result = await runContainer(spec, container, dir);
+      if (!result) return undefined;
+      last = { code: result.code, stdout: last.stdout + result.stdout, stderr: last.stderr + result.stderr };
+      if (result.code !== 0) break; // a failed init container fails the pod
+    }
+    return { job: job.metadata.name, attempt, ...last, seen };
+  }
+
+  /** One container of the pod, or undefined while a ConfigMap or Secret it needs is missing. */
+  async function runContainer(spec: any, container: any, dir: string): Promise<{ code: number | null; stdout: string; stderr: string } | undefined> {
     const mounts = await mountVolumes(spec, container, dir);
     if (!mounts) return undefined;
     const onMounts = (value: string) => {
@@ -266,19 +319,17 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
         env[e.name] = value;
       }
     }
-    if (env.PGHOST !== undefined) Object.assign(env, { PGHOST: pg.host, PGPORT: String(pg.port) });
+    if (env.PGHOST !== undefined) Object.assign(env, { PGHOSTADDR: pg.host, PGPORT: String(pg.port) });
     const account = spec.serviceAccountName;
     if (account && spec.automountServiceAccountToken !== false) env.KUBECONFIG = await kube.asServiceAccount(ns, account);
-    const home = path.join(dir, 'home');
-    mkdirSync(home);
+    const home = mkdtempSync(path.join(dir, 'home-'));
     Object.assign(env, {
       PATH: [pg.bindir, kubeBinaries().binDir, process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter),
       HOME: home,
       TMPDIR: mounts.get('/tmp') ?? dir,
     });
-    const seen = await observe();
     const [command, ...args] = [...(container.command ?? []), ...(container.args ?? [])].map(onMounts);
-    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const child = spawn(command, args, { env, cwd: dir });
       let stdout = '';
       let stderr = '';
@@ -287,7 +338,6 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
-    return { job: job.metadata.name, attempt, ...result, seen };
   }
 
   /** The outcome the Job controller decides after a failed pod, by the Job's pod failure policy. */
@@ -352,6 +402,8 @@ export function startClusterStandIn(kube: Kube, ns: string, pg: Pg, options: { p
         if ((await kube.kubectl(['get', 'namespace', ns])).code === 0) {
           doing = 'collecting garbage';
           await collectGarbage();
+          doing = 'issuing certificates';
+          await issueCertificates();
           doing = 'binding claims';
           await playVolumesAndLoadBalancers();
           doing = 'playing the StatefulSet';

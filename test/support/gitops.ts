@@ -1,6 +1,6 @@
 // The GitOps tier: Argo CD syncing this project's dist/ for real. One start-up for the tier:
-//   - the test API server (startKube), redis, Argo CD's repo-server and application controller
-//     with its CRDs and config objects (test/support/argocd.ts);
+//   - the test API server (startKube) with cert-manager's CRDs, redis, Argo CD's repo-server and
+//     application controller with its CRDs and config objects (test/support/argocd.ts);
 //   - a local OCI registry holding the vendored chart, for profiles whose chartSource is a
 //     registry (bitnami or mirror: both read as a mirror at that registry, since Docker Hub is out
 //     of reach here), registered in Argo CD as a Helm OCI repository;
@@ -44,8 +44,8 @@ export interface GitopsTier {
   readonly argocd: ArgoCd;
   readonly registry: OciRegistry;
   readonly repo: ProjectRepo;
-  /** The profiles as the repository holds them (namespace, chart source, Argo CD props changed). */
-  readonly profiles: Readonly<Record<ProfileName, LearnflowPostgresProps>>;
+  /** The profiles as the repository holds them (namespace, chart source, Argo CD props changed), and the extra ones. */
+  readonly profiles: Readonly<Record<string, LearnflowPostgresProps>>;
   /** Wall time of the whole start-up: API server, Argo CD, registry, repository. */
   readonly startupMs: number;
   stop(): Promise<void>;
@@ -59,17 +59,26 @@ export const gitopsNamespace = (profile: string) => `gitops-${profile}`;
  * registry chart source pointed at the local registry.
  */
 export function gitopsProfile(profile: ProfileName, repoURL: string, registryHost: string): LearnflowPostgresProps {
-  const props: LearnflowPostgresProps = PROFILES[profile];
+  return { ...PROFILES[profile], ...gitopsSettings(profile, PROFILES[profile], repoURL, registryHost) };
+}
+
+/** The tier's changes to a profile `props` named `name`: namespace, Argo CD's repoURL, a registry chart source served locally. */
+export function gitopsSettings(name: string, props: LearnflowPostgresProps, repoURL: string, registryHost: string): LearnflowPostgresProps {
   const registry = props.chartSource === 'bitnami' || props.chartSource === 'mirror';
   return {
     ...props,
-    namespace: gitopsNamespace(profile),
+    namespace: gitopsNamespace(name),
     ...(registry ? { chartSource: 'mirror', chartMirror: `oci://${registryHost}/${MIRROR_PATH}` } : {}),
     argocd: { ...props.argocd, repoURL },
   };
 }
 
-export async function startGitopsTier(profileNames: readonly ProfileName[], options: { profiles?: (repoURL: string, registryHost: string) => Record<string, LearnflowPostgresProps> } = {}): Promise<GitopsTier> {
+export interface StartGitopsOptions {
+  /** More profiles beside LearnFlow's, e.g. a chart source no profile uses (the repository URL and registry given). */
+  readonly extraProfiles?: (repoURL: string, registryHost: string) => Record<string, LearnflowPostgresProps>;
+}
+
+export async function startGitopsTier(profileNames: readonly ProfileName[], options: StartGitopsOptions = {}): Promise<GitopsTier> {
   const started = Date.now();
   const kube = await startKube();
   let argocd: ArgoCd | undefined;
@@ -77,12 +86,15 @@ export async function startGitopsTier(profileNames: readonly ProfileName[], opti
   let dir: string | undefined;
   let git: GitServer | undefined;
   try {
+    // cert-manager's CRDs (the vendored copies): a profile with tls.issuer renders a Certificate.
+    const crds = path.join(ROOT, 'reference', 'crds');
+    await kube.kubectlOk(['apply', '--server-side', ...['certificates', 'issuers', 'clusterissuers'].flatMap((c) => ['-f', path.join(crds, `cert-manager.io_${c}.yaml`)])]);
     [argocd, registry] = await Promise.all([startArgoCd(kube), startOciRegistry()]);
     dir = projectCopy({ migrations: FIXTURE_MIGRATIONS });
     git = await serveGit(dir);
     const { url } = git;
-    const profiles = Object.fromEntries(profileNames.map((p) => [p, gitopsProfile(p, url, registry!.host)])) as Record<ProfileName, LearnflowPostgresProps>;
-    writeProfiles(dir, { ...profiles, ...options.profiles?.(url, registry.host) });
+    const profiles = { ...Object.fromEntries(profileNames.map((p) => [p, gitopsProfile(p, url, registry!.host)])), ...options.extraProfiles?.(url, registry.host) };
+    writeProfiles(dir, profiles);
     await pushVendoredCharts(registry, dir);
     await registerRegistry(kube, argocd, registry);
     const repo = projectRepo(dir, url);
@@ -244,7 +256,8 @@ export class ArgoApps {
   }
 }
 
-/** Synced to `revision`, Healthy, the last operation succeeded on it. */
+/** Synced to the commit `revision`, Healthy, the last operation succeeded on it. */
 export const syncedHealthy = (revision: string) => (s: AppStatus) =>
-  s.sync?.status === 'Synced' && s.sync?.revision === revision && s.health?.status === 'Healthy' &&
-  s.operationState?.phase === 'Succeeded' && s.operationState?.syncResult?.revision === revision;
+  s.sync?.status === 'Synced' && s.health?.status === 'Healthy' && s.operationState?.phase === 'Succeeded' &&
+  // Every Git source at `revision` (a registry's chart source is at the chart's version).
+  (s.operationState?.syncResult?.revisions ?? []).includes(revision) && (s.sync?.revisions ?? []).includes(revision);
