@@ -140,7 +140,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
         await tier.kube.kubectlOk(['-n', d.ns, 'create', 'secret', 'generic', supplied,
           `--from-literal=postgres-password=${random()}`, `--from-literal=password=${random()}`]);
       }
-      await apps.until(d.app, 'Synced and Healthy', syncedHealthy(revision), 300_000);
+      await apps.until(d.app, 'Synced and Healthy', syncedHealthy(revision), 600_000);
       const last = runsOf(d, credentials).at(-1)!;
       expect(last.code, last.stderr).toBe(0);
       if (supplied) expect(runsOf(d, credentials).length).toBeGreaterThanOrEqual(2);
@@ -160,7 +160,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
       expect(verification[0].code, verification[0].stderr).toBe(0);
       expect(d.standIn.psql(d.config.databaseName, 'SELECT count(*) FROM information_schema.tables WHERE table_name IN (\'accounts\', \'notes\')').trim()).toBe('2');
     }, true);
-  }, 600_000);
+  }, 900_000);
 
   it('a second refresh finds nothing OutOfSync and runs nothing; the chart\'s regenerated certificate stays ignored', async () => {
     await each(async (d) => {
@@ -192,7 +192,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
     }, true);
     // The extra profile has shown what it is for: its Application goes (its objects stay, unsynced).
     await tier.kube.kubectlOk(['delete', 'application', `learnflow-postgres-${EXTRA}`, '-n', tier.argocd.namespace]);
-  }, 300_000);
+  }, 600_000);
 
   it('a new migration committed: a new Job and ConfigMaps sync and apply it, the old set is pruned, the generated Secret survives', async () => {
     const old = new Map(deployments.map((d) => [d.profile, dist(d).filter((m) => m.kind === 'Job' || m.kind === 'ConfigMap')]));
@@ -201,7 +201,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
     const revision = tier.repo.commitMigrations({ ...FIXTURE_MIGRATIONS, ...NEW_MIGRATION }, 'Add accounts.display_name');
     await each(async (d) => {
       await apps.refresh(d.app);
-      const done = await apps.until(d.app, 'Synced and Healthy on the new migration', syncedHealthy(revision), 300_000);
+      const done = await apps.until(d.app, 'Synced and Healthy on the new migration', syncedHealthy(revision), 600_000);
       const migrate = job(d, 'migrations').metadata.name;
       expect(runsOf(d, migrate)).toHaveLength(1);
       expect(runsOf(d, migrate)[0].stdout).toContain('004');
@@ -215,7 +215,7 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
       expect(secret.metadata.deletionTimestamp).toBeUndefined();
       expect(secret.data).toEqual(secrets.get(d.profile).data);
     });
-  }, 600_000);
+  }, 900_000);
 
   it('a broken migration committed: Degraded at wave 1, the verification Job never created, the database unchanged', async () => {
     const before = new Map(deployments.map((d) => [d.profile, dump(d)]));
@@ -236,16 +236,16 @@ describeWithTools('Argo CD syncing dist/ (the GitOps tier)', ['argocd', 'redis',
       expect(runsOf(d, verify)).toEqual([]);
       expect(dump(d)).toBe(before.get(d.profile));
     });
-  }, 600_000);
+  }, 900_000);
 
   it('the migration fixed and committed: the next sync applies it and is Synced and Healthy again', async () => {
     const revision = tier.repo.commitMigrations({ ...FIXTURE_MIGRATIONS, ...NEW_MIGRATION, ...FIXED_MIGRATION }, 'Archive notes (fixed)');
     await each(async (d) => {
       await apps.refresh(d.app);
-      await apps.until(d.app, 'Synced and Healthy on the fixed migration', syncedHealthy(revision), 300_000);
+      await apps.until(d.app, 'Synced and Healthy on the fixed migration', syncedHealthy(revision), 600_000);
       expect(d.standIn.psql(d.config.databaseName, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'notes' AND column_name = 'archived'")).toBe('1');
       const verification = runsOf(d, job(d, 'verification').metadata.name);
       expect(verification.map((r: PodRun) => r.code)).toEqual([0]);
     });
-  }, 600_000);
+  }, 900_000);
 }, { kube: true });

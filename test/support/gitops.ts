@@ -236,7 +236,7 @@ export class ArgoApps {
   }
 
   /** Polls until `check` holds; the error shows where the Application stood. */
-  async until(name: string, what: string, check: (status: AppStatus, app: any) => boolean, timeoutMs = 180_000): Promise<any> {
+  async until(name: string, what: string, check: (status: AppStatus, app: any) => boolean, timeoutMs = 300_000): Promise<any> {
     let last: any;
     for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(500)) {
       last = await this.get(name);
@@ -252,7 +252,7 @@ export class ArgoApps {
   async refresh(name: string, kind: 'normal' | 'hard' = 'normal'): Promise<any> {
     const before = (await this.get(name))?.status?.reconciledAt;
     await this.kube.kubectlOk(['annotate', 'application', name, '-n', this.namespace, `argocd.argoproj.io/refresh=${kind}`, '--overwrite']);
-    return this.until(name, `a ${kind} refresh`, (s, app) => app.metadata.annotations?.['argocd.argoproj.io/refresh'] === undefined && s.reconciledAt !== before, 60_000);
+    return this.until(name, `a ${kind} refresh`, (s, app) => app.metadata.annotations?.['argocd.argoproj.io/refresh'] === undefined && s.reconciledAt !== before, 120_000);
   }
 }
 
