@@ -1,13 +1,12 @@
 import { ArgoCdProps } from './argocd';
 import { BackupProps } from './backup/backup';
-import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
+import { ChartVersion, DEFAULT_CHART_VERSION, chartFullname } from './chart';
 import { ChartSource, DEFAULT_CHART_SOURCE } from './chart-source';
 import { CredentialsProps } from './credentials/credentials';
 import { DEFAULT_KUBECTL_IMAGE } from './images';
 import { DEFAULT_KUBERNETES_VERSION, KubernetesVersion } from './kubernetes';
 import { RUNNER } from './migrations/runner-contract';
 import { ObjectStoreProps, PITR_DEFAULTS, PitrProps } from './pitr/props';
-import { chartFullname } from './chart';
 
 /** The usual storage class of each platform. */
 export const STORAGE_CLASS_PRESETS = {
@@ -21,11 +20,19 @@ export type StorageClassPreset = keyof typeof STORAGE_CLASS_PRESETS;
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 export type ServiceType = (typeof SERVICE_TYPES)[number];
 
-/** CPU and memory as Kubernetes quantities, e.g. `{ cpu: '500m', memory: '512Mi' }`. */
+/** CPU, memory and local disk as Kubernetes quantities, e.g. `{ cpu: '500m', memory: '512Mi' }`. */
 export interface ResourceAmounts {
   readonly cpu?: string;
   readonly memory?: string;
+  /**
+   * Local disk: logs, and the chart's emptyDir for /tmp and the configuration.
+   * @default the chart presets' amounts: request '50Mi', limit '2Gi' (whenever resources are set)
+   */
+  readonly ephemeralStorage?: string;
 }
+
+/** The database container's ephemeral storage when `resources` is set and says none: the chart presets' amounts. */
+export const DEFAULT_EPHEMERAL_STORAGE = { requests: '50Mi', limits: '2Gi' } as const;
 
 export interface ResourceProps {
   /** @default none: the chart's `resourcesPreset` applies */
@@ -44,14 +51,62 @@ export interface ImageProps {
   readonly tag?: string;
 }
 
+export const ISSUER_KINDS = ['Issuer', 'ClusterIssuer'] as const;
+
+/** A cert-manager issuer: it signs the server's certificate and its CA is what clients verify. */
+export interface CertificateIssuerProps {
+  /** Name of the Issuer (in the deployment's namespace) or ClusterIssuer. */
+  readonly name: string;
+  /** @default 'Issuer' (as cert-manager defaults it) */
+  readonly kind?: (typeof ISSUER_KINDS)[number];
+  /** API group of the issuer, for an external one such as 'awspca.cert-manager.io'. @default 'cert-manager.io' */
+  readonly group?: string;
+}
+
 export interface TlsProps {
   /** Serve TLS. @default false */
   readonly enabled?: boolean;
   /**
-   * Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt) with the server certificate.
-   * @default none: the chart generates a self-signed certificate when TLS is enabled
+   * Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt) with the server certificate; with
+   * `issuer`, the Secret cert-manager writes.
+   * @default with `issuer`, `<fullname>-tls`; without, none: the chart generates a self-signed certificate
    */
   readonly certificatesSecret?: string;
+  /**
+   * A cert-manager issuer (needs TLS): a Certificate for the database Service's names is
+   * rendered, its Secret handed to the chart, and our Jobs verify the server against its CA
+   * (sslmode=verify-full). The issuer must write `ca.crt` (CA, Vault, AWS Private CA, ...).
+   * @default none
+   */
+  readonly issuer?: CertificateIssuerProps;
+  /** More names for that certificate, e.g. the LoadBalancer's DNS name (needs `issuer`). @default [] */
+  readonly extraDnsNames?: readonly string[];
+}
+
+/**
+ * NodeLocal DNSCache's usual link-local address: a DaemonSet on the host network answers there,
+ * so no pod or namespace selector matches it.
+ */
+export const NODE_LOCAL_DNS_ADDRESS = '169.254.20.10';
+
+/** Facts about the cluster the policies need: its own networks and where pods resolve names. */
+export interface ClusterProps {
+  /**
+   * The cluster's pod networks (CIDR), e.g. ['10.244.0.0/16']: left out of every client network
+   * that covers them, so that no pod is admitted as an outside client. Required with `allowedCidrs`.
+   * @default none
+   */
+  readonly podCidrs?: readonly string[];
+  /**
+   * The cluster's Service networks (CIDR), e.g. ['10.96.0.0/12']: left out of the client networks
+   * too, and DNS may reach them (the kube-dns Service's address, which NodeLocal DNSCache answers
+   * on in kube-proxy's iptables mode). Required with `allowedCidrs`. @default none
+   */
+  readonly serviceCidrs?: readonly string[];
+  /** Addresses of a node-local DNS cache pods may query. @default ['169.254.20.10'] (NodeLocal DNSCache) */
+  readonly nodeLocalDnsAddresses?: readonly string[];
+  /** The cluster's DNS domain: the certificate names `<service>.<namespace>.svc.<domain>`. @default 'cluster.local' */
+  readonly domain?: string;
 }
 
 export interface MigrationProps {
@@ -118,9 +173,11 @@ export interface LearnflowPostgresProps {
   readonly allowedNamespaces?: readonly string[];
   /**
    * Client networks (CIDR) that may connect from outside the cluster, through a LoadBalancer
-   * or NodePort; also the LoadBalancer's `loadBalancerSourceRanges`. @default []
+   * or NodePort; also the LoadBalancer's `loadBalancerSourceRanges`. Needs `cluster.podCidrs`
+   * and `cluster.serviceCidrs`, which the policy leaves out of them. @default []
    */
   readonly allowedCidrs?: readonly string[];
+  readonly cluster?: ClusterProps;
   readonly credentials?: CredentialsProps;
   readonly migrations?: MigrationProps;
   readonly backup?: BackupProps;
@@ -151,9 +208,16 @@ export interface DeploymentConfig {
   readonly serviceType: ServiceType;
   readonly port: number;
   readonly nodePort?: number;
-  readonly tls: { readonly enabled: boolean; readonly certificatesSecret?: string };
+  readonly tls: {
+    readonly enabled: boolean;
+    /** The Secret with the server's certificate: the user's, or the one cert-manager writes for `issuer`. */
+    readonly certificatesSecret?: string;
+    readonly issuer?: Required<CertificateIssuerProps>;
+    readonly extraDnsNames: readonly string[];
+  };
   readonly allowedNamespaces: readonly string[];
   readonly allowedCidrs: readonly string[];
+  readonly cluster: Required<ClusterProps>;
   readonly credentials: { readonly existingSecret?: string; readonly generatedPasswordLength: number };
   readonly migrations: Required<MigrationProps>;
   readonly argocd?: ArgoCdProps;
@@ -179,9 +243,10 @@ export const MIGRATION_DEFAULTS: Required<MigrationProps> = {
 /** Applies the documented defaults. Validation (lib/validation.ts) runs on the props first. */
 export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
   const preset = props.storageClassPreset ? STORAGE_CLASS_PRESETS[props.storageClassPreset] : undefined;
+  const releaseName = props.releaseName ?? 'postgres';
   return {
     namespace: props.namespace ?? 'postgres',
-    releaseName: props.releaseName ?? 'postgres',
+    releaseName,
     databaseName: props.databaseName ?? 'learnflow',
     appUser: props.appUser ?? 'learnflow',
     chartVersion: props.chartVersion ?? DEFAULT_CHART_VERSION,
@@ -197,9 +262,20 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
     serviceType: props.serviceType ?? 'ClusterIP',
     port: props.port ?? 5432,
     nodePort: props.nodePort,
-    tls: { enabled: props.tls?.enabled ?? false, certificatesSecret: props.tls?.certificatesSecret },
+    tls: {
+      enabled: props.tls?.enabled ?? false,
+      certificatesSecret: props.tls?.certificatesSecret ?? (props.tls?.issuer ? `${chartFullname(releaseName)}-tls` : undefined),
+      issuer: props.tls?.issuer ? { kind: 'Issuer', group: 'cert-manager.io', ...props.tls.issuer } : undefined,
+      extraDnsNames: props.tls?.extraDnsNames ?? [],
+    },
     allowedNamespaces: props.allowedNamespaces ?? [],
     allowedCidrs: props.allowedCidrs ?? [],
+    cluster: {
+      podCidrs: props.cluster?.podCidrs ?? [],
+      serviceCidrs: props.cluster?.serviceCidrs ?? [],
+      nodeLocalDnsAddresses: props.cluster?.nodeLocalDnsAddresses ?? [NODE_LOCAL_DNS_ADDRESS],
+      domain: props.cluster?.domain ?? 'cluster.local',
+    },
     credentials: {
       existingSecret: props.credentials?.existingSecret,
       generatedPasswordLength: props.credentials?.generatedPasswordLength ?? 40,

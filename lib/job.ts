@@ -1,7 +1,10 @@
 import { ApiObject, App, Chart, Cron, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { DatabaseLogin, LOGIN_CONTAINER, containerEnvironment } from './database-client';
+import { PASSFILE } from './credentials/passfile-contract';
 import { Component, contentHash, standardLabels } from './names';
+import { failJobOnExitCodes as contractFailures } from './script-contract';
 import { hardenManifest, podSpecOf } from './security';
 import { syncWave } from './sync-waves';
 
@@ -13,6 +16,8 @@ export interface ProjectJobProps {
   readonly component: Component;
   readonly container: kplus.ContainerProps;
   readonly volumes?: kplus.Volume[];
+  /** How the container logs in to the database: libpq's password file, written by an init container. */
+  readonly login?: DatabaseLogin;
   /** ConfigMaps mounted together as one read-only directory (a projected volume). */
   readonly configMapDirectory?: { readonly mountPath: string; readonly configMaps: readonly string[] };
   readonly serviceAccount?: kplus.IServiceAccount;
@@ -70,7 +75,21 @@ function buildJob(scope: Construct, id: string, props: ProjectJobProps): kplus.J
  * toJson): Pod Security "restricted" settings, then no values the API server would not store.
  */
 export function finishManifest(manifest: Record<string, any>): Record<string, any> {
-  return withoutServerDefaults(hardenManifest(manifest));
+  return withoutServerDefaults(withEphemeralStorage(hardenManifest(manifest)));
+}
+
+/** Every container's ephemeral storage request and limit, where it sets none ({@link EPHEMERAL_STORAGE}). */
+export function withEphemeralStorage(manifest: Record<string, any>): Record<string, any> {
+  const spec = podSpecOf(manifest);
+  for (const kind of ['initContainers', 'containers'] as const) {
+    for (const container of spec?.[kind] ?? []) {
+      const { request, limit } = EPHEMERAL_STORAGE[kind];
+      const resources = (container.resources ??= {});
+      (resources.requests ??= {})['ephemeral-storage'] ??= request;
+      (resources.limits ??= {})['ephemeral-storage'] ??= limit;
+    }
+  }
+  return manifest;
 }
 
 /**
@@ -103,6 +122,29 @@ export function manualJobTemplate(scope: Construct, id: string, props: ProjectJo
   return cronJob;
 }
 
+/** Every Job container's CPU and memory: small. */
+const JOB_RESOURCES: kplus.ContainerResources = {
+  cpu: { request: kplus.Cpu.millis(50), limit: kplus.Cpu.millis(500) },
+  memory: { request: Size.mebibytes(64), limit: Size.mebibytes(256) },
+};
+
+/** The login init container's: it writes one line to a memory-backed volume. */
+const LOGIN_RESOURCES: kplus.ContainerResources = {
+  cpu: { request: kplus.Cpu.millis(10), limit: kplus.Cpu.millis(100) },
+  memory: { request: Size.mebibytes(16), limit: Size.mebibytes(64) },
+};
+
+/**
+ * Local disk (logs, /tmp) of every container we render that does not say, bounded so that a
+ * runaway container is evicted rather than fill the node: init containers (one line to a
+ * memory-backed volume) and the others. Added by finishManifest(): cdk8s-plus-27 writes
+ * ephemeral storage in whole GiB only.
+ */
+export const EPHEMERAL_STORAGE = {
+  initContainers: { request: '8Mi', limit: '64Mi' },
+  containers: { request: '64Mi', limit: '1Gi' },
+} as const;
+
 /**
  * Pod settings shared by Jobs and their templates. Every container's root file system is read-only
  * (lib/security.ts), so each gets a writable emptyDir at /tmp for psql, kubectl and mktemp.
@@ -110,22 +152,22 @@ export function manualJobTemplate(scope: Construct, id: string, props: ProjectJo
 function workloadProps(scope: Construct, id: string, props: ProjectJobProps) {
   const labels = standardLabels(props.releaseName, props.component);
   const tmp = kplus.Volume.fromEmptyDir(scope, `${id}-tmp`, 'tmp');
+  const login = props.login;
   return {
     metadata: { name: props.name, namespace: props.namespace, labels, annotations: syncWave(props.syncWave) },
     podMetadata: { labels: { ...labels, ...props.podLabels } },
     restartPolicy: kplus.RestartPolicy.NEVER,
     serviceAccount: props.serviceAccount,
     automountServiceAccountToken: props.serviceAccount !== undefined,
-    volumes: [tmp, ...(props.volumes ?? [])],
+    volumes: [tmp, ...(login?.volumes ?? []), ...(props.volumes ?? [])],
     securityContext: { ensureNonRoot: true },
+    initContainers: login ? [{ resources: LOGIN_RESOURCES, imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT, ...login.initContainer }] : [],
     containers: [{
-      resources: {
-        cpu: { request: kplus.Cpu.millis(50), limit: kplus.Cpu.millis(500) },
-        memory: { request: Size.mebibytes(64), limit: Size.mebibytes(256) },
-      },
+      resources: JOB_RESOURCES,
       imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
       ...props.container,
-      volumeMounts: [{ path: '/tmp', volume: tmp }, ...(props.container.volumeMounts ?? [])],
+      envVariables: { ...props.container.envVariables, ...containerEnvironment({ ...login?.env }) },
+      volumeMounts: [{ path: '/tmp', volume: tmp }, ...(login?.mounts ?? []), ...(props.container.volumeMounts ?? [])],
     }],
   };
 }
@@ -140,6 +182,8 @@ function patchJobSpec(workload: kplus.Job | kplus.CronJob, jobSpec: string, prop
       // The API server requires the values in ascending order.
       // Kubernetes 1.28's schema also wants onPodConditions here: lib/kubernetes.ts adds it for that target.
       { action: 'FailJob', onExitCodes: { containerName, operator: 'In', values: [...props.failJobOnExitCodes].sort((a, b) => a - b) } },
+      // The login's refusals (a Secret key it cannot use) do not heal by retrying either.
+      ...(props.login ? [{ action: 'FailJob', onExitCodes: { containerName: LOGIN_CONTAINER, operator: 'In', values: contractFailures(PASSFILE) } }] : []),
       // An evicted or preempted pod is not the Job's fault: retry without counting it.
       { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
     ],

@@ -1,6 +1,7 @@
 import { Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { DatabaseCertificate } from './certificate';
 import { chartObjects, ChartObjects } from './chart';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from './config';
 import { DatabaseCredentials } from './credentials/credentials';
@@ -12,7 +13,7 @@ import { Migration } from './migrations/types';
 import { DatabaseNetworkPolicy } from './network-policy';
 import { RestoreTemplate, dumpCommand, DUMP_DIR } from './backup/backup';
 import { BACKUP } from './backup/script-contracts';
-import { BASEBACKUP_COMMAND, BASEBACKUP_FAIL_JOB_ON, BackupCronJob, BackupStorage, KEEP_DATA_ANNOTATIONS, OFFSITE_CLIENT_LABEL, PitrRestoreTemplate, baseBackupEnvironment } from './pitr/backups';
+import { BASEBACKUP_COMMAND, BASEBACKUP_FAIL_JOB_ON, BackupCronJob, BackupStorage, KEEP_DATA_ANNOTATIONS, PitrRestoreTemplate, baseBackupEnvironment } from './pitr/backups';
 import { offsiteSettings } from './pitr/chart-values';
 import { CREDENTIAL_KEYS } from './credentials/keys';
 import { libpqVariables } from './database-client';
@@ -66,6 +67,12 @@ export class LearnflowPostgresChart extends Chart {
     });
     const endpoint = databaseEndpoint(this.config);
     const images = deploymentImages(this.config);
+    const { issuer, certificatesSecret, extraDnsNames } = this.config.tls;
+    if (issuer && certificatesSecret) {
+      new DatabaseCertificate(this, 'certificate', {
+        database: endpoint, issuer, secretName: certificatesSecret, clusterDomain: this.config.cluster.domain, extraDnsNames,
+      });
+    }
     this.credentials = new DatabaseCredentials(this, 'credentials', {
       database: endpoint,
       ...props.credentials,
@@ -75,7 +82,8 @@ export class LearnflowPostgresChart extends Chart {
     const networkPolicy = new DatabaseNetworkPolicy(this, 'network-policy', {
       database: endpoint,
       allowedNamespaces: props.allowedNamespaces,
-      allowedCidrs: props.allowedCidrs,
+      allowedCidrs: this.config.allowedCidrs,
+      ...this.config.cluster,
     });
     networkPolicy.allowKubernetesApi('credentials');
     const jobs = {
@@ -101,7 +109,8 @@ export class LearnflowPostgresChart extends Chart {
     const { backup, pitr, backupVolume } = this.config;
     if (!backupVolume) return;
     const storage = new BackupStorage(this, 'backup-storage', { namespace: endpoint.namespace, releaseName: endpoint.releaseName, size: backupVolume.size, storageClass: backupVolume.storageClass });
-    const connection = { libpq: libpqVariables(connectionAs(endpoint, 'postgres')), secretName: this.credentials.secretName, passwordKey: CREDENTIAL_KEYS.adminPassword };
+    const superuser = connectionAs(endpoint, 'postgres');
+    const connection = { libpq: libpqVariables(superuser), secretName: this.credentials.secretName, passwordKey: CREDENTIAL_KEYS.adminPassword, caSecret: superuser.caSecret };
     const common = { namespace: endpoint.namespace, releaseName: endpoint.releaseName, image, connection, storage: storage.names, databasePodLabels: endpoint.objects.podLabels };
     if (backup.enabled) {
       new BackupCronJob(this, 'dump', { ...common, kind: 'dump', schedule: backup.schedule, command: dumpCommand(endpoint.databaseName, backup.keep), env: { PGDUMP_DIR: DUMP_DIR }, failJobOnExitCodes: failJobOnExitCodes(BACKUP) });
@@ -118,7 +127,7 @@ export class LearnflowPostgresChart extends Chart {
         libpq: { PGHOST: endpoint.host, PGPORT: String(endpoint.port) }, offsite,
       });
     }
-    if (offsite) networkPolicy.allowObjectStore(offsite, { ...endpoint.objects.podLabels }, { [OFFSITE_CLIENT_LABEL]: 'true' });
+    if (offsite) networkPolicy.allowObjectStore(offsite);
   }
 
   override toJson(): any[] {

@@ -21,6 +21,11 @@ export interface ScriptContract {
   readonly knobs: Readonly<Record<string, Knob>>;
   /** Shell variables the body reads, e.g. a table name: `NAME=value`. */
   readonly constants?: Readonly<Record<string, string | number | bigint>>;
+  /**
+   * Shell files of functions shared between scripts (e.g. lib/passfile.sh), rendered into the
+   * generated block, so that every script we ship stays one self-contained file.
+   */
+  readonly includes?: readonly string[];
 }
 
 export interface ExitCode {
@@ -133,14 +138,20 @@ function contractBlock(contract: ScriptContract): string[] {
     ...Object.entries(contract.constants ?? {}).map(([name, value]) => `${name}=${shellWord(String(value))}`),
   ];
   const ruled = Object.values(contract.knobs).filter((k) => k.rule !== undefined);
+  for (const file of contract.includes ?? []) lines.push(...shellFunctions(file));
   if (ruled.length > 0) {
-    lines.push(...readFileSync(RULES_SH, 'utf8').trimEnd().split('\n').filter((l) => !l.startsWith('#!')));
+    lines.push(...shellFunctions(RULES_SH));
     lines.push('check_knob() { # name value: prints what is wrong and returns 1 when the value breaks its rule', '  case $1 in');
     for (const knob of ruled) lines.push(`    ${knob.env}) ${ruleCall(knob.rule!)} ;;`);
     lines.push('  esac', '}');
   }
   lines.push('# ---- end of the generated values');
   return lines;
+}
+
+/** A file of shell functions as lines to render, without its `#!` line. */
+function shellFunctions(file: string): string[] {
+  return readFileSync(file, 'utf8').trimEnd().split('\n').filter((l) => !l.startsWith('#!'));
 }
 
 function ruleCall(rule: KnobRule): string {

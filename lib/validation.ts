@@ -1,11 +1,12 @@
 import { ArgoCdProps } from './argocd';
-import { SUPPORTED_CHART_VERSIONS, isChartVersion } from './chart';
+import { SUPPORTED_CHART_VERSIONS, chartFullname, chartSecretNames, isChartVersion } from './chart';
 import { CHART_SOURCES, chartMirrorProblems } from './chart-source';
 import { kubernetesVersionProblems } from './kubernetes';
-import { ImageProps, LearnflowPostgresProps, ResourceAmounts, SERVICE_TYPES, STORAGE_CLASS_PRESETS } from './config';
+import { CertificateIssuerProps, ClusterProps, ISSUER_KINDS, ImageProps, LearnflowPostgresProps, ResourceAmounts, SERVICE_TYPES, STORAGE_CLASS_PRESETS } from './config';
 import { RUNNER, RunnerKnob, runnerKnobProblems } from './migrations/runner-contract';
 import { describeRule } from './script-contract';
 import { nearest } from './nearest';
+import { canonicalCidr, contains, isCanonical, parseAddress, parseCidr } from './cidr';
 import { OBJECT_STORE_PROVIDERS, ObjectStoreProps, PitrProps } from './pitr/props';
 
 /** Raised with every problem found, each as `field: what is wrong (what is allowed)`. */
@@ -66,7 +67,7 @@ function quantity(field: string, value: string): string[] {
 
 function requestsWithinLimits(props: LearnflowPostgresProps): string[] {
   const problems: string[] = [];
-  for (const kind of ['cpu', 'memory'] as const) {
+  for (const kind of ['cpu', 'memory', 'ephemeralStorage'] as const) {
     const request = props.resources?.requests?.[kind];
     const limit = props.resources?.limits?.[kind];
     if (request === undefined || limit === undefined) continue;
@@ -96,11 +97,44 @@ function cronSchedule(field: string, value: string): string[] {
 }
 
 function cidr(field: string, value: string): string[] {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
-  const v4ok = v4 !== null && v4.slice(1, 5).every((o) => Number(o) <= 255) && Number(v4[5]) <= 32;
-  // IPv6 in plain hexadecimal groups, as cdk8s-plus's NetworkPolicyIpBlock.ipv6 takes it.
-  const v6ok = /^([\da-f]{0,4}:){2,7}([\da-f]{0,4})?\/\d{1,3}$/i.test(value) && Number(value.split('/')[1]) <= 128;
-  return v4ok || v6ok ? [] : [`${field}: '${value}' is not a CIDR block (e.g. 10.0.0.0/8 or fd00::/8)`];
+  const network = parseCidr(value);
+  if (!network) return [`${field}: '${value}' is not a CIDR block (e.g. 10.0.0.0/8 or fd00::/8)`];
+  return isCanonical(network) ? [] : [`${field}: '${value}' has address bits set past its prefix (did you mean ${canonicalCidr(network)}?)`];
+}
+
+const ipAddress = (field: string, value: string): string[] =>
+  parseAddress(value) ? [] : [`${field}: '${value}' is not an IP address (e.g. 169.254.20.10 or fd00::10)`];
+
+/**
+ * Client networks against the cluster's: both cluster ranges are required (the policy leaves
+ * them out of the client networks), and a client network inside one of them would admit pods.
+ */
+function clientNetworks(p: LearnflowPostgresProps): string[] {
+  const strings = (list: unknown): string[] => (Array.isArray(list) ? list.filter((v): v is string => typeof v === 'string') : []);
+  const clients = strings(p.allowedCidrs);
+  if (clients.length === 0) return [];
+  const problems: string[] = [];
+  const cluster = isPlainObject(p.cluster) ? p.cluster : {};
+  const ranges = { podCidrs: strings(cluster.podCidrs), serviceCidrs: strings(cluster.serviceCidrs) };
+  const examples = { podCidrs: "['10.244.0.0/16']", serviceCidrs: "['10.96.0.0/12']" };
+  for (const key of ['podCidrs', 'serviceCidrs'] as const) {
+    if (ranges[key].length === 0) {
+      problems.push(`cluster.${key}: required while allowedCidrs is set (the policy leaves the cluster's own ${key === 'podCidrs' ? 'pod' : 'Service'} networks out of the client networks, so that no pod of the cluster counts as a client; e.g. ${examples[key]})`);
+    }
+  }
+  for (const [i, client] of clients.entries()) {
+    const clientNetwork = parseCidr(client);
+    if (!clientNetwork) continue;
+    for (const key of ['podCidrs', 'serviceCidrs'] as const) {
+      for (const [j, range] of ranges[key].entries()) {
+        const network = parseCidr(range);
+        if (network && contains(network, clientNetwork)) {
+          problems.push(`allowedCidrs[${i}]: '${client}' lies inside the cluster's network '${range}' (cluster.${key}[${j}]): it would admit the cluster's own ${key === 'podCidrs' ? 'pods' : 'Service addresses'}, not outside clients`);
+        }
+      }
+    }
+  }
+  return problems;
 }
 
 function duplicates(field: string, values: readonly unknown[]): string[] {
@@ -161,7 +195,26 @@ const IMAGE: Rules<ImageProps> = {
   tag: text((field, value) => (IMAGE_TAG.test(value) ? [] : [`${field}: '${value}' is not an image tag (letters, digits, '_', '.', '-'; at most 128 characters)`])),
 };
 
-const AMOUNTS: Rules<ResourceAmounts> = { cpu: text(quantity), memory: text(quantity) };
+const CLUSTER: Rules<ClusterProps> = {
+  podCidrs: listOf(text(cidr), { unique: true }),
+  serviceCidrs: listOf(text(cidr), { unique: true }),
+  nodeLocalDnsAddresses: listOf(text(ipAddress), { unique: true }),
+  domain: text(dnsSubdomain),
+};
+
+/** A DNS name for a certificate: a DNS-1123 subdomain, `*.` allowed in front. */
+const dnsName = (field: string, value: string): string[] =>
+  DNS1123_SUBDOMAIN.test(value.replace(/^\*\./, '')) && value.length <= 253
+    ? []
+    : [`${field}: '${value}' is not a DNS name (lowercase letters, digits, '-' and '.', optionally starting with '*.')`];
+
+const ISSUER: Rules<CertificateIssuerProps> = {
+  name: text(dnsSubdomain),
+  kind: oneOf(ISSUER_KINDS),
+  group: text(dnsSubdomain),
+};
+
+const AMOUNTS: Rules<ResourceAmounts> = { cpu: text(quantity), memory: text(quantity), ephemeralStorage: text(quantity) };
 
 const ARGOCD: Rules<ArgoCdProps> = {
   repoURL: text((field, value) => (/^(https?:\/\/|ssh:\/\/|git@)[^\s]+$/.test(value) ? [] : [`${field}: '${value}' is not a Git URL (https://..., ssh://... or git@host:path)`])),
@@ -195,9 +248,10 @@ export const PROPS_RULES: Rules<LearnflowPostgresProps> = {
   serviceType: oneOf(SERVICE_TYPES),
   port: whole(1, 65535),
   nodePort: whole(30000, 32767),
-  tls: { enabled: flag, certificatesSecret: text(dnsSubdomain) },
+  tls: { enabled: flag, certificatesSecret: text(dnsSubdomain), issuer: ISSUER, extraDnsNames: listOf(text(dnsName), { unique: true }) },
   allowedNamespaces: listOf(text(dnsLabel), { unique: true }),
-  allowedCidrs: listOf(text(cidr)),
+  allowedCidrs: listOf(text(cidr), { unique: true }),
+  cluster: CLUSTER,
   credentials: { existingSecret: text(dnsSubdomain), generatedPasswordLength: whole(32, 128) },
   migrations: {
     waitForDatabaseSeconds: runnerSeconds('dbWaitSeconds'),
@@ -259,6 +313,33 @@ export function checkProps<T>(rules: Rules<T>, value: unknown, prefix = ''): str
 }
 
 
+/**
+ * The certificate props between themselves: an issuer needs TLS, extra names need an issuer, and
+ * the certificate's Secret may not take the name of a Secret the chart renders or of the
+ * credentials Secret (cert-manager would write the certificate into it).
+ */
+function certificateProblems(p: LearnflowPostgresProps): string[] {
+  const tls = isPlainObject(p.tls) ? p.tls : {};
+  const problems: string[] = [];
+  if (tls.issuer !== undefined && tls.enabled !== true) {
+    problems.push(`tls.issuer: conflicts with tls.enabled false (the server would not serve the certificate; enable TLS or drop the issuer)`);
+  }
+  if (tls.extraDnsNames !== undefined && tls.issuer === undefined) {
+    problems.push(`tls.extraDnsNames: needs tls.issuer (they are names of the certificate cert-manager issues)`);
+  }
+  const release = typeof p.releaseName === 'string' ? p.releaseName : 'postgres';
+  const secret = typeof tls.certificatesSecret === 'string' ? tls.certificatesSecret : tls.issuer !== undefined ? `${chartFullname(release)}-tls` : undefined;
+  if (secret !== undefined) {
+    const credentials = isPlainObject(p.credentials) && typeof p.credentials.existingSecret === 'string' ? p.credentials.existingSecret : `${chartFullname(release)}-credentials`;
+    const taken = [...chartSecretNames(release), { name: credentials, what: 'the credentials Secret' }].find((s) => s.name === secret);
+    if (taken) {
+      const whose = taken.what === 'the credentials Secret' ? 'the credentials Secret' : `a Secret the chart renders (${taken.what})`;
+      problems.push(`tls.certificatesSecret: '${secret}' is the name of ${whose}; the certificate needs a Secret of its own (e.g. '${chartFullname(release)}-tls')`);
+    }
+  }
+  return problems;
+}
+
 /** Checks a deployment description; returns every problem at once (empty when valid). */
 export function validateProps(props: LearnflowPostgresProps): string[] {
   const problems = checkProps(PROPS_RULES, props);
@@ -281,9 +362,11 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
   if (p.chartSource === 'mirror' && p.chartMirror === undefined) {
     problems.push(`chartSource: mirror needs chartMirror (the OCI repository holding postgresql, e.g. oci://harbor.example.com/bitnamicharts)`);
   }
+  problems.push(...clientNetworks(p));
   if (p.tls?.certificatesSecret !== undefined && p.tls.enabled !== true) {
     problems.push(`tls.certificatesSecret: conflicts with tls.enabled false (enable TLS or drop the secret)`);
   }
+  problems.push(...certificateProblems(p));
   if (p.credentials?.existingSecret !== undefined && p.credentials.generatedPasswordLength !== undefined) {
     problems.push(`credentials.generatedPasswordLength: conflicts with credentials.existingSecret (nothing is generated for a secret you manage)`);
   }

@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import { ApiObject, Chart, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { describe, expect, it } from 'vitest';
-import { ProjectJobProps, finishManifest, projectJob, withoutServerDefaults } from '../lib/job';
+import { EPHEMERAL_STORAGE, ProjectJobProps, finishManifest, projectJob, withEphemeralStorage, withoutServerDefaults } from '../lib/job';
 import { contentHash } from '../lib/names';
 import { PROFILE_NAMES } from '../lib/profiles';
 import { manifests } from './support/dist';
@@ -52,6 +52,17 @@ describe('Jobs of ours', () => {
     const jobs = manifests(profile).filter((m) => m.kind === 'Job');
     expect(jobs.length).toBeGreaterThanOrEqual(3);
     for (const job of jobs) expect(job.metadata.name.endsWith(`-${contentHash([JSON.stringify(job.spec)])}`), job.metadata.name).toBe(true);
+  });
+
+  it('bound every container\'s ephemeral storage, keeping what a container sets itself', () => {
+    const m = withEphemeralStorage({ kind: 'Job', spec: { template: { spec: {
+      initContainers: [{ name: 'login' }],
+      containers: [{ name: 'a', resources: { requests: { cpu: '1' } } }, { name: 'b', resources: { requests: { 'ephemeral-storage': '5Gi' }, limits: { 'ephemeral-storage': '6Gi' } } }],
+    } } } });
+    const spec = m.spec.template.spec;
+    expect(spec.initContainers[0].resources).toEqual({ requests: { 'ephemeral-storage': EPHEMERAL_STORAGE.initContainers.request }, limits: { 'ephemeral-storage': EPHEMERAL_STORAGE.initContainers.limit } });
+    expect(spec.containers[0].resources).toEqual({ requests: { cpu: '1', 'ephemeral-storage': EPHEMERAL_STORAGE.containers.request }, limits: { 'ephemeral-storage': EPHEMERAL_STORAGE.containers.limit } });
+    expect(spec.containers[1].resources).toEqual({ requests: { 'ephemeral-storage': '5Gi' }, limits: { 'ephemeral-storage': '6Gi' } });
   });
 
   it('drop the empty values the API server does not store', () => {

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chartObjects } from '../lib/chart';
+import { contains, parseCidr } from '../lib/cidr';
 import { resolveConfig } from '../lib/config';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { podSpecOf } from '../lib/security';
@@ -33,6 +34,8 @@ describe.each(CASES)('%s', (_name, render, props) => {
   it('validates every manifest against the Kubernetes API schemas (kubernetes-models)', async () => {
     expect(all.length).toBeGreaterThan(5);
     for (const m of all) {
+      // cert-manager's kinds: validated against its real CRDs on the API server (test/kube/certificates.test.ts).
+      if (m.apiVersion.startsWith('cert-manager.io/')) continue;
       const module = await import(modelPath(m));
       const Model = module[m.kind] ?? module.default;
       expect(() => new Model(m).validate(), `${m.kind}/${m.metadata.name}`).not.toThrow();
@@ -79,34 +82,70 @@ describe.each(CASES)('%s', (_name, render, props) => {
     }
   });
 
+  it('bounds every container: CPU, memory and ephemeral storage requested and limited, init containers too', () => {
+    const containers = all.flatMap((m) => {
+      const spec = podSpecOf(m);
+      return spec ? [...(spec.initContainers ?? []), ...spec.containers].map((c: any) => [`${m.kind}/${m.metadata.name} ${c.name}`, c] as const) : [];
+    });
+    expect(containers.length).toBeGreaterThanOrEqual(6);
+    for (const [where, c] of containers) {
+      for (const kind of ['requests', 'limits']) expect(Object.keys(c.resources[kind]).sort(), `${where} ${kind}`).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+    }
+  });
+
+  it('hands no container a Secret through its environment: passwords are files', () => {
+    const env = all.flatMap((m) => {
+      const spec = podSpecOf(m);
+      return spec ? [...(spec.initContainers ?? []), ...spec.containers].flatMap((c: any) => c.env ?? []) : [];
+    });
+    expect(env.filter((e: any) => e.valueFrom?.secretKeyRef || e.name === 'PGPASSWORD')).toEqual([]);
+  });
+
   const config = resolveConfig(props);
   const dbLabels = chartObjects(config.releaseName).podLabels;
+  /** The allow policies selecting pods with `labels` (the default deny, selecting every pod, has its own test). */
   const selects = (labels: Record<string, string>) => (m: Manifest) =>
-    Object.entries(m.spec.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+    m.spec.podSelector.matchLabels !== undefined && Object.entries(m.spec.podSelector.matchLabels).every(([k, v]) => labels[k] === v);
   /** A peer as it selects: a namespace peer's `podSelector: {}` (every pod there) said the short way. */
   const peer = (p: any) => (p.namespaceSelector && Object.keys(p.podSelector ?? {}).length === 0 ? { namespaceSelector: p.namespaceSelector } : p);
 
   it('lets only the listed namespaces, our Jobs (the backup CronJobs\' too) and the listed networks reach PostgreSQL, on its port only', () => {
     const selectingDb = all.filter((m) => m.kind === 'NetworkPolicy' && selects(dbLabels)(m) && (m.spec.policyTypes ?? []).includes('Ingress'));
-    // Policies are additive: exactly one may select the database pods, and it is ours.
+    // Policies are additive: exactly one may admit anything to the database pods, and it is ours.
     expect(selectingDb).toHaveLength(1);
     const rules = selectingDb[0].spec.ingress;
     for (const rule of rules) expect(rule.ports).toEqual([{ protocol: 'TCP', port: 5432 }]);
     expect(rules.flatMap((r: any) => r.from).map(peer)).toEqual([
       ...config.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
       { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
-      ...config.allowedCidrs.map((cidr) => ({ ipBlock: { cidr } })),
+      // Each client network without the cluster's own networks inside it.
+      ...config.allowedCidrs.map((cidr) => {
+        const except = [...config.cluster.podCidrs, ...config.cluster.serviceCidrs].filter((c) => contains(parseCidr(cidr)!, parseCidr(c)!));
+        return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
+      }),
     ]);
+  });
+
+  it('denies all ingress and egress to every pod of the namespace, besides what the rules allow', () => {
+    const deny = all.filter((m) => m.kind === 'NetworkPolicy' && Object.keys(m.spec.podSelector).length === 0);
+    expect(deny.map((m) => m.spec)).toEqual([{ podSelector: {}, policyTypes: ['Ingress', 'Egress'] }]);
+    // Written after the allow rules: kubectl applies it last, Argo CD with them (same wave).
+    expect(all.filter((m) => m.kind === 'NetworkPolicy').at(-1)).toBe(deny[0]);
   });
 
   /** Each egress rule of the policies selecting `pods`, as `[peers, ports]`. */
   const egressOf = (pods: Record<string, string>) => all
     .filter((m) => m.kind === 'NetworkPolicy' && (m.spec.policyTypes ?? []).includes('Egress') && selects(pods)(m))
     .map((m) => m.spec.egress.map((e: any) => [(e.to ?? []).map(peer), e.ports]));
-  const dnsAndDatabase = [
-    [[{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]],
-    [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]],
+  const dns = [
+    [
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } },
+      ...config.cluster.nodeLocalDnsAddresses.map((a) => ({ ipBlock: { cidr: `${a}/${a.includes(':') ? 128 : 32}` } })),
+      ...config.cluster.serviceCidrs.map((cidr) => ({ ipBlock: { cidr } })),
+    ],
+    [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
   ];
+  const dnsAndDatabase = [dns, [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]]];
 
   it('gives the backup CronJobs\' pods (dump, base backup) egress to DNS and the database only', () => {
     const cronJobs = all.filter((m) => m.kind === 'CronJob' && !m.spec.suspend);
@@ -114,17 +153,12 @@ describe.each(CASES)('%s', (_name, render, props) => {
     for (const c of cronJobs) expect(egressOf(c.spec.jobTemplate.spec.template.metadata.labels), c.metadata.name).toEqual([dnsAndDatabase]);
   });
 
-  it('lets the database pod (its upload sidecar) and the restore\'s fetch reach DNS and the object store\'s port only, with an object store', () => {
-    const port = objectStorePort(config.objectStore?.endpoint);
-    const toObjectStore = [
-      [[{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]],
-      [[{ ipBlock: { cidr: '0.0.0.0/0' } }], [{ protocol: 'TCP', port }]],
-      [[{ ipBlock: { cidr: '::/0' } }], [{ protocol: 'TCP', port }]],
-    ];
-    expect(egressOf(dbLabels)).toEqual(config.objectStore ? [toObjectStore] : []);
+  it('gives the database pods egress to DNS only, and with an object store to its port (the upload sidecar), as the restore\'s fetch', () => {
+    const toObjectStore = [[], [{ protocol: 'TCP', port: objectStorePort(config.objectStore?.endpoint) }]];
+    expect(egressOf(dbLabels)).toEqual([config.objectStore ? [dns, toObjectStore] : [dns]]);
     const restore = all.find((m) => m.kind === 'CronJob' && m.metadata.name.endsWith('-pitr-restore'));
     if (restore && config.objectStore) {
-      expect(egressOf(restore.spec.jobTemplate.spec.template.metadata.labels)).toEqual(expect.arrayContaining([dnsAndDatabase, toObjectStore]));
+      expect(egressOf(restore.spec.jobTemplate.spec.template.metadata.labels)).toEqual(expect.arrayContaining([dnsAndDatabase, [dns, toObjectStore]]));
     }
   });
 
@@ -141,7 +175,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   it('keeps every NetworkPolicy in the access wave, none left to the chart', () => {
     const policies = all.filter((m) => m.kind === 'NetworkPolicy');
     expect(policies.map((m) => m.metadata.name).sort()).toEqual([
-      'credentials-egress', 'ingress', 'jobs-egress', ...(config.objectStore ? ['database-egress', 'object-store-egress'] : []),
+      'credentials-egress', 'default-deny', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.objectStore ? ['object-store-clients-egress'] : []),
     ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { BACKUP, RESTORE } from '../lib/backup/script-contracts';
 import { BOOTSTRAP } from '../lib/credentials/bootstrap-contract';
+import { PASSFILE } from '../lib/credentials/passfile-contract';
 import { RUNNER } from '../lib/migrations/runner-contract';
 import { CONTRACT_MARKER, KnobRule, POSTGRES_INT_MAX, ScriptContract, describeRule, knobProblem, renderScript } from '../lib/script-contract';
 import { validateProps } from '../lib/validation';
@@ -45,7 +46,7 @@ function shellVerdicts(script: string, knob: string, values: readonly string[]):
 }
 
 /** Every script we ship, by its contract. */
-const CONTRACTS: Record<string, ScriptContract> = { 'runner.sh': RUNNER, 'verify.sh': VERIFY, 'bootstrap.sh': BOOTSTRAP, 'backup.sh': BACKUP, 'restore.sh': RESTORE };
+const CONTRACTS: Record<string, ScriptContract> = { 'runner.sh': RUNNER, 'verify.sh': VERIFY, 'bootstrap.sh': BOOTSTRAP, 'backup.sh': BACKUP, 'restore.sh': RESTORE, 'passfile.sh': PASSFILE };
 const ruled: [string, string, KnobRule][] = Object.entries(CONTRACTS).flatMap(([script, contract]) =>
   Object.values(contract.knobs).flatMap((k): [string, string, KnobRule][] => (k.rule ? [[script, k.env, k.rule]] : [])));
 

@@ -215,6 +215,33 @@ describe('synthesis', () => {
     }
   });
 
+  it.each([
+    ['client networks without the cluster\'s own', "{ serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'] }", [
+      "cluster.podCidrs: required while allowedCidrs is set", "cluster.serviceCidrs: required while allowedCidrs is set",
+    ]],
+    ['an issuer without TLS', "{ tls: { issuer: { kind: 'ClusterIssuer', name: 'internal-ca' } } }", ['tls.issuer: conflicts with tls.enabled false']],
+    ['a certificate Secret named like the chart\'s', "{ tls: { enabled: true, issuer: { name: 'ca' }, certificatesSecret: 'postgres-postgresql-crt' } }", [
+      "tls.certificatesSecret: 'postgres-postgresql-crt' is the name of a Secret the chart renders",
+    ]],
+  ])('refuses %s in a profile, naming the prop (exit 1, dist/ untouched)', (_what, props, messages) => {
+    const profiles = path.join(project, 'lib', 'profiles.ts');
+    const original = readFileSync(profiles, 'utf8');
+    const marker = '\n} as const satisfies Record<string, LearnflowPostgresProps>;';
+    expect(original).toContain(marker);
+    const before = tree(path.join(project, 'dist'));
+    writeFileSync(profiles, original.replace(marker, `\n  insecure: ${props},${marker}`));
+    try {
+      const run = synth(project);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('synth failed, dist/ was left as it was');
+      expect(run.stderr).toContain(`profile 'insecure' (lib/profiles.ts): ${messages.length} problem(s)`);
+      for (const message of messages) expect(run.stderr).toContain(`  - ${message}`);
+      expect(tree(path.join(project, 'dist'))).toEqual(before);
+    } finally {
+      writeFileSync(profiles, original);
+    }
+  });
+
   it('runs under the cdk8s CLI too: `cdk8s synth` fills dist/ and its own output folder, with no upgrade check', () => {
     const out = path.join(project, 'cli-out');
     const run = cdk8sCli(project, ['synth', '--output', out], { CDK8S_OUTDIR: out });

@@ -4,6 +4,9 @@ import { PROFILES } from '../lib/profiles';
 import { editDistance, nearest } from '../lib/nearest';
 import { PROPS_RULES, Rules, checkProps, parseQuantity, validateProps } from '../lib/validation';
 
+/** A cluster's own networks, which client networks need beside them. */
+const CLUSTER = { podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] };
+
 /** The single problem a props object produces; fails the test when there are more or none. */
 function problemOf(props: LearnflowPostgresProps): string {
   const problems = validateProps(props);
@@ -14,7 +17,7 @@ function problemOf(props: LearnflowPostgresProps): string {
 describe('validation', () => {
   it('accepts both profiles and the empty description (all defaults)', () => {
     expect(validateProps({})).toEqual([]);
-    expect(validateProps({ allowedCidrs: ['10.0.0.0/8', 'fd00::/8', '2001:DB8::/32'] })).toEqual([]);
+    expect(validateProps({ allowedCidrs: ['10.0.0.0/8', 'fd00::/8', '2001:DB8::/32'], cluster: CLUSTER })).toEqual([]);
     for (const profile of Object.values(PROFILES)) expect(validateProps(profile)).toEqual([]);
   });
 
@@ -47,18 +50,37 @@ describe('validation', () => {
     ['storage class twice', { storageClass: 'gp3', storageClassPreset: 'eks' }, /^storageClassPreset: conflicts with storageClass/],
     ['cpu quantity', { resources: { requests: { cpu: 'half' } } }, /^resources\.requests\.cpu: 'half' is not a Kubernetes resource quantity/],
     ['memory quantity', { resources: { limits: { memory: '2GB' } } }, /^resources\.limits\.memory: '2GB' is not a Kubernetes resource quantity/],
+    ['ephemeral storage quantity', { resources: { limits: { ephemeralStorage: '2GB' } } }, /^resources\.limits\.ephemeralStorage: '2GB' is not a Kubernetes resource quantity/],
+    ['ephemeral storage request above limit', { resources: { requests: { ephemeralStorage: '4Gi' }, limits: { ephemeralStorage: '2Gi' } } }, /^resources\.requests\.ephemeralStorage: 4Gi exceeds resources\.limits\.ephemeralStorage 2Gi/],
     ['request above limit', { resources: { requests: { memory: '4Gi' }, limits: { memory: '2Gi' } } }, /^resources\.requests\.memory: 4Gi exceeds resources\.limits\.memory 2Gi/],
     ['serviceType', { serviceType: 'ExternalName' as never }, /^serviceType: 'ExternalName' is unknown/],
     ['port range', { port: 70000 }, /^port: 70000 is out of range \(a whole number from 1 to 65535\)/],
-    ['nodePort range', { serviceType: 'NodePort', allowedCidrs: ['10.0.0.0/8'], nodePort: 8080 }, /^nodePort: 8080 is out of range \(a whole number from 30000 to 32767\)/],
+    ['nodePort range', { serviceType: 'NodePort', allowedCidrs: ['10.0.0.0/8'], cluster: CLUSTER, nodePort: 8080 }, /^nodePort: 8080 is out of range \(a whole number from 30000 to 32767\)/],
     ['nodePort with ClusterIP', { nodePort: 30432 }, /^nodePort: conflicts with serviceType ClusterIP/],
     ['LoadBalancer without client networks', { serviceType: 'LoadBalancer' }, /^allowedCidrs: empty while serviceType is LoadBalancer/],
-    ['CIDR', { allowedCidrs: ['10.0.0.0/33'] }, /^allowedCidrs\[0\]: '10\.0\.0\.0\/33' is not a CIDR block/],
-    ['IPv6 CIDR', { allowedCidrs: ['fd00::/129'] }, /^allowedCidrs\[0\]: 'fd00::\/129' is not a CIDR block/],
-    ['IPv4 inside IPv6', { allowedCidrs: ['::ffff:10.0.0.0/104'] }, /^allowedCidrs\[0\]: '::ffff:10\.0\.0\.0\/104' is not a CIDR block/],
+    ['CIDR', { allowedCidrs: ['10.0.0.0/33'], cluster: CLUSTER }, /^allowedCidrs\[0\]: '10\.0\.0\.0\/33' is not a CIDR block/],
+    ['IPv6 CIDR', { allowedCidrs: ['fd00::/129'], cluster: CLUSTER }, /^allowedCidrs\[0\]: 'fd00::\/129' is not a CIDR block/],
+    ['IPv4 inside IPv6', { allowedCidrs: ['::ffff:10.0.0.0/104'], cluster: CLUSTER }, /^allowedCidrs\[0\]: '::ffff:10\.0\.0\.0\/104' is not a CIDR block/],
+    ['CIDR with host bits', { allowedCidrs: ['10.1.2.3/8'], cluster: CLUSTER }, /^allowedCidrs\[0\]: '10\.1\.2\.3\/8' has address bits set past its prefix \(did you mean 10\.0\.0\.0\/8\?\)/],
+    ['client networks without the pod networks', { allowedCidrs: ['203.0.113.0/24'], cluster: { serviceCidrs: ['10.96.0.0/12'] } }, /^cluster\.podCidrs: required while allowedCidrs is set \(the policy leaves the cluster's own pod networks out/],
+    ['client networks without the Service networks', { allowedCidrs: ['203.0.113.0/24'], cluster: { podCidrs: ['10.244.0.0/16'] } }, /^cluster\.serviceCidrs: required while allowedCidrs is set/],
+    ['a client network inside the pod network', { allowedCidrs: ['10.0.0.0/8', '10.244.8.0/24'], cluster: CLUSTER }, /^allowedCidrs\[1\]: '10\.244\.8\.0\/24' lies inside the cluster's network '10\.244\.0\.0\/16' \(cluster\.podCidrs\[0\]\): it would admit the cluster's own pods/],
+    ['a client network that is the Service network', { allowedCidrs: ['10.96.0.0/12'], cluster: CLUSTER }, /^allowedCidrs\[0\]: '10\.96\.0\.0\/12' lies inside the cluster's network '10\.96\.0\.0\/12' \(cluster\.serviceCidrs\[0\]\)/],
+    ['a client network twice', { allowedCidrs: ['203.0.113.0/24', '203.0.113.0/24'], cluster: CLUSTER }, /^allowedCidrs: '203\.0\.113\.0\/24' is listed twice/],
+    ['a pod network', { cluster: { podCidrs: ['10.244.0.0/33'] } }, /^cluster\.podCidrs\[0\]: '10\.244\.0\.0\/33' is not a CIDR block/],
+    ['a node-local DNS address', { cluster: { nodeLocalDnsAddresses: ['169.254.20.10/32'] } }, /^cluster\.nodeLocalDnsAddresses\[0\]: '169\.254\.20\.10\/32' is not an IP address/],
     ['allowed namespace name', { allowedNamespaces: ['ok', 'Not_OK'] }, /^allowedNamespaces\[1\]: 'Not_OK' is not a valid name/],
     ['allowed namespace twice', { allowedNamespaces: ['app', 'app'] }, /^allowedNamespaces: 'app' is listed twice/],
     ['TLS secret without TLS', { tls: { certificatesSecret: 'pg-tls' } }, /^tls\.certificatesSecret: conflicts with tls\.enabled false/],
+    ['an issuer without TLS', { tls: { issuer: { name: 'internal-ca' } } }, /^tls\.issuer: conflicts with tls\.enabled false \(the server would not serve the certificate/],
+    ['an issuer of an unknown kind', { tls: { enabled: true, issuer: { name: 'ca', kind: 'VaultIssuer' } } }, /^tls\.issuer\.kind: 'VaultIssuer' is unknown \(one of Issuer, ClusterIssuer\)/],
+    ['an issuer name', { tls: { enabled: true, issuer: { name: 'Internal CA' } } }, /^tls\.issuer\.name: 'Internal CA' is not a valid name/],
+    ['extra names without an issuer', { tls: { enabled: true, extraDnsNames: ['db.example.com'] } }, /^tls\.extraDnsNames: needs tls\.issuer/],
+    ['an extra name', { tls: { enabled: true, issuer: { name: 'ca' }, extraDnsNames: ['*.example.com', 'DB.example.com'] } }, /^tls\.extraDnsNames\[1\]: 'DB\.example\.com' is not a DNS name/],
+    ["the chart's certificate Secret", { tls: { enabled: true, issuer: { name: 'ca' }, certificatesSecret: 'postgres-postgresql-crt' } }, /^tls\.certificatesSecret: 'postgres-postgresql-crt' is the name of a Secret the chart renders \(its self-signed certificate \(tls\.autoGenerated\)\); the certificate needs a Secret of its own \(e\.g\. 'postgres-postgresql-tls'\)/],
+    ["the chart's password Secret, for another release", { releaseName: 'db', tls: { enabled: true, certificatesSecret: 'db-postgresql' } }, /^tls\.certificatesSecret: 'db-postgresql' is the name of a Secret the chart renders \(its passwords/],
+    ['the credentials Secret', { credentials: { existingSecret: 'pg' }, tls: { enabled: true, issuer: { name: 'ca' }, certificatesSecret: 'pg' } }, /^tls\.certificatesSecret: 'pg' is the name of the credentials Secret/],
+    ['a cluster domain', { cluster: { domain: 'Cluster.Local' } }, /^cluster\.domain: 'Cluster\.Local' is not a valid name/],
     ['existing secret name', { credentials: { existingSecret: 'PG Creds' } }, /^credentials\.existingSecret: 'PG Creds' is not a valid name/],
     ['generated password too short', { credentials: { generatedPasswordLength: 16 } }, /^credentials\.generatedPasswordLength: 16 is out of range \(a whole number from 32 to 128\)/],
     ['password length with a managed secret', { credentials: { existingSecret: 'pg', generatedPasswordLength: 48 } }, /^credentials\.generatedPasswordLength: conflicts with credentials\.existingSecret/],

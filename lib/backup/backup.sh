@@ -1,8 +1,10 @@
 #!/bin/sh
 # Scheduled backup, run by the dump CronJob beside the database pod (lib/pitr/backups.ts):
 #   sh -c "<this script>" backup <database> <keep>
-# The pod provides PGHOST, PGPORT, PGUSER (postgres), its password, and PGDUMP_DIR, the dumps' folder on
-# the backup volume. Writes one custom-format pg_dump of the application database, named by
+# The pod provides PGHOST, PGPORT, PGUSER (postgres), PGSSLMODE (and PGSSLROOTCERT with
+# verify-full), PGDUMP_DIR, the dumps' folder on the backup volume, and the superuser's password
+# alone at PASSWORD_FILE (the credentials Secret's one key), from which this writes libpq's
+# password file. Writes one custom-format pg_dump of the application database, named by
 # UTC time, then keeps the newest <keep> dumps. A dump is renamed into place only when complete.
 # Its exit codes and constants come from its TypeScript contract (lib/backup/script-contracts.ts),
 # which the synth renders into this copy below.
@@ -11,14 +13,21 @@ set -eu
 : "${PROG:?this is the source of backup.sh: run the copy the synth renders into the chart's values}"
 database=$1
 keep=$2
-: "${PGDUMP_DIR:?}"
+: "${PGDUMP_DIR:?}" "${PASSWORD_FILE:=$DEFAULT_PASSWORD_FILE}"
 mkdir -p "$PGDUMP_DIR"
-# Charts 16.x hand the password over as a file (auth.usePasswordFiles), 15.x as PGPASSWORD.
-if [ -z "${PGPASSWORD:-}" ] && [ -n "${PGPASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
 
+# The password file in a private directory of the pod's /tmp.
+login=$(mktemp -d "${TMPDIR:-/tmp}/login.XXXXXX")
 name="$database-$(date -u '+%Y%m%dT%H%M%SZ')$DUMP_SUFFIX"
 partial="$PGDUMP_DIR/.$name.partial"
-trap 'rm -f "$partial"' EXIT
+trap 'rm -f "$partial"; rm -rf "$login"' EXIT
+if ! problem=$(write_passfile "$PASSWORD_FILE" "$login/pgpass" "${PGHOST:-localhost}" "${PGPORT:-5432}" "$database" "${PGUSER:-postgres}"); then
+  echo "$PROG: $problem" >&2
+  exit "$EXIT_FAILED"
+fi
+unset PGPASSWORD PGPASSWORD_FILE
+export PGPASSFILE="$login/pgpass"
+
 pg_dump --format=custom --no-password --dbname="$database" --file="$partial"
 mv "$partial" "$PGDUMP_DIR/$name"
 echo "$PROG: wrote $name ($(wc -c <"$PGDUMP_DIR/$name" | tr -d ' ') bytes)"

@@ -2,7 +2,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { MIGRATION_DEFAULTS } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
-import { DatabaseEndpoint, connectionAs, containerEnvironment, libpqVariables } from '../database-client';
+import { DatabaseEndpoint, connectionAs, containerEnvironment, databaseLogin, libpqVariables } from '../database-client';
 import { manualJobTemplate } from '../job';
 import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
 import { failJobOnExitCodes } from '../script-contract';
@@ -59,9 +59,10 @@ export class RestoreTemplate extends Construct {
     this.name = resourceName(releaseName, 'backup-restore');
     const backups = kplus.Volume.fromPersistentVolumeClaim(this, 'backups',
       kplus.PersistentVolumeClaim.fromClaimName(this, 'claim', props.backupClaim), { readOnly: true });
+    // The dump holds objects owned by the application user; restoring them needs the superuser.
+    const connection = connectionAs(props.database, 'postgres');
     const env: Record<string, string> = {
-      // The dump holds objects owned by the application user; restoring them needs the superuser.
-      ...libpqVariables(connectionAs(props.database, 'postgres')),
+      ...libpqVariables(connection),
       PGDUMP_DIR: DUMP_DIR,
       RESTORE_DB_WAIT_SECONDS: String(props.waitForDatabaseSeconds ?? MIGRATION_DEFAULTS.waitForDatabaseSeconds),
     };
@@ -79,9 +80,10 @@ export class RestoreTemplate extends Construct {
         name: 'restore',
         image: props.image,
         command: ['/bin/sh', '-c', restoreScript(), 'restore'],
-        envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }),
+        envVariables: containerEnvironment(env),
         volumeMounts: [{ path: BACKUP_MOUNT, volume: backups, readOnly: true }],
       },
+      login: databaseLogin(this, 'login', { connection, password: { secret: props.credentialsSecret, key: CREDENTIAL_KEYS.adminPassword }, image: props.image }),
     });
     // The backup volume is ReadWriteOnce and the database pod mounts it: run on its node.
     template.scheduling.colocate(kplus.Pods.select(this, 'database', { labels: { ...props.database.objects.podLabels } }));

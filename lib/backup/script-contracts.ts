@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { PASSWORD_FILE } from '../credentials/passfile-contract';
 import { ScriptContract, renderScript } from '../script-contract';
 
 /** Dumps are `<database>-<UTC time>` plus this, e.g. `learnflow-20261122T023000Z.dump`. */
@@ -15,8 +16,11 @@ export const BACKUP = {
   knobs: {
     /** The chart's backup volume, mounted by its CronJob. */
     dumpDir: { env: 'PGDUMP_DIR' },
+    /** The superuser's password alone, as the CronJob mounts it from the credentials Secret. */
+    passwordFile: { env: 'PASSWORD_FILE', default: PASSWORD_FILE },
   },
   constants: { DUMP_SUFFIX },
+  includes: [path.join(__dirname, '..', 'passfile.sh')],
 } as const satisfies ScriptContract;
 
 /** The contract of restore.sh, the restore template's command. */
@@ -35,6 +39,7 @@ export const RESTORE = {
     dbWaitSeconds: { env: 'RESTORE_DB_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 2, max: 86400 } },
   },
   constants: { DUMP_SUFFIX },
+  includes: [path.join(__dirname, '..', 'tls-failures.sh')],
 } as const satisfies ScriptContract;
 
 export const backupScript = (): string => renderScript(BACKUP);

@@ -8,6 +8,7 @@ import { ChartObjects, chartObjects } from '../chart';
 import { CHART_LINE_PREFIX, ChartLocation, resolveChartLocation } from '../chart-source';
 import { resourceName } from '../names';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from '../config';
+import { LOGIN_VOLUMES } from '../credentials/passfile-contract';
 import { PLAN_KEY, PLAN_PARTS_KEY } from '../migrations/bundle';
 import { PROFILES } from '../profiles';
 import { CliError, EXIT } from './exit-codes';
@@ -55,7 +56,7 @@ export interface Target {
   readonly baseBackupCronJob?: string;
   /** The migrations the migration Job applies, from its plan.tsv, ascending. */
   readonly migrationPlan: readonly MigrationRef[];
-  /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=require]`: the migration Job's libpq settings, no password. */
+  /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=<mode>]`: the migration Job's libpq settings, no password. */
   readonly connectionString: string;
   /** The Secret whose `password` key the migration Job (and applications) log in with. */
   readonly credentialsSecret: string;
@@ -150,8 +151,9 @@ export function loadTarget(profile: string, root = PROJECT_ROOT, profiles: Reado
     baseBackupCronJob: cronJob('basebackup'),
     migrationPlan: migrationPlan(migrations, manifests, distDir),
     connectionString: connectionString(migrations),
-    credentialsSecret: migrations.spec.template.spec.containers[0].env
-      ?.find((e: any) => e.name === 'PGPASSWORD')?.valueFrom?.secretKeyRef?.name ?? '(see the migration Job)',
+    // The Secret the migration Job's login reads its password from.
+    credentialsSecret: (migrations.spec.template.spec.volumes ?? [])
+      .find((v: any) => v.name === LOGIN_VOLUMES.key)?.secret?.secretName ?? '(see the migration Job)',
   };
 }
 
@@ -178,6 +180,6 @@ function migrationPlan(job: KubeObject, manifests: readonly KubeObject[], distDi
 function connectionString(job: KubeObject): string {
   const env: Record<string, string> = {};
   for (const e of job.spec.template.spec.containers[0].env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;
-  const query = env.PGSSLMODE === 'require' ? '?sslmode=require' : '';
+  const query = env.PGSSLMODE && env.PGSSLMODE !== 'prefer' ? `?sslmode=${env.PGSSLMODE}` : '';
   return `postgresql://${env.PGUSER}@${env.PGHOST}:${env.PGPORT}/${env.PGDATABASE}${query}`;
 }

@@ -31,10 +31,10 @@ exists() {
   fail "$EXIT_API_UNAVAILABLE" "cannot read $1/$2 in namespace $NAMESPACE: $(cat "$work/err")"
 }
 
-secret_value_length() {
+secret_value() { # key: its value, decoded, into $work/decoded
   kubectl get secret "$SECRET_NAME" -n "$NAMESPACE" -o "jsonpath={.data.$1}" >"$work/value" 2>"$work/err" ||
     fail "$EXIT_API_UNAVAILABLE" "cannot read secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
-  base64 -d <"$work/value" | wc -c | tr -d ' '
+  base64 -d <"$work/value" >"$work/decoded"
 }
 
 # The major-version guard (README: Upgrading PostgreSQL's major version). This Job runs before the
@@ -71,10 +71,15 @@ random_password() {
 
 if exists secret "$SECRET_NAME"; then
   for key in "$ADMIN_PASSWORD_KEY" "$PASSWORD_KEY"; do
-    length=$(secret_value_length "$key")
+    secret_value "$key"
+    length=$(wc -c <"$work/decoded" | tr -d ' ')
     [ "$length" -ge "$MIN_PASSWORD_LENGTH" ] || fail "$EXIT_REFUSED" \
       "secret $NAMESPACE/$SECRET_NAME: key '$key' is missing or shorter than $MIN_PASSWORD_LENGTH characters." \
       "Fix: set it, e.g. kubectl -n $NAMESPACE patch secret $SECRET_NAME --type merge -p '{\"stringData\":{\"$key\":\"<$MIN_PASSWORD_LENGTH+ characters>\"}}'"
+    # Our Jobs log in through a libpq password file (one line per login): no line break fits in it.
+    [ "$(tr -dc '\n' <"$work/decoded" | wc -c | tr -d ' ')" = 0 ] || fail "$EXIT_REFUSED" \
+      "secret $NAMESPACE/$SECRET_NAME: key '$key' holds a line break (a file with a trailing newline, given to --from-file?): passwords reach libpq through a password file, which cannot hold one." \
+      "Fix: set it without, e.g. kubectl -n $NAMESPACE patch secret $SECRET_NAME --type merge -p '{\"stringData\":{\"$key\":\"<$MIN_PASSWORD_LENGTH+ characters, one line>\"}}'"
   done
   log "secret $NAMESPACE/$SECRET_NAME exists with keys $ADMIN_PASSWORD_KEY and $PASSWORD_KEY: kept as it is"
   exit "$EXIT_OK"

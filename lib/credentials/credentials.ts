@@ -86,7 +86,8 @@ export class DatabaseCredentials extends Construct {
       DATABASE_NAME: database.databaseName,
       DATABASE_HOST: database.host,
       DATABASE_PORT: String(database.port),
-      ...(database.tls ? { URI_QUERY: '?sslmode=require' } : {}),
+      // Clients of the URI verify the server where its certificate can be (sslrootcert: their copy of ca.crt).
+      ...(database.tls ? { URI_QUERY: `?sslmode=${database.tls.caSecret ? 'verify-full' : 'require'}` } : {}),
     };
     projectJob(this, 'bootstrap', {
       name,

@@ -2,7 +2,7 @@ import { ApiObject } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
-import { DatabaseConnection, containerEnvironment, libpqVariables } from '../database-client';
+import { DatabaseConnection, containerEnvironment, databaseLogin, libpqVariables } from '../database-client';
 import { manualJobTemplate, projectJob, ProjectJobProps } from '../job';
 import { DATABASE_CLIENT_LABEL, contentHash, resourceName, standardLabels } from '../names';
 import { failJobOnExitCodes } from '../script-contract';
@@ -72,7 +72,12 @@ export class MigrationJob extends Construct {
       return name;
     });
 
-    const envVariables = containerEnvironment(runnerEnvironment(props), { secret: props.credentialsSecret, key: props.passwordKey ?? CREDENTIAL_KEYS.password });
+    const envVariables = containerEnvironment(runnerEnvironment(props));
+    const login = databaseLogin(this, 'login', {
+      connection: props.connection,
+      password: { secret: props.credentialsSecret, key: props.passwordKey ?? CREDENTIAL_KEYS.password },
+      image: props.image,
+    });
     const common = (name: string, command: string): ProjectJobProps => ({
       name,
       namespace,
@@ -84,6 +89,7 @@ export class MigrationJob extends Construct {
       failJobOnExitCodes: failJobOnExitCodes(RUNNER),
       syncWave: SYNC_WAVES.migrations,
       configMapDirectory: { mountPath: MIGRATIONS_MOUNT, configMaps: this.configMapNames },
+      login,
       container: {
         name: 'migrate',
         image: props.image,
@@ -125,7 +131,7 @@ function configMapLayout(migrations: readonly Migration[]): ConfigMapLayout {
   return layout;
 }
 
-/** The libpq variables and runner knobs of the Job's container, PGPASSWORD aside. */
+/** The libpq variables and runner knobs of the Job's container (its password comes from the login's file). */
 export function runnerEnvironment(props: MigrationJobProps): Record<string, string> {
   const k = RUNNER.knobs;
   return {

@@ -90,6 +90,7 @@ export const RUNNER = {
     MAX_FILE_PARTS,
     TRANSIENT_SQLSTATES: TRANSIENT_SQLSTATES.join(' '),
   },
+  includes: [path.join(__dirname, '..', 'tls-failures.sh')],
 } as const satisfies ScriptContract;
 
 export type RunnerKnob = keyof typeof RUNNER.knobs;

@@ -605,6 +605,7 @@ while :; do
     *'password authentication failed'*|*'no password supplied'*)
       fail "$EXIT_CONNECTION_FAILED" "cannot log in to $server as ${PGUSER:-?}, not retrying: $err" ;;
   esac
+  if cause=$(tls_failure "$err"); then fail "$EXIT_CONNECTION_FAILED" "cannot verify the database at $server, not retrying: $cause: $err"; fi
   [ -n "$deadline" ] || deadline=$(($(date -r "$script" +%s) + db_wait + 1))
   left=$((deadline - $(date +%s) - 1)) # what is left after the second's pause below
   [ -z "$late" ] && [ "$left" -ge 1 ] ||

@@ -1,7 +1,7 @@
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
-import { DatabaseConnection, containerEnvironment, libpqVariables } from '../database-client';
+import { DatabaseConnection, containerEnvironment, databaseLogin, libpqVariables } from '../database-client';
 import { projectJob } from '../job';
 import { Migration } from '../migrations/types';
 import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
@@ -68,8 +68,13 @@ export class VerificationJob extends Construct {
         name: 'verify',
         image: props.image,
         command: ['/bin/sh', '-c', verifyScript(), 'verify'],
-        envVariables: containerEnvironment(env, { secret: props.credentialsSecret, key: props.passwordKey ?? CREDENTIAL_KEYS.password }),
+        envVariables: containerEnvironment(env),
       },
+      login: databaseLogin(this, 'login', {
+        connection: props.connection,
+        password: { secret: props.credentialsSecret, key: props.passwordKey ?? CREDENTIAL_KEYS.password },
+        image: props.image,
+      }),
     });
   }
 }

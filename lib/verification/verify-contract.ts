@@ -23,6 +23,7 @@ export const VERIFY = {
     migrationsWaitSeconds: { env: 'VERIFY_MIGRATIONS_WAIT_SECONDS', default: '900', rule: { kind: 'whole', unit: 'seconds', min: 1, max: 172800 } },
   },
   constants: { TABLE: APPLIED_MIGRATIONS_TABLE },
+  includes: [path.join(__dirname, '..', 'tls-failures.sh')],
 } as const satisfies ScriptContract;
 
 /** verify.sh as the Job runs it. */

@@ -7,8 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DIST, findOne } from '../support/dist';
-import { distMigrationJob, jobContainer, prepareDistJob, runCommand, runJobContainer } from '../support/dist-job';
+import { BACKUP } from '../../lib/backup/script-contracts';
+import { DIST, findOne, manifests } from '../support/dist';
+import { distMigrationJob, jobContainer, prepareDistJob, runCommand, runPod } from '../support/dist-job';
 import { Pg, startPostgres } from '../support/postgres';
 import { RunnerResult, runRunner } from '../support/runner-harness';
 
@@ -19,6 +20,7 @@ const backupCommand: string[] = jobContainer(dumpCronJob).command;
 const keep = Number(backupCommand.at(-1));
 const restoreTemplate = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-backup-restore', 'restore template');
 const appUser = values.auth.username as string;
+const credentialsSecret = values.auth.existingSecret as string;
 const appPassword = randomBytes(18).toString('hex');
 let source: Pg;
 let target: Pg;
@@ -31,15 +33,25 @@ function chartLikeDatabase(pg: Pg): void {
   pg.psql('postgres', `CREATE DATABASE ${values.auth.database} OWNER ${appUser}`);
 }
 
-/** The dump CronJob's pod: PGUSER postgres with the admin password, PGHOST/PGPORT, PGDUMP_DIR. */
-const runBackup = (pg: Pg): Promise<RunnerResult> =>
-  runCommand(backupCommand, { PATH: pg.env().PATH, PGUSER: 'postgres', PGPASSWORD: pg.password, PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups });
+/**
+ * The dump CronJob's pod: PGUSER postgres, PGHOST/PGPORT, PGDUMP_DIR, and the superuser's
+ * password mounted as a file where PASSWORD_FILE says (no PGPASSWORD).
+ */
+function runBackup(pg: Pg): Promise<RunnerResult> {
+  const secret = mkdtempSync(path.join(dir, 'secret-'));
+  writeFileSync(path.join(secret, 'password'), pg.password, { mode: 0o440 });
+  return runCommand(backupCommand, { PATH: pg.env().PATH, PGUSER: 'postgres', PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups, PASSWORD_FILE: path.join(secret, 'password') });
+}
 
-function runRestore(pg: Pg, overrides: Record<string, string>): Promise<RunnerResult> {
-  return runJobContainer(restoreTemplate, {
-    PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGPASSWORD: pg.password, PGSSLMODE: 'disable',
-    PGDUMP_DIR: backups, RESTORE_DB_WAIT_SECONDS: '2', ...overrides,
+/** The restore template's pod: its login from the credentials Secret, the backup claim, `overrides` on top. */
+async function runRestore(pg: Pg, overrides: Record<string, string>): Promise<RunnerResult> {
+  const pod = await runPod(manifests(PROFILE), restoreTemplate, mkdtempSync(path.join(dir, 'pod-')), {
+    // The server's CA too (production verifies the server; the test server speaks no TLS: PGSSLMODE below).
+    secrets: { [credentialsSecret]: { 'postgres-password': pg.password }, [values.tls.certificatesSecret]: { 'ca.crt': 'unused' } },
+    claims: { 'postgres-postgresql-backups': path.dirname(backups) },
+    env: { PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGSSLMODE: 'disable', RESTORE_DB_WAIT_SECONDS: '2', ...overrides },
   });
+  return pod.main ?? pod.init.at(-1)!;
 }
 
 /** The most recent real dump (names sort by time; the retention test's fakes are from 2020-2021). */
@@ -51,8 +63,9 @@ const dumpRows = (pg: Pg) => Object.fromEntries(TABLES.map((t) => [t, pg.psql('l
 beforeAll(async () => {
   [source, target] = await Promise.all([startPostgres(), startPostgres()]);
   dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-backup-'));
-  backups = path.join(dir, 'pgdump');
-  mkdirSync(backups);
+  // The backup claim's volume; the dumps in its dumps/ folder (PGDUMP_DIR).
+  backups = path.join(dir, 'backup-claim', 'dumps');
+  mkdirSync(backups, { recursive: true });
   chartLikeDatabase(source);
   chartLikeDatabase(target);
   const job = prepareDistJob(distMigrationJob(PROFILE), dir, {
@@ -83,6 +96,16 @@ describe('backups and restore', () => {
     expect(jobContainer(dumpCronJob).env).toMatchObject({ PGUSER: 'postgres', PGDUMP_DIR: '/backups/dumps' });
     expect(backupCommand.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(backupCommand.slice(3)).toEqual(['backup', 'learnflow', '14']);
+    // The superuser's password alone, mounted where backup.sh reads it by default; none in the environment.
+    const passwordFile = BACKUP.knobs.passwordFile.default;
+    const pod = dumpCronJob.spec.jobTemplate.spec.template.spec;
+    expect(pod.volumes).toContainEqual({
+      name: 'database-password',
+      secret: { secretName: credentialsSecret, items: [{ key: 'postgres-password', path: path.basename(passwordFile) }], defaultMode: 0o440 },
+    });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'database-password', mountPath: path.dirname(passwordFile), readOnly: true });
+    expect(JSON.stringify(pod.containers[0].env)).not.toMatch(/PGPASSWORD|secretKeyRef/);
+    expect(values.auth.usePasswordFiles).toBe(true);
   });
 
   it('takes a backup, restores it into an empty database and every row comes back', async () => {
@@ -148,6 +171,16 @@ describe('backups and restore', () => {
     } finally {
       await fresh.stop();
     }
+  });
+
+  it('refuses a password it cannot put in a password file, before dumping anything', async () => {
+    const secret = mkdtempSync(path.join(dir, 'secret-'));
+    writeFileSync(path.join(secret, 'password'), 'two\nlines');
+    const before = readdirSync(backups).sort();
+    const backup = await runCommand(backupCommand, { PATH: source.env().PATH, PGUSER: 'postgres', PGHOST: source.host, PGPORT: String(source.port), PGDUMP_DIR: backups, PASSWORD_FILE: path.join(secret, 'password') });
+    expect(backup.code).toBe(1);
+    expect(backup.stderr).toContain('holds a line break, which a libpq password file cannot hold');
+    expect(readdirSync(backups).sort()).toEqual(before);
   });
 
   it('fails with exit 8 when the database cannot be reached', async () => {

@@ -263,5 +263,15 @@ describeKube('credentials bootstrap from dist/, run as its ServiceAccount', () =
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain(`secret ${NAMESPACE}/${SUPPLIED}: key 'postgres-password' is missing or shorter than 16 characters.`);
     });
+
+    it('refuses a password with a line break, such as a file\'s trailing newline (exit 1): no password file can hold it', async () => {
+      await deleteSecret(SUPPLIED);
+      await kube.kubectlOk(['create', 'secret', 'generic', SUPPLIED, '-n', NAMESPACE,
+        `--from-literal=postgres-password=${'A'.repeat(24)}`, `--from-literal=password=${'b'.repeat(24)}\n`]);
+      const r = await run(bootstrap);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`secret ${NAMESPACE}/${SUPPLIED}: key 'password' holds a line break`);
+      expect(r.stderr).toContain('which cannot hold one');
+    });
   });
 });

@@ -18,7 +18,7 @@ import { PROFILES, PROFILE_NAMES, ProfileName } from '../../lib/profiles';
 import { DIST, Manifest, ROOT, manifests } from '../support/dist';
 import { describeKube, Kube, startKube } from '../support/kube';
 import {
-  ProjectVariant, live, manifestFile, mountedConfigMaps, namespaceObjects, podSpec, ref, serverSideApply, synthesizeVariant, versionsOf,
+  ProjectVariant, installCertManagerCrds, live, manifestFile, mountedConfigMaps, namespaceObjects, podSpec, ref, serverSideApply, synthesizeVariant, versionsOf,
 } from '../support/kube-dist';
 
 const configOf = (profile: ProfileName): DeploymentConfig => resolveConfig(PROFILES[profile]);
@@ -139,7 +139,11 @@ describeKube('dist/ on a real API server', () => {
   beforeAll(async () => {
     const started = Date.now();
     const results = await Promise.allSettled([
-      ...[...PROFILE_NAMES, 'client-side' as const].map((k) => startKube().then((kube) => servers.set(k, kube))),
+      // Clusters with cert-manager: a profile with tls.issuer renders a Certificate.
+      ...[...PROFILE_NAMES, 'client-side' as const].map((k) => startKube().then(async (kube) => {
+        servers.set(k, kube);
+        await installCertManagerCrds(kube);
+      })),
       synthesizeVariant({ files: NEXT_MIGRATION }).then((v) => (v2 = v)),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

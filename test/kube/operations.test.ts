@@ -83,8 +83,9 @@ describeKube('the README\'s operator commands on a real API server', () => {
     expect(container(rollback).command).toEqual(['sh', '/migrations/runner.sh', 'rollback']);
     expect(container(rollback).env).toContainEqual({ name: 'MIGRATE_TARGET_VERSION', value: '004' });
     // The copy keeps the template's mount and credentials.
-    expect(container(rollback).env).toContainEqual(expect.objectContaining({ name: 'PGPASSWORD' }));
-    expect(rollback.spec.template.spec.volumes.map((v: any) => v.name)).toContain('configmaps');
+    expect(container(rollback).env).toContainEqual(expect.objectContaining({ name: 'PGPASSFILE' }));
+    expect(rollback.spec.template.spec.initContainers.map((c: any) => c.name)).toEqual(['login']);
+    expect(rollback.spec.template.spec.volumes.map((v: any) => v.name)).toEqual(expect.arrayContaining(['configmaps', 'database-password', 'database-login']));
   });
 
   it('starts a restore of the README\'s backup file', async () => {

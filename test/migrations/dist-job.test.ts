@@ -3,6 +3,8 @@
 // application user of the chart owning the database, as the Bitnami chart sets it up. What it
 // expects comes from migrations/ and lib/profiles.ts at run time, except LearnFlow's schema,
 // asserted in one place below (LEARNFLOW_SCHEMA): evolving the schema means updating that place.
+import { mkdtempSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../../lib/profiles';
 import { resolveConfig } from '../../lib/config';
@@ -13,8 +15,8 @@ import { resourceName } from '../../lib/names';
 import { expectedTables } from '../../lib/verification/expected-schema';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { MigrationTemplate, distMigrationJob, prepareDistJob } from '../support/dist-job';
-import { ROOT } from '../support/dist';
+import { MigrationTemplate, distMigrationJob, prepareDistJob, runPod } from '../support/dist-job';
+import { ROOT, manifests } from '../support/dist';
 import { runRunner } from '../support/runner-harness';
 
 const PROFILE = 'development';
@@ -158,7 +160,33 @@ describe('the migration Job from dist/ on a real PostgreSQL', () => {
       MIGRATE_STATEMENT_TIMEOUT: m.statementTimeout,
       MIGRATE_LOCK_TIMEOUT: m.lockTimeout,
     });
-    expect(job.secretEnv.PGPASSWORD).toEqual({ name: config.credentials.existingSecret ?? resourceName(config.releaseName, 'credentials'), key: CREDENTIAL_KEYS.password });
+  });
+
+  it('logs in through the password file its init container writes from the credentials Secret, no password in any variable', async () => {
+    const secretName = config.credentials.existingSecret ?? resourceName(config.releaseName, 'credentials');
+    const spec = job.job.spec.template.spec;
+    expect(job.secretEnv).toEqual({});
+    expect(spec.volumes).toContainEqual({ name: 'database-password', secret: { secretName, items: [{ key: CREDENTIAL_KEYS.password, path: 'password' }], defaultMode: 0o440 } });
+    // Only the init container mounts the Secret; the Job's container reads the password file, read-only.
+    expect(spec.containers[0].volumeMounts.map((m: any) => m.name)).not.toContain('database-password');
+    expect(spec.containers[0].volumeMounts).toContainEqual({ name: 'database-login', mountPath: job.env.PGPASSFILE.replace(/\/[^/]+$/, ''), readOnly: true });
+    expect(spec.volumes).toContainEqual({ name: 'database-login', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+
+    const db = freshDatabase();
+    const { PGPASSWORD: password, ...connection } = appConnection(db);
+    const pod = (secret: string) => runPod(manifests(PROFILE), job.job, mkdtempSync(path.join(mounts, 'pod-')), {
+      secrets: { [secretName]: { [CREDENTIAL_KEYS.password]: secret } },
+      env: { ...connection, PGSSLMODE: 'disable' },
+    });
+    const ok = await pod(password);
+    expect(ok.init.map((r) => [r.code, r.stderr])).toEqual([[0, '']]);
+    expect(ok.main?.stderr).toBe('');
+    expect(ok.main?.code).toBe(0);
+    expect(rows(db, 'SELECT count(*) FROM applied_migrations')).toEqual([String(migrations.length)]);
+    // A wrong password: refused at once, not waited on (exit 8).
+    const wrong = await pod('not-the-password');
+    expect(wrong.main?.code).toBe(8);
+    expect(wrong.main?.stderr).toMatch(/cannot log in to .* as learnflow, not retrying: .*password authentication failed/);
   });
 
   it('applies every migration of migrations/ in order, creating the tables they define, as the application user', async () => {

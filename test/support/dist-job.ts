@@ -3,6 +3,7 @@
 // from the checkout's dist/, or is rendered in memory by the same chart the synth uses, for a
 // migration set a test builds (renderedMigrationJob).
 import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { App, Yaml } from 'cdk8s';
 import { parse } from 'yaml';
@@ -128,4 +129,82 @@ export function prepareDistJob(distJob: DistJob, parent: string, connection: Rec
   if (shell !== 'sh' || onMount(script) !== path.join(dir, 'runner.sh')) throw new Error(`unexpected Job command ${distJob.command.join(' ')}`);
   const env = Object.fromEntries(Object.entries(distJob.env).map(([k, v]) => [k, onMount(v)]));
   return { dir, args, env: { ...env, TMPDIR: parent, ...connection, ...overrides } };
+}
+
+/** What a pod gets from outside: the Secrets' keys and the claims' directories its volumes name. */
+export interface PodInputs {
+  /** Secret name → key → value. */
+  readonly secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Claim name → a directory standing for it. */
+  readonly claims?: Readonly<Record<string, string>>;
+  /** Replaces variables in every container (init containers included), after the mounts are mapped. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface PodResult {
+  /** Each init container's run, in order, up to the first that failed. */
+  readonly init: readonly RunnerResult[];
+  /** The Job's container, unless an init container failed. */
+  readonly main?: RunnerResult;
+}
+
+/**
+ * Runs a Job's pod (or a CronJob template's) here, as the kubelet would: every volume a
+ * directory under `dir` (a Secret's or ConfigMap's items as files, with their modes; emptyDirs
+ * empty; claims from `inputs.claims`), each container's mount paths mapped onto them in its
+ * variables and command, the init containers in order, then the Job's container unless one of
+ * them failed. `all` holds the ConfigMaps the pod mounts.
+ */
+export async function runPod(all: readonly Manifest[], job: Manifest, dir: string, inputs: PodInputs = {}): Promise<PodResult> {
+  const spec = podSpec(job);
+  const configMaps = new Map(all.filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, m.data as Record<string, string>]));
+  const volumes = new Map<string, string>();
+  for (const volume of spec.volumes ?? []) {
+    const at = path.join(dir, `volume-${volume.name}`);
+    volumes.set(volume.name, at);
+    if (volume.persistentVolumeClaim) {
+      const claim = inputs.claims?.[volume.persistentVolumeClaim.claimName];
+      if (!claim) throw new Error(`the pod mounts claim ${volume.persistentVolumeClaim.claimName}: give it in inputs.claims`);
+      volumes.set(volume.name, claim);
+      continue;
+    }
+    mkdirSync(at, { recursive: true });
+    const write = (data: Record<string, string>, items: { key: string; path: string; mode?: number }[] | undefined, mode: number) => {
+      for (const item of items ?? Object.keys(data).map((key): { key: string; path: string; mode?: number } => ({ key, path: key }))) {
+        if (data[item.key] === undefined) throw new Error(`volume ${volume.name}: no key ${item.key} (the kubelet would not start the pod)`);
+        writeFileSync(path.join(at, item.path), data[item.key], { mode: item.mode ?? mode });
+      }
+    };
+    if (volume.secret) {
+      const data = inputs.secrets?.[volume.secret.secretName];
+      if (!data) throw new Error(`the pod mounts Secret ${volume.secret.secretName}: give it in inputs.secrets`);
+      write(data, volume.secret.items, volume.secret.defaultMode ?? 0o644);
+    } else if (volume.configMap) {
+      write(configMaps.get(volume.configMap.name) ?? {}, volume.configMap.items, volume.configMap.defaultMode ?? 0o644);
+    } else if (volume.projected) {
+      for (const source of volume.projected.sources) write(configMaps.get(source.configMap.name) ?? {}, source.configMap.items, volume.projected.defaultMode ?? 0o644);
+    } else if (!volume.emptyDir) {
+      throw new Error(`volume ${volume.name}: a kind runPod does not know`);
+    }
+  }
+  const run = (container: any) => {
+    const mounts: [string, string][] = (container.volumeMounts ?? []).map((m: any) => [m.mountPath, volumes.get(m.name)!]);
+    const onMount = (value: string) => {
+      const mount = mounts.find(([p]) => value === p || value.startsWith(`${p}/`));
+      return mount ? mount[1] + value.slice(mount[0].length) : value;
+    };
+    const env: Record<string, string> = {};
+    for (const e of container.env ?? []) {
+      if (e.valueFrom) throw new Error(`${container.name}: ${e.name} comes from ${JSON.stringify(e.valueFrom)}, which runPod does not give`);
+      env[e.name] = onMount(e.value);
+    }
+    return runCommand([...container.command, ...(container.args ?? [])].map(onMount), { ...env, ...inputs.env });
+  };
+  const init: RunnerResult[] = [];
+  for (const container of spec.initContainers ?? []) {
+    const result = await run(container);
+    init.push(result);
+    if (result.code !== 0) return { init };
+  }
+  return { init, main: await run(spec.containers[0]) };
 }

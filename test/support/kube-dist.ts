@@ -1,9 +1,10 @@
 // dist/ on a test API server (test/support/kube.ts): apply it the ways the README documents,
 // read back what the server holds, and synthesize a variant of the project (one more migration).
 import { execFile } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import * as path from 'node:path';
-import { DIST, Manifest, manifests } from './dist';
+import { DIST, Manifest, ROOT, manifests } from './dist';
 import { Kube, KubectlResult, kubeBinaries, runProcess } from './kube';
 import { APP_COMMAND, projectCopy, writeProfiles } from './project';
 import { LearnflowPostgresProps } from '../../lib/config';
@@ -117,4 +118,26 @@ export function runJobHere(kube: Kube, job: Manifest, kubeconfig: string, scratc
     env: { ...env, PATH: `${kubeBinaries(kube.version).binDir}${path.delimiter}${process.env.PATH}`, HOME: scratch.home, TMPDIR: scratch.tmp, KUBECONFIG: kubeconfig },
     timeoutMs: 30_000,
   });
+}
+
+/** cert-manager's CRDs as vendored in reference/crds/ (v1.21.1): what a cluster running cert-manager serves. */
+export const CERT_MANAGER_CRDS = ['certificates', 'issuers', 'clusterissuers'].map((plural) => ({
+  file: path.join(ROOT, 'reference', 'crds', `cert-manager.io_${plural}.yaml`),
+  name: `${plural}.cert-manager.io`,
+}));
+
+/**
+ * Installs cert-manager's CRDs (server-side: they are too large for client-side apply's annotation) and waits until
+ * they are served. Servers before Kubernetes 1.30 do not know the CRDs' `selectableFields` (what cert-manager
+ * releases for those versions ship without): it is left out there; `cert-manager.io/v1` is the same.
+ */
+export async function installCertManagerCrds(kube: Kube): Promise<void> {
+  const knowsSelectableFields = Number(kube.version.split('.')[1]) >= 30;
+  for (const crd of CERT_MANAGER_CRDS) {
+    const manifest = parse(readFileSync(crd.file, 'utf8'));
+    if (!knowsSelectableFields) for (const v of manifest.spec.versions) delete v.selectableFields;
+    const r = await kube.kubectl(['apply', '--server-side', '--field-manager=cert-manager', '-f', '-'], { input: JSON.stringify(manifest) });
+    if (r.code !== 0) throw new Error(`installing ${crd.name}: ${r.stderr}`);
+  }
+  await kube.kubectlOk(['wait', '--for=condition=established', '--timeout=60s', ...CERT_MANAGER_CRDS.map((c) => `crd/${c.name}`)]);
 }

@@ -8,6 +8,7 @@ import { Migration } from '../../lib/migrations/types';
 import { renderProfile } from '../../lib/synth';
 import { backupScript, restoreScript } from '../../lib/backup/script-contracts';
 import { bootstrapScript } from '../../lib/credentials/bootstrap-contract';
+import { passfileScript } from '../../lib/credentials/passfile-contract';
 import { runnerScript } from '../../lib/migrations/runner-contract';
 import { verifyScript } from '../../lib/verification/verify-contract';
 import { Manifest } from './dist';
@@ -28,8 +29,17 @@ export const FIXTURE_MIGRATIONS: readonly Migration[] = (() => {
 /** The prop combinations snapshotted besides the defaults; each name says what it shows. */
 export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
   'tls-with-certificates-secret': { tls: { enabled: true, certificatesSecret: 'postgres-tls' } },
-  'nodeport-with-client-networks': { serviceType: 'NodePort', nodePort: 30432, allowedCidrs: ['203.0.113.0/24', 'fd00:db8::/64'] },
-  'loadbalancer-with-generated-tls': { serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'], tls: { enabled: true } },
+  'nodeport-with-client-networks': {
+    serviceType: 'NodePort', nodePort: 30432, allowedCidrs: ['203.0.113.0/24', 'fd00::/8'],
+    cluster: { podCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'], serviceCidrs: ['10.96.0.0/12', 'fd00:10:96::/112'], nodeLocalDnsAddresses: ['169.254.20.10', 'fd00::a'] },
+  },
+  'loadbalancer-with-generated-tls': {
+    serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'], tls: { enabled: true },
+    cluster: { podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] },
+  },
+  'tls-from-cert-manager': {
+    tls: { enabled: true, issuer: { kind: 'ClusterIssuer', name: 'internal-ca' }, extraDnsNames: ['db.example.com'] }, cluster: { domain: 'corp.internal' },
+  },
   'backups': { backup: { enabled: true, schedule: '0 3 * * 0', keep: 4, storageSize: '50Gi', storageClass: 'standard' } },
   'pitr-with-object-store': {
     pitr: { enabled: true, archiveTimeoutSeconds: 30, baseBackupSchedule: '0 4 * * *', baseBackupKeep: 3 },
@@ -63,6 +73,7 @@ const SCRIPTS = [
   [verifyScript(), '<lib/verification/verify.sh>'],
   [backupScript(), '<lib/backup/backup.sh>'],
   [restoreScript(), '<lib/backup/restore.sh>'],
+  [passfileScript(), '<lib/credentials/passfile.sh>'],
 ] as const;
 const SCRIPT_BY_TEXT = new Map(SCRIPTS);
 
