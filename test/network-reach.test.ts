@@ -14,7 +14,7 @@ import { objectStorePort } from '../lib/network-policy';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { podSpecOf } from '../lib/security';
 import { renderProfile } from '../lib/synth';
-import { renderChart } from './support/helm-render';
+import { renderChart } from './support/chart-render';
 import { DIST, Manifest } from './support/dist';
 import { ClusterModel, Endpoint, EvaluatorOptions, ModelAddress, ModelPod, connection } from './support/network-policy-evaluator';
 import { describeWithTools } from './support/tools';

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
-import { renderChart } from './support/helm-render';
+import { renderChart } from './support/chart-render';
 import { DIST, ROOT } from './support/dist';
 import { ACCEPTED_FINDINGS, Finding, findingKey, isAccepted } from './support/scanner-findings';
 import { describeWithTools, runTool } from './support/tools';

@@ -19,7 +19,7 @@ import { podSpecOf } from '../lib/security';
 import { exitCodes } from '../lib/script-contract';
 import { renderProfile } from '../lib/synth';
 import { VERIFY } from '../lib/verification/verify-contract';
-import { renderChart } from './support/helm-render';
+import { renderChart } from './support/chart-render';
 import { DIST, Manifest, byComponent, manifests } from './support/dist';
 import { runPod } from './support/dist-job';
 import { Pg, asServerUser, startPostgres } from './support/postgres';

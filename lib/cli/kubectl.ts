@@ -83,6 +83,7 @@ export const calls = {
   renderJobFrom: (ns: string, job: string, cronJob: string) => ['-n', ns, 'create', 'job', job, `--from=cronjob/${cronJob}`, '--dry-run=client', '-o', 'json'],
   createStdin: () => ['create', '-f', '-'],
   helmVersion: () => ['version', '--short'],
-  helmStatus: (t: Target) => ['status', t.release, '-n', t.namespace, '-o', 'json'],
+  /** The release's newest revision, with its status and chart (lib/cli/helm-release.ts). */
+  helmRelease: (t: Target) => ['history', t.release, '-n', t.namespace, '--max', '1', '-o', 'json'],
   helmUpgrade: (t: Target) => helmUpgradeArgs(t.chart, t.release, t.namespace, t.valuesFile, t.chartRef),
 };

@@ -89,7 +89,7 @@ ${CLUSTER_OPTIONS}
   verify: `Usage: learnflow-postgres verify --profile <p> [--rerun] [--timeout <s>]
 
 The four health stages, each reported:
-  1 release        helm status: deployed
+  1 release        helm history (its newest revision): deployed, and the chart it runs
   2 pod readiness  the chart's pod is Ready
   3 database ping  } the verification Job of dist/: Complete passes both; a pod that exited 8
   4 schema         } failed stage 3, one that exited 5 failed stage 4

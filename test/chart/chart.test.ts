@@ -72,6 +72,7 @@ const EFFECTS: [RegExp, Effect][] = [
   [/^global\.security\.allowInsecureImages$/, (c, v) => (v === true && c.config.chartVersion === '16.7.27' && c.chart.length > 0 ? undefined : `rendered for chart ${c.config.chartVersion}`)],
   [/^image\.(registry|repository|tag)$/, (c) => expectEqual('the database container image', databaseContainer(c).image, `${c.values.image.registry}/${c.values.image.repository}:${c.values.image.tag}`)],
   [/^auth\.enablePostgresUser$/, (c, v) => expectEqual('the superuser password is set', passwordRef(c, 'POSTGRES_POSTGRES_PASSWORD') !== undefined, v)],
+  [/^auth\.usePasswordFiles$/, (c, v) => expectEqual('the passwords read from files (POSTGRES_PASSWORD_FILE)', env(c, 'POSTGRES_PASSWORD_FILE') !== undefined, v)],
   [/^auth\.username$/, (c, v) => expectEqual('POSTGRES_USER', env(c, 'POSTGRES_USER')?.value, v)],
   [/^auth\.database$/, (c, v) => expectEqual('POSTGRES_DATABASE', env(c, 'POSTGRES_DATABASE')?.value, v)],
   [/^auth\.existingSecret$/, (c, v) => expectEqual('the Secret of both passwords', ['POSTGRES_PASSWORD', 'POSTGRES_POSTGRES_PASSWORD'].map((n) => passwordRef(c, n)?.secret), [v, v])],
@@ -89,11 +90,12 @@ const EFFECTS: [RegExp, Effect][] = [
   [/^primary\.persistence\.enabled$/, (c, v) => expectEqual('the data volumeClaimTemplate', (primaryOf(c).spec.volumeClaimTemplates ?? []).map((t: any) => t.metadata.name), v ? ['data'] : [])],
   [/^primary\.persistence\.size$/, (c, v) => expectEqual('the data claim size', primaryOf(c).spec.volumeClaimTemplates?.[0]?.spec.resources.requests.storage, v)],
   [/^primary\.persistence\.storageClass$/, (c, v) => expectEqual('the data claim class', primaryOf(c).spec.volumeClaimTemplates?.[0]?.spec.storageClassName, v)],
-  [/^primary\.resources\.(requests|limits)\.(cpu|memory)$/, (c, v, key) => {
+  [/^primary\.resources\.(requests|limits)\.(cpu|memory|ephemeral-storage)$/, (c, v, key) => {
     const [, , kind, what] = key.split('.');
     return expectEqual(`the database container's resources.${kind}.${what}`, databaseContainer(c).resources?.[kind]?.[what], v);
   }],
   [/^primary\.service\.type$/, (c, v) => expectEqual('the Service type', service(c).spec.type, v)],
+  [/^primary\.service\.externalTrafficPolicy$/, (c, v) => expectEqual('the Service\'s externalTrafficPolicy', service(c).spec.externalTrafficPolicy, v)],
   [/^primary\.service\.ports\.postgresql$/, (c, v) => expectEqual('the Service port', service(c).spec.ports.find((p: any) => p.name === 'tcp-postgresql')?.port, v)],
   [/^primary\.service\.nodePorts\.postgresql$/, (c, v) => expectEqual('the Service node port', service(c).spec.ports.find((p: any) => p.name === 'tcp-postgresql')?.nodePort, v)],
   [/^primary\.service\.loadBalancerSourceRanges$/, (c, v) => expectEqual('loadBalancerSourceRanges', service(c).spec.loadBalancerSourceRanges, v)],
@@ -203,16 +205,15 @@ describeWithTools('the vendored chart, rendered by helm with our values', ['helm
       const policies = c.dist.filter((m) => m.kind === 'NetworkPolicy');
       const selectedBy = (policy: Manifest) => selectedPods(policy.spec.podSelector, c.all).map((t) => t.owner);
       const policy = (suffix: string) => policies.find((p) => p.metadata.name === resourceName(c.release, suffix));
-      expect(selectedBy(policy('ingress')!)).toEqual([refOf(primaryOf(c))]);
+      expect(selectedBy(policy('database-ingress')!)).toEqual([refOf(primaryOf(c))]);
       // Every pod the ingress admits by label is a pod of this deployment that exists.
-      const admitted = policy('ingress')!.spec.ingress.flatMap((r: any) => r.from ?? []).filter((f: any) => f.podSelector && !f.namespaceSelector);
+      const admitted = policy('database-ingress')!.spec.ingress.flatMap((r: any) => r.from ?? []).filter((f: any) => f.podSelector && !f.namespaceSelector);
       for (const peer of admitted) expect(selectedPods(peer.podSelector, c.all).length, JSON.stringify(peer)).toBeGreaterThan(0);
-      // Every policy selects pods that exist; the database's egress (the upload sidecar's object store) selects only it.
+      // Every policy selects pods that exist (default deny: all of them); the database's egress selects only it.
       for (const p of policies) expect(selectedBy(p).length, p.metadata.name).toBeGreaterThan(0);
-      if (c.config.backup.enabled) expect(selectedBy(policy('jobs-egress')!)).toContain(refOf(dumpCronJob(c)!));
-      const databaseEgress = policy('database-egress');
-      expect(databaseEgress !== undefined, 'a database egress policy exactly with an object store').toBe(c.config.objectStore !== undefined);
-      if (databaseEgress) expect(selectedBy(databaseEgress)).toEqual([refOf(primaryOf(c))]);
+      if (c.config.backup.enabled) expect(selectedBy(policy('database-clients-egress')!)).toContain(refOf(dumpCronJob(c)!));
+      expect(selectedBy(policy('database-egress')!)).toEqual([refOf(primaryOf(c))]);
+      expect(selectedBy(policy('default-deny')!)).toEqual(expect.arrayContaining([refOf(primaryOf(c))]));
     });
 
     it('names the claims that exist: the data claim the chart makes (the bootstrap and the CLI look for it), the backup claim we render', async () => {

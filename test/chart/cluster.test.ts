@@ -14,6 +14,7 @@ import { CREDENTIAL_KEYS } from '../../lib/credentials/keys';
 import { CHART_NAME } from '../../lib/chart-source';
 import { SUPPORTED_KUBERNETES_VERSIONS, TESTED_KUBERNETES_RELEASES } from '../../lib/kubernetes';
 import { RenderedChartCase, chartCases } from '../support/chart-render';
+import { installCertManagerCrds } from '../support/kube-dist';
 import { refOf } from '../support/chart-refs';
 import { ROOT } from '../support/dist';
 import { Kube, kubeVersion, startKube, useSharedKube } from '../support/kube';
@@ -52,6 +53,8 @@ describeWithTools('dist/ and the chart on real API servers', ['helm'], () => {
   beforeAll(async () => {
     // The shared server may be given another version (LEARNFLOW_KUBE_VERSION); the oldest is pinned.
     oldest = await startKube({ version: TESTED_KUBERNETES_RELEASES.oldest });
+    // Profiles with a tls.issuer render a cert-manager Certificate: the cluster serves its CRDs.
+    await Promise.all([installCertManagerCrds(newest), installCertManagerCrds(oldest)]);
   }, 120_000);
   afterAll(async () => {
     await oldest?.stop();

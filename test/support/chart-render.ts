@@ -80,6 +80,18 @@ export function helmTemplate(config: DeploymentConfig, valuesFile: string, helmH
   ], { env: helmEnv(helmHome) });
 }
 
+/** `helm template` of the vendored chart for `props` with `valuesYaml` (e.g. a values file the synth wrote), as manifests. */
+export async function renderChart(props: LearnflowPostgresProps, valuesYaml: string): Promise<Manifest[]> {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'learnflow-chart-'));
+  try {
+    const valuesFile = path.join(scratch, 'values.yaml');
+    writeFileSync(valuesFile, valuesYaml);
+    return objects(await helmTemplate(resolveConfig(props), valuesFile, path.join(scratch, 'helm')));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 /** Renders one case: dist/ and the values in process, the chart with helm; files go to `dir`. */
 async function renderCase(spec: ChartCaseSpec, dir: string): Promise<void> {
   const slug = spec.name.replace(/[^a-z0-9.-]+/gi, '_');

@@ -1,7 +1,8 @@
 // dist/ on a test API server (test/support/kube.ts): apply it the ways the README documents,
 // read back what the server holds, and synthesize a variant of the project (one more migration).
 import { execFile } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import * as path from 'node:path';
 import { DIST, Manifest, ROOT, manifests } from './dist';
 import { Kube, KubectlResult, kubeBinaries, runProcess } from './kube';
@@ -125,10 +126,17 @@ export const CERT_MANAGER_CRDS = ['certificates', 'issuers', 'clusterissuers'].m
   name: `${plural}.cert-manager.io`,
 }));
 
-/** Installs cert-manager's CRDs (server-side: they are too large for client-side apply's annotation) and waits until they are served. */
+/**
+ * Installs cert-manager's CRDs (server-side: they are too large for client-side apply's annotation) and waits until
+ * they are served. Servers before Kubernetes 1.30 do not know the CRDs' `selectableFields` (what cert-manager
+ * releases for those versions ship without): it is left out there; `cert-manager.io/v1` is the same.
+ */
 export async function installCertManagerCrds(kube: Kube): Promise<void> {
+  const knowsSelectableFields = Number(kube.version.split('.')[1]) >= 30;
   for (const crd of CERT_MANAGER_CRDS) {
-    const r = await kube.kubectl(['apply', '--server-side', '--field-manager=cert-manager', '-f', crd.file]);
+    const manifest = parse(readFileSync(crd.file, 'utf8'));
+    if (!knowsSelectableFields) for (const v of manifest.spec.versions) delete v.selectableFields;
+    const r = await kube.kubectl(['apply', '--server-side', '--field-manager=cert-manager', '-f', '-'], { input: JSON.stringify(manifest) });
     if (r.code !== 0) throw new Error(`installing ${crd.name}: ${r.stderr}`);
   }
   await kube.kubectlOk(['wait', '--for=condition=established', '--timeout=60s', ...CERT_MANAGER_CRDS.map((c) => `crd/${c.name}`)]);

@@ -5,6 +5,7 @@
 import { stringify } from 'yaml';
 import { CliError, EXIT } from '../exit-codes';
 import { commandLine, run, tail } from '../exec';
+import { describeRelease, parseRelease, releaseNotFound } from '../helm-release';
 import { HELM, KUBECTL, Kubectl, calls, isNotAccessible, notAccessible } from '../kubectl';
 import { majorVersionRefusal, targetMajor } from '../../major-version';
 import { checkCluster, checkHelm, checkStorage, volumeNeeds } from '../preflight';
@@ -166,28 +167,21 @@ async function checkMajorVersion(kubectl: Kubectl, target: Target): Promise<stri
 
 /** `deployed, revision 3, chart postgresql-15.5.38` when the release exists; undefined when not. */
 async function helmRelease(target: Target): Promise<string | undefined> {
-  const args = calls.helmStatus(target);
-  const status = await run(HELM, args, { timeoutMs: 60_000 });
-  if (status.code !== 0) {
-    if (/not found/.test(status.stderr)) return undefined;
-    if (/Kubernetes cluster unreachable/.test(status.stderr) || isNotAccessible(status)) throw notAccessible(args, status);
-    throw new CliError(EXIT.general, `${commandLine(HELM, args)} failed (exit ${status.code}): ${tail(status.stderr, 3).trim()}`);
+  const args = calls.helmRelease(target);
+  const result = await run(HELM, args, { timeoutMs: 60_000 });
+  if (releaseNotFound(result)) return undefined;
+  if (result.code !== 0) {
+    if (/Kubernetes cluster unreachable/.test(result.stderr) || isNotAccessible(result)) throw notAccessible(args, result);
+    throw new CliError(EXIT.general, `${commandLine(HELM, args)} failed (exit ${result.code}): ${tail(result.stderr, 3).trim()}`);
   }
-  let info: any = {};
-  try {
-    info = JSON.parse(status.stdout);
-  } catch {
-    // an older helm or a plugin wrapper: the release exists, details unknown
-  }
-  const state: string = info.info?.status ?? 'unknown status';
-  if (state.startsWith('pending-')) {
-    throw new CliError(EXIT.general, `Helm release ${target.release} is ${state}: another helm operation is running or was interrupted`, [
+  const release = parseRelease(result.stdout);
+  if (release.status.startsWith('pending-')) {
+    throw new CliError(EXIT.general, `Helm release ${target.release} is ${release.status}: another helm operation is running or was interrupted`, [
       `see: helm history ${target.release} -n ${target.namespace}; if nothing is running, roll back to the last deployed revision: helm rollback ${target.release} <revision> -n ${target.namespace}`,
       'then run deploy again',
     ]);
   }
-  const chart = info.chart?.metadata ? `chart ${info.chart.metadata.name}-${info.chart.metadata.version}` : undefined;
-  return [state, info.version !== undefined ? `revision ${info.version}` : undefined, chart].filter(Boolean).join(', ');
+  return describeRelease(release);
 }
 
 /** Next steps when a Job could not reach the database (exit 8). */
@@ -254,7 +248,7 @@ export function deployPlan(target: Target, existing: ExistingRelease, limits: Wa
     k(calls.applyDir(target)),
     ...wait(`job/${target.jobs.credentials} Complete`, limits.credentials, 'Failed: exit 1 with its log', calls.get(ns, 'job', target.jobs.credentials)),
     `# [4/${STEPS}] database: Helm release ${target.release}`,
-    `${commandLine(HELM, calls.helmStatus(target))}   # read-only: does the release exist?`,
+    `${commandLine(HELM, calls.helmRelease(target))}   # read-only: does the release exist, which chart runs?`,
     k(calls.get(ns, 'persistentvolumeclaim', target.database.dataClaim), 'read-only: a Bound claim is reused'),
     `${commandLine(HELM, calls.helmUpgrade(target))}${existing === 'skip' ? '   # only when the release does not exist (--skip-existing)' : ''}`,
     `# [5/${STEPS}] readiness`,

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { CliError, EXIT, ExitCode } from '../exit-codes';
 import { commandLine, run } from '../exec';
 import { jobState, managerOf, podReady, podSummary } from '../k8s-state';
+import { describeRelease, parseRelease, releaseNotFound } from '../helm-release';
 import { HELM, KUBECTL, Kubectl, calls } from '../kubectl';
 import { checkCluster, checkHelm } from '../preflight';
 import { Progress } from '../progress';
@@ -59,24 +60,16 @@ export async function verify(options: VerifyOptions, progress = new Progress()):
 }
 
 async function releaseStage(target: Target): Promise<Stage> {
-  const args = calls.helmStatus(target);
+  const args = calls.helmRelease(target);
   const result = await run(HELM, args, { timeoutMs: 60_000 });
   const name = STAGE_NAMES[0];
   const next = [`install or upgrade it: learnflow-postgres deploy --profile ${target.profile}`, `details: helm history ${target.release} -n ${target.namespace}`];
   if (result.code !== 0) {
-    const detail = /not found/.test(result.stderr) ? `release ${target.release} not installed in ${target.namespace}` : `${commandLine(HELM, args)}: ${result.stderr.trim()}`;
+    const detail = releaseNotFound(result) ? `release ${target.release} not installed in ${target.namespace}` : `${commandLine(HELM, args)}: ${result.stderr.trim()}`;
     return { name, ok: false, detail, code: EXIT.healthCheckFailed, next };
   }
-  let info: any = {};
-  try {
-    info = JSON.parse(result.stdout);
-  } catch {
-    // unparseable: the release exists, status unknown
-  }
-  const state = info.info?.status ?? 'unknown';
-  const chart = info.chart?.metadata ? `, chart ${info.chart.metadata.name}-${info.chart.metadata.version}` : '';
-  const detail = `release ${target.release} ${state}${info.version !== undefined ? `, revision ${info.version}` : ''}${chart}`;
-  return { name, ok: state === 'deployed', detail, code: EXIT.healthCheckFailed, next };
+  const release = parseRelease(result.stdout);
+  return { name, ok: release.status === 'deployed', detail: `release ${target.release} ${describeRelease(release)}`, code: EXIT.healthCheckFailed, next };
 }
 
 /** Stage 1 where Argo CD manages the chart: its StatefulSet is there, from the pinned chart. */
