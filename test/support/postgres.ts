@@ -14,6 +14,10 @@ export interface Pg {
   readonly password: string;
   /** Directory with initdb, pg_ctl, psql, … (put first on PATH for child processes). */
   readonly bindir: string;
+  /** Directory with the initdb, pg_ctl and postgres the server runs (bindir, unless PostgresOptions.serverBindir). */
+  readonly serverBindir: string;
+  /** The server's data directory (kept until stop()). */
+  readonly dataDir: string;
   /** libpq variables for `db` (default `postgres`), plus PATH with the server's binaries first. */
   env(db?: string): Record<string, string>;
   createDatabase(name: string): void;
@@ -21,14 +25,22 @@ export interface Pg {
   psql(db: string, sql: string): string;
   /** A long-lived psql session, e.g. to hold a lock while something else runs. */
   session(db: string): PsqlSession;
-  /** `pg_ctl reload` (SIGHUP: the server re-reads its configuration and certificates) or a restart with the same settings. */
-  ctl(action: 'reload' | 'restart'): void;
+  /**
+   * `pg_ctl reload` (SIGHUP: the server re-reads its configuration and certificates), a restart
+   * with the same settings, or a fast shutdown that keeps the data directory.
+   */
+  ctl(action: 'reload' | 'restart' | 'stop'): void;
   stop(): Promise<void>;
 }
 
 export interface PostgresOptions {
   /** Server settings beside the test defaults, e.g. `{ ssl: 'on', ssl_cert_file: '/…' }` (files readable by the server's user). */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * The `bin` folder of another server installation (initdb, pg_ctl, postgres; its lib/ and
+   * share/ beside it), e.g. a newer major. psql and the other client tools stay findPostgresBindir()'s.
+   */
+  readonly serverBindir?: string;
 }
 
 export interface PsqlSession {
@@ -94,9 +106,10 @@ export async function startPostgres(startOptions: PostgresOptions = {}): Promise
   mkdirSync(sockets);
   writeFileSync(pwfile, password + '\n', { mode: 0o600 });
   if (server) for (const p of [dir, sockets, pwfile]) chownSync(p, server.uid, server.gid);
+  const serverBindir = startOptions.serverBindir ? reachableInstallation(startOptions.serverBindir, dir, server !== null) : bindir;
 
   const run = (tool: string, args: string[]) => {
-    const [cmd, argv] = server ? server.wrap(path.join(bindir, tool), args) : [path.join(bindir, tool), args];
+    const [cmd, argv] = server ? server.wrap(path.join(serverBindir, tool), args) : [path.join(serverBindir, tool), args];
     try {
       return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e: any) {
@@ -152,20 +165,40 @@ export async function startPostgres(startOptions: PostgresOptions = {}): Promise
     user,
     password,
     bindir,
+    serverBindir,
+    dataDir: data,
     env,
     psql,
     // FILE_COPY (PostgreSQL 15+) copies the small template at about twice the speed of WAL_LOG.
     createDatabase: (name) => void psql('postgres', `CREATE DATABASE "${name}"${serverVersion >= 150000 ? ' STRATEGY FILE_COPY' : ''}`),
     session: (db) => openSession(path.join(bindir, 'psql'), env(db)),
-    ctl: (action) => void run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', ...(action === 'restart' ? ['-o', options] : []), action]),
+    ctl: (action) =>
+      void run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', ...(action === 'restart' ? ['-o', options] : action === 'stop' ? ['-m', 'fast'] : []), action]),
     stop: async () => {
       try {
-        run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
+        if (existsSync(path.join(data, 'postmaster.pid'))) run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     },
   };
+}
+
+/**
+ * The installation whose bin folder is `bindir`, where the server's user can run it: as is, or
+ * when the tests run as root (whose home the `postgres` user cannot enter), hard links to it in
+ * the server's temp folder `dir` (a copy across file systems).
+ */
+function reachableInstallation(bindir: string, dir: string, asOtherUser: boolean): string {
+  if (!asOtherUser) return bindir;
+  const installation = path.join(dir, 'installation');
+  try {
+    execFileSync('cp', ['-al', path.dirname(bindir), installation], { stdio: 'pipe' });
+  } catch {
+    rmSync(installation, { recursive: true, force: true });
+    execFileSync('cp', ['-a', path.dirname(bindir), installation], { stdio: 'pipe' });
+  }
+  return path.join(installation, path.basename(bindir));
 }
 
 function openSession(psqlPath: string, env: Record<string, string>): PsqlSession {

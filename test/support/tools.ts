@@ -1,5 +1,5 @@
 // The tools `sh scripts/test-tools.sh` builds and installs (helm, rclone, kube-score, an OCI
-// registry, Argo CD, pgbouncer, redis-server, checkov): where each one is, its pinned version, a
+// registry, Argo CD, pgbouncer, redis-server, checkov, PostgreSQL 17's server): where each one is, its pinned version, a
 // `describe` that skips without them (or fails, where they are required), and a runner.
 //
 //   describeWithTools('the chart renders', ['helm'], () => {
@@ -18,7 +18,7 @@ import { KubectlResult, RunProcessOptions, isExecutable, kubeAvailable, kubeRequ
 const ROOT = path.resolve(__dirname, '..', '..');
 const SETUP_SCRIPT = path.join(ROOT, 'scripts', 'test-tools.sh');
 
-export const TOOL_NAMES = ['helm', 'rclone', 'kube-score', 'registry', 'argocd', 'pgbouncer', 'redis', 'busybox', 'checkov'] as const;
+export const TOOL_NAMES = ['helm', 'rclone', 'kube-score', 'registry', 'argocd', 'pgbouncer', 'redis', 'busybox', 'checkov', 'postgresql17'] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
 /** The name in the script's `<NAME>_VERSION=` lines and in the `LEARNFLOW_<NAME>` overrides. */
@@ -48,6 +48,8 @@ export function toolPath(tool: ToolName): string {
       return onPath('busybox') ?? '/bin/busybox';
     case 'checkov':
       return path.join(toolsCache(), 'checkov', toolVersion(tool)!, 'venv', 'bin', 'checkov');
+    case 'postgresql17':
+      return path.join(toolsCache(), tool, toolVersion(tool)!, 'native', 'bin', 'postgres');
     default:
       return path.join(toolsCache(), tool, toolVersion(tool)!, tool);
   }
