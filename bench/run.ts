@@ -5,7 +5,7 @@
 //
 //   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --pitr-scale N]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ROOT, manifests } from '../test/support/dist';
@@ -71,7 +71,12 @@ interface TestSuite {
   readonly summary: string;
   /** The GitOps tier's one start-up inside the run (test/gitops/), as its test logs it. */
   readonly gitopsStartupMs?: number;
+  /** Each test file's own time (its hooks and tests; files run side by side, a worker per core). */
+  readonly files: readonly { readonly file: string; readonly seconds: number }[];
 }
+
+/** The whole suite's wall time that issue 13 set, before the PITR and Argo CD tiers existed. */
+const SUITE_TARGET_SECONDS = 150;
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
@@ -213,16 +218,22 @@ function benchSynth({ app, small, minimal, outputOnly, compiled, minimalCompiled
 
 function runTestSuite(): TestSuite {
   log('test suite: npx vitest run (once)');
+  const report = path.join(mkdtempSync(path.join(tmpdir(), 'learnflow-bench-tests-')), 'vitest.json');
   const started = process.hrtime.bigint();
-  const run = spawnSync('npx', ['vitest', 'run'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, maxBuffer: 256 * 1024 * 1024 });
+  const run = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], {
+    cwd: ROOT, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, maxBuffer: 256 * 1024 * 1024,
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const results: { name: string; startTime: number; endTime: number }[] = existsSync(report) ? JSON.parse(readFileSync(report, 'utf8')).testResults : [];
+  rmSync(path.dirname(report), { recursive: true, force: true });
+  const files = results.map((r) => ({ file: path.relative(ROOT, r.name), seconds: (r.endTime - r.startTime) / 1000 }));
   const output = `${run.stdout}\n${run.stderr}`.replace(/\x1b\[[0-9;]*m/g, '');
   const summary = ['Test Files', 'Tests']
     .map((what) => new RegExp(`^\\s*${what}\\s+(.+)$`, 'm').exec(output)?.[1]?.trim())
     .filter(Boolean)
     .join('; ');
   const gitops = /GitOps tier start-up \([^)]*\): (\d+) ms/.exec(output);
-  return { seconds, ok: run.status === 0, summary: summary || `exit ${run.status}`, ...(gitops ? { gitopsStartupMs: Number(gitops[1]) } : {}) };
+  return { seconds, ok: run.status === 0, summary: summary || `exit ${run.status}`, files, ...(gitops ? { gitopsStartupMs: Number(gitops[1]) } : {}) };
 }
 
 const shellWord = (word: string) => (/^[A-Za-z0-9_./=:-]+$/.test(word) ? word : `"${word.replace(/(["\\$`])/g, '\\$1')}"`);
@@ -312,6 +323,7 @@ function render(input: RenderInput): string {
         ]),
   ];
   targets.push(...pitrTargets(input.pitr));
+  if (input.tests) targets.push(target(`the whole suite (\`npx vitest run\`) ≤ ${SUITE_TARGET_SECONDS} s wall time`, SUITE_TARGET_SECONDS, input.tests.seconds, 's'));
   const targetTable = table(['Target', 'Measured', 'Result'], targets.map((t) => [t.what, t.measured, `**${verdict(t.pass)}**`]));
 
   const stairsTable = table(['Layer', 'Median', 'Adds, or compared'], [
@@ -345,7 +357,7 @@ function render(input: RenderInput): string {
     ? `\`npx vitest run\`, once: **${input.tests.seconds.toFixed(1)} s** wall time (${input.tests.summary}${input.tests.ok ? '' : '; the suite FAILED, so this time may be short'}).` +
       (input.tests.gitopsStartupMs !== undefined
         ? ` Of it, the GitOps tier's one start-up (API server, redis, Argo CD's repo-server and application controller, the OCI registry, the Git repository synthesized and committed), shared by its tests: **${(input.tests.gitopsStartupMs / 1000).toFixed(1)} s**.`
-        : '')
+        : '') + suiteTiers(input.tests)
     : 'Not run (`--skip-tests`).';
 
   return `# Benchmarks
@@ -468,13 +480,36 @@ across machines.
 `;
 }
 
-function target(what: string, limit: number, measured: number | undefined): Target {
+/** A target `measured ≤ limit`: a ratio, or with `unit` a quantity such as seconds. */
+function target(what: string, limit: number, measured: number | undefined, unit?: string): Target {
+  const show = (n: number) => (unit ? `${n.toFixed(1)} ${unit}` : formatRatio(n));
   return {
     what,
-    goal: `≤ ${formatRatio(limit)}`,
-    measured: measured === undefined ? 'not measured' : `${formatRatio(measured)} (limit ${formatRatio(limit)})`,
+    goal: `≤ ${show(limit)}`,
+    measured: measured === undefined ? 'not measured' : `${show(measured)} (limit ${show(limit)})`,
     pass: measured === undefined ? undefined : measured <= limit,
   };
+}
+
+/**
+ * Where the suite's time goes, by tier (the folder under test/): each tier's files' own time
+ * summed, its share of all files' time, and its slowest file. Files run side by side (a worker
+ * per core), so the sum exceeds the wall time.
+ */
+function suiteTiers(tests: TestSuite): string {
+  if (tests.files.length === 0) return '';
+  const tierOf = (file: string) => (file.split('/').length > 2 ? file.split('/').slice(0, 2).join('/') + '/' : 'test/*.test.ts');
+  const tiers = new Map<string, { seconds: number; files: number; slowest: { file: string; seconds: number } }>();
+  for (const f of tests.files) {
+    const tier = tiers.get(tierOf(f.file)) ?? { seconds: 0, files: 0, slowest: f };
+    tiers.set(tierOf(f.file), { seconds: tier.seconds + f.seconds, files: tier.files + 1, slowest: f.seconds > tier.slowest.seconds ? f : tier.slowest });
+  }
+  const total = tests.files.reduce((sum, f) => sum + f.seconds, 0);
+  const rows = [...tiers.entries()].sort((a, b) => b[1].seconds - a[1].seconds).map(([tier, t]) => [
+    `\`${tier}\``, String(t.files), `${t.seconds.toFixed(1)} s`, `${((t.seconds / total) * 100).toFixed(0)} %`, `\`${path.basename(t.slowest.file)}\` ${t.slowest.seconds.toFixed(1)} s`,
+  ]);
+  return `\n\nWhere it goes (each file's own time, hooks included; ${total.toFixed(0)} s in all over ${tests.files.length} files, run side by side):\n\n` +
+    table(['Tier', 'Files', 'Time', 'Share', 'Slowest file'], rows);
 }
 
 function pitrTargets(pitr: PitrResults | undefined): Target[] {
