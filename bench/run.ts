@@ -2,7 +2,7 @@
 // with 1,000 migrations, the migration runner against plain psql and dbmate, and the test
 // suite's wall time, all in one run; prints the tables and writes BENCHMARKS.md.
 //
-//   npm run bench [-- --runs N] [-- --skip-tests]
+//   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --pitr-scale N]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { projectCopy } from '../test/support/project';
 import { DBMATE_VERSION, installDbmate } from './dbmate';
 import { Command, Sample, formatMs, formatRatio, sampleInterleaved, timeCommand } from './measure';
 import { RunnerCase, Tool, benchMigrations } from './migrations';
+import { PitrResults, benchPitr } from './pitr';
 import { ProfileShare, phaseTimings, precompile, profileByOwner, stairs } from './profile';
 import { APP_COMMAND, appProject, minimalProject, outputOnlyProject } from './projects';
 import { Machine, Target, loadAverage, machine, table, verdict } from './report';
@@ -25,18 +26,25 @@ interface Options {
   /** Runs per case (medians); slow cases use min(runs, 5); short ones (direct synth commands, the runner on the real schema) 2 × runs + 1: they move most. */
   readonly runs: number;
   readonly skipTests: boolean;
+  readonly skipPitr: boolean;
+  /** pgbench scale of the point-in-time recovery case (about 15 MB each; 75 is just over 1 GB). */
+  readonly pitrScale: number;
   readonly output: string;
 }
 
 function parseOptions(argv: readonly string[]): Options {
   let runs = 7;
   let skipTests = false;
+  let skipPitr = false;
+  let pitrScale = 75;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--runs' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) runs = Number(argv[++i]);
     else if (argv[i] === '--skip-tests') skipTests = true;
-    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests])`);
+    else if (argv[i] === '--skip-pitr') skipPitr = true;
+    else if (argv[i] === '--pitr-scale' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) pitrScale = Number(argv[++i]);
+    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --pitr-scale N])`);
   }
-  return { runs, skipTests, output: path.join(ROOT, 'BENCHMARKS.md') };
+  return { runs, skipTests, skipPitr, pitrScale, output: path.join(ROOT, 'BENCHMARKS.md') };
 }
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
@@ -115,8 +123,10 @@ async function main(): Promise<void> {
       await pg.stop();
     }
 
+    const pitr = options.skipPitr ? undefined : await benchPitr(work, 3, options.pitrScale);
     const tests = options.skipTests ? undefined : runTestSuite();
     const markdown = render({
+      pitr,
       info,
       loadAtEnd: loadAverage(),
       postgresVersion,
@@ -219,6 +229,7 @@ interface RenderInput {
   readonly synth: SynthResults;
   readonly runner: RunnerCase[];
   readonly tests: TestSuite | undefined;
+  readonly pitr: PitrResults | undefined;
   /** Why the synth with the generated migrations failed, if it did. */
   readonly smallSynthError: string | undefined;
   readonly options: Options;
@@ -280,6 +291,7 @@ function render(input: RenderInput): string {
           target(`${c.label}: runner no slower than dbmate`, 1, runnerRatio(c, 'dbmate')),
         ]),
   ];
+  targets.push(...pitrTargets(input.pitr));
   const targetTable = table(['Target', 'Measured', 'Result'], targets.map((t) => [t.what, t.measured, `**${verdict(t.pass)}**`]));
 
   const stairsTable = table(['Layer', 'Median', 'Adds, or compared'], [
@@ -366,6 +378,10 @@ files, laid out like the mount), with the real Job's command and environment.` :
 
 ${runnerTable}
 
+### Point-in-time recovery
+
+${pitrSection(input.pitr)}
+
 ### Test suite
 
 ${tests}
@@ -426,6 +442,39 @@ function target(what: string, limit: number, measured: number | undefined): Targ
     measured: measured === undefined ? 'not measured' : `${formatRatio(measured)} (limit ${formatRatio(limit)})`,
     pass: measured === undefined ? undefined : measured <= limit,
   };
+}
+
+function pitrTargets(pitr: PitrResults | undefined): Target[] {
+  const size = pitr ? `${(pitr.databaseBytes / 2 ** 30).toFixed(2)} GiB` : '≥ 1 GB';
+  const limit = (pitr?.archiveTimeoutSeconds ?? 60) + 10;
+  const worst = pitr ? Math.max(...pitr.atRisk) : undefined;
+  return [
+    target(`point-in-time recovery of a ${size} database ≤ 1.3× the floor (same base backup and WAL by hand)`, 1.3, pitr && pitr.ours.median / pitr.floor.median),
+    {
+      ...target(`data at risk ≤ archive_timeout + 10 s (${limit} s)`, 1, worst === undefined ? undefined : worst / limit),
+      measured: worst === undefined ? 'not measured' : `worst ${worst.toFixed(1)} s of ${pitr!.atRisk.length} losses (${formatRatio(worst / limit)} the limit)`,
+    },
+  ];
+}
+
+function pitrSection(pitr: PitrResults | undefined): string {
+  if (!pitr) return 'Not measured (`--skip-pitr`).';
+  const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  const spread = (sample: Sample) => `${formatMs(Math.min(...sample.runs))}–${formatMs(Math.max(...sample.runs))}`;
+  return `A database of ${mb(pitr.databaseBytes)} (\`pgbench -i\`), its base backup taken with the CronJob's command
+(${mb(pitr.baseBackupBytes)} compressed), then 60 s of \`pgbench\` writing ${pitr.walSegments} archived segments
+(${mb(pitr.walBytes)} compressed). Both variants recover the latest state from the same base backup
+and archive into an empty directory and stop the server; runs interleaved.
+
+${table(['Variant', 'Median', 'Min–max', 'Runs'], [
+    ['the restore template\'s command (\`restore.sh\`, RESTORE_TARGET=latest)', formatMs(pitr.ours.median), spread(pitr.ours), String(pitr.ours.runs.length)],
+    ['floor: tar, restore_command, recovery.signal, \`pg_ctl\` by hand', formatMs(pitr.floor.median), spread(pitr.floor), String(pitr.floor.runs.length)],
+    ['ratio', formatRatio(pitr.ours.median / pitr.floor.median), '', ''],
+  ])}
+
+Data at risk with archive_timeout ${pitr.archiveTimeoutSeconds} s: a primary committing every 200 ms is killed and its
+data directory deleted at a random moment, then the latest state is recovered from the archive:
+${pitr.atRisk.map((s) => `${s.toFixed(1)} s`).join(', ')} of commits lost (limit ${pitr.archiveTimeoutSeconds + 10} s).`;
 }
 
 const fmtRatio = (r: number | undefined) => (r === undefined ? '' : formatRatio(r));

@@ -4,6 +4,9 @@ import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
 import { CredentialsProps } from './credentials/credentials';
 import { DEFAULT_KUBECTL_IMAGE } from './images';
 import { RUNNER } from './migrations/runner-contract';
+import { ObjectStoreProps, PITR_DEFAULTS, PitrProps } from './pitr/props';
+import { PoolerConfig, PoolerProps, ReadReplicasConfig, ReadReplicasProps, resolvePooler, resolveReadReplicas } from './pooling/props';
+import { chartFullname } from './chart';
 
 /** The usual storage class of each platform. */
 export const STORAGE_CLASS_PRESETS = {
@@ -143,8 +146,16 @@ export interface LearnflowPostgresProps {
   readonly credentials?: CredentialsProps;
   readonly migrations?: MigrationProps;
   readonly backup?: BackupProps;
+  /** Continuous archiving, base backups, point-in-time recovery. @default off */
+  readonly pitr?: PitrProps;
+  /** Copies of dumps, base backups and WAL in an S3-compatible bucket. @default none */
+  readonly objectStore?: ObjectStoreProps;
   /** Renders an Argo CD Application for this deployment. @default none: no Application */
   readonly argocd?: ArgoCdProps;
+  /** PgBouncer in front of the primary. @default off */
+  readonly pooler?: PoolerProps;
+  /** Streaming read replicas (the chart's replication architecture). @default none: standalone */
+  readonly readReplicas?: ReadReplicasProps;
 }
 
 /** Every prop with its default applied: what the renderers read. */
@@ -171,6 +182,17 @@ export interface DeploymentConfig {
   readonly migrations: Required<MigrationProps>;
   readonly argocd?: ArgoCdProps;
   readonly backup: { readonly enabled: boolean; readonly schedule: string; readonly keep: number; readonly storageSize: string; readonly storageClass?: string };
+  readonly pitr: { readonly enabled: boolean; readonly archiveTimeoutSeconds: number; readonly baseBackupSchedule: string; readonly baseBackupKeep: number };
+  /** The volume the dumps, the archive and the base backups share; present when either is on. */
+  readonly backupVolume?: { readonly size: string; readonly storageClass?: string };
+  readonly objectStore?: {
+    readonly bucket: string; readonly prefix: string; readonly provider: string; readonly endpoint?: string; readonly region?: string;
+    readonly secretName: string; readonly uploadIntervalSeconds: number; readonly keep: number; readonly image: ImageProps;
+  };
+  /** Present when the pooler is enabled. */
+  readonly pooler?: PoolerConfig;
+  /** Present when there are read replicas. */
+  readonly readReplicas?: ReadReplicasConfig;
 }
 
 /** The runner's defaults, from its contract (lib/migrations/runner-contract.ts). */
@@ -221,5 +243,32 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
       storageSize: props.backup?.storageSize ?? props.storageSize ?? '8Gi',
       storageClass: props.backup?.storageClass ?? props.storageClass ?? preset,
     },
+    pitr: {
+      enabled: props.pitr?.enabled ?? false,
+      archiveTimeoutSeconds: props.pitr?.archiveTimeoutSeconds ?? PITR_DEFAULTS.archiveTimeoutSeconds,
+      baseBackupSchedule: props.pitr?.baseBackupSchedule ?? PITR_DEFAULTS.baseBackupSchedule,
+      baseBackupKeep: props.pitr?.baseBackupKeep ?? PITR_DEFAULTS.baseBackupKeep,
+    },
+    ...(props.backup?.enabled || props.pitr?.enabled ? {
+      backupVolume: {
+        size: props.pitr?.storageSize ?? props.backup?.storageSize ?? props.storageSize ?? '8Gi',
+        storageClass: props.pitr?.storageClass ?? props.backup?.storageClass ?? props.storageClass ?? preset,
+      },
+    } : {}),
+    ...(props.objectStore ? {
+      objectStore: {
+        bucket: props.objectStore.bucket ?? '',
+        prefix: props.objectStore.prefix ?? `${props.namespace ?? 'postgres'}/${props.releaseName ?? 'postgres'}`,
+        provider: props.objectStore.provider ?? 'AWS',
+        endpoint: props.objectStore.endpoint,
+        region: props.objectStore.region,
+        secretName: props.objectStore.secretName ?? `${chartFullname(props.releaseName ?? 'postgres')}-object-store`,
+        uploadIntervalSeconds: props.objectStore.uploadIntervalSeconds ?? PITR_DEFAULTS.uploadIntervalSeconds,
+        keep: props.objectStore.keep ?? props.pitr?.baseBackupKeep ?? PITR_DEFAULTS.baseBackupKeep,
+        image: props.objectStore.image ?? {},
+      },
+    } : {}),
+    pooler: resolvePooler(props.pooler),
+    readReplicas: resolveReadReplicas(props.readReplicas),
   };
 }

@@ -30,7 +30,7 @@ export interface DatabaseEndpoint {
 }
 
 export function databaseEndpoint(config: DeploymentConfig): DatabaseEndpoint {
-  const objects = chartObjects(config.releaseName);
+  const objects = chartObjects(config.releaseName, config.readReplicas?.count ?? 0);
   return {
     namespace: config.namespace,
     releaseName: config.releaseName,

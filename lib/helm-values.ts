@@ -2,7 +2,7 @@ import { CHART_RELEASES, ImageRef } from './chart';
 import { DEFAULT_EPHEMERAL_STORAGE, DeploymentConfig } from './config';
 import { CREDENTIAL_KEYS } from './credentials/keys';
 import { deploymentImages } from './images';
-import { backupValues } from './backup/backup';
+import { primaryBackupValues } from './pitr/chart-values';
 
 /**
  * The part of the Bitnami PostgreSQL chart's values that this project sets. Every key exists in
@@ -18,9 +18,12 @@ export interface BitnamiPostgresqlValues {
     username: string;
     database: string;
     existingSecret: string;
-    secretKeys: { adminPasswordKey: string; userPasswordKey: string };
+    secretKeys: { adminPasswordKey: string; userPasswordKey: string; replicationPasswordKey?: string };
+    replicationUsername?: string;
   };
-  architecture: 'standalone';
+  architecture: 'standalone' | 'replication';
+  replication?: ReturnType<typeof replicationValues>['replication'];
+  readReplicas?: ReturnType<typeof replicationValues>['readReplicas'];
   containerPorts: { postgresql: number };
   tls: {
     enabled: boolean;
@@ -41,10 +44,9 @@ export interface BitnamiPostgresqlValues {
       loadBalancerSourceRanges?: readonly string[];
     };
     networkPolicy: { enabled: boolean };
-  };
+  } & Partial<ReturnType<typeof primaryBackupValues>>;
   volumePermissions: { image: ImageRef };
   metrics: { image: ImageRef };
-  backup?: ReturnType<typeof backupValues>;
 }
 
 /** PostgreSQL's port inside the pod: what NetworkPolicies match, whatever the Service exposes. */
@@ -66,9 +68,15 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
       username: config.appUser,
       database: config.databaseName,
       existingSecret: secretName,
-      secretKeys: { adminPasswordKey: CREDENTIAL_KEYS.adminPassword, userPasswordKey: CREDENTIAL_KEYS.password },
+      secretKeys: {
+        adminPasswordKey: CREDENTIAL_KEYS.adminPassword,
+        userPasswordKey: CREDENTIAL_KEYS.password,
+        ...(config.readReplicas ? { replicationPasswordKey: CREDENTIAL_KEYS.replicationPassword } : {}),
+      },
+      ...(config.readReplicas ? { replicationUsername: REPLICATION_USER } : {}),
     },
-    architecture: 'standalone',
+    architecture: config.readReplicas ? 'replication' : 'standalone',
+    ...(config.readReplicas ? replicationValues(config, config.readReplicas) : {}),
     containerPorts: { postgresql: CONTAINER_PORT },
     tls: config.tls.enabled
       ? config.tls.certificatesSecret
@@ -90,10 +98,40 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
       // The chart's own policy allows every source by default (allowExternal: true) and policies
       // are additive: it would re-open what lib/network-policy.ts closes.
       networkPolicy: { enabled: false },
+      // The backup volume, the archive settings and the upload sidecar (lib/pitr/chart-values.ts).
+      ...primaryBackupValues(config),
     },
     volumePermissions: { image: images.osShell },
     metrics: { image: images.exporter },
-    ...(config.backup.enabled ? { backup: backupValues({ databaseName: config.databaseName, ...config.backup, credentialsSecret: secretName }) } : {}),
+  };
+}
+
+/** The replication user the chart creates and the replicas stream as. */
+export const REPLICATION_USER = 'repl_user';
+/**
+ * The `application_name` every replica streams under (the chart gives all of them the same one):
+ * what `synchronous_standby_names` names.
+ */
+export const REPLICATION_APPLICATION_NAME = 'learnflow_replica';
+
+/**
+ * The chart's replication architecture: `readReplicas.replicaCount` replicas streaming from the
+ * primary, each with its own volume as large as the primary's, and the same resources.
+ */
+function replicationValues(config: DeploymentConfig, replicas: NonNullable<DeploymentConfig['readReplicas']>) {
+  return {
+    replication: {
+      synchronousCommit: replicas.synchronousCommit,
+      numSynchronousReplicas: replicas.numSynchronousReplicas,
+      applicationName: REPLICATION_APPLICATION_NAME,
+    },
+    readReplicas: {
+      replicaCount: replicas.count,
+      persistence: { enabled: true as const, size: config.storageSize, ...(config.storageClass ? { storageClass: config.storageClass } : {}) },
+      ...(config.resources.requests || config.resources.limits ? { resources: compact(config.resources) } : {}),
+      // As for the primary: lib/network-policy.ts holds every policy.
+      networkPolicy: { enabled: false },
+    },
   };
 }
 

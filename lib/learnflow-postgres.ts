@@ -10,7 +10,13 @@ import { deploymentImages, imageName } from './images';
 import { MigrationJob } from './migrations/migration-job';
 import { Migration } from './migrations/types';
 import { DatabaseNetworkPolicy } from './network-policy';
-import { RestoreTemplate, backupPodLabels } from './backup/backup';
+import { RestoreTemplate, dumpCommand, DUMP_DIR } from './backup/backup';
+import { BACKUP } from './backup/script-contracts';
+import { BASEBACKUP_COMMAND, BASEBACKUP_FAIL_JOB_ON, BackupCronJob, BackupStorage, KEEP_DATA_ANNOTATIONS, PitrRestoreTemplate, baseBackupEnvironment } from './pitr/backups';
+import { offsiteSettings } from './pitr/chart-values';
+import { CREDENTIAL_KEYS } from './credentials/keys';
+import { libpqVariables } from './database-client';
+import { failJobOnExitCodes } from './script-contract';
 import { VerificationJob } from './verification/verification-job';
 import { standardLabels } from './names';
 import { SYNC_WAVES, syncWave } from './sync-waves';
@@ -41,12 +47,13 @@ export class LearnflowPostgresChart extends Chart {
     if (problems.length > 0) throw new ValidationError(id, problems);
     super(scope, id, { disableResourceNameHashes: true });
     this.config = resolveConfig(props);
-    this.database = chartObjects(this.config.releaseName);
+    this.database = chartObjects(this.config.releaseName, this.config.readReplicas?.count ?? 0);
 
     new kplus.Namespace(this, 'namespace', {
       metadata: {
         name: this.config.namespace,
-        annotations: syncWave(SYNC_WAVES.namespace),
+        // It holds the data claims and the generated credentials: never pruned, never deleted with the Application.
+        annotations: { ...syncWave(SYNC_WAVES.namespace), ...KEEP_DATA_ANNOTATIONS },
         labels: {
           ...standardLabels(this.config.releaseName, 'namespace'),
           'pod-security.kubernetes.io/enforce': 'restricted',
@@ -67,7 +74,6 @@ export class LearnflowPostgresChart extends Chart {
       allowedNamespaces: props.allowedNamespaces,
       allowedCidrs: this.config.allowedCidrs,
       ...this.config.cluster,
-      backupPods: this.config.backup.enabled ? backupPodLabels(this.config.releaseName) : undefined,
     });
     networkPolicy.allowKubernetesApi('credentials');
     const jobs = {
@@ -81,15 +87,36 @@ export class LearnflowPostgresChart extends Chart {
     const m = this.config.migrations;
     this.migrations = new MigrationJob(this, 'migrations', { ...jobs, ...m });
     new VerificationJob(this, 'verification', { ...jobs, waitForDatabaseSeconds: m.waitForDatabaseSeconds });
-    if (this.config.backup.enabled) {
-      new RestoreTemplate(this, 'restore', {
-        database: endpoint,
-        credentialsSecret: this.credentials.secret,
-        image: imageName(images.postgresql),
-        waitForDatabaseSeconds: props.migrations?.waitForDatabaseSeconds,
+    this.addBackups(endpoint, imageName(images.postgresql), networkPolicy, props.migrations?.waitForDatabaseSeconds);
+    this.helmValues = renderHelmValues(this.config, this.credentials.secretName);
+  }
+
+  /**
+   * Dumps, archiving, base backups and the restores (README: Backups and restore, Point-in-time
+   * recovery): one backup volume the database pod mounts, the CronJobs beside it, the templates.
+   */
+  private addBackups(endpoint: ReturnType<typeof databaseEndpoint>, image: string, networkPolicy: DatabaseNetworkPolicy, waitForDatabaseSeconds?: number): void {
+    const { backup, pitr, backupVolume } = this.config;
+    if (!backupVolume) return;
+    const storage = new BackupStorage(this, 'backup-storage', { namespace: endpoint.namespace, releaseName: endpoint.releaseName, size: backupVolume.size, storageClass: backupVolume.storageClass });
+    const connection = { libpq: libpqVariables(connectionAs(endpoint, 'postgres')), secretName: this.credentials.secretName, passwordKey: CREDENTIAL_KEYS.adminPassword };
+    const common = { namespace: endpoint.namespace, releaseName: endpoint.releaseName, image, connection, storage: storage.names, databasePodLabels: endpoint.objects.podLabels };
+    if (backup.enabled) {
+      new BackupCronJob(this, 'dump', { ...common, kind: 'dump', schedule: backup.schedule, command: dumpCommand(endpoint.databaseName, backup.keep), env: { PGDUMP_DIR: DUMP_DIR }, failJobOnExitCodes: failJobOnExitCodes(BACKUP) });
+      new RestoreTemplate(this, 'restore', { database: endpoint, credentialsSecret: this.credentials.secret, image, waitForDatabaseSeconds, backupClaim: storage.names.claim });
+    }
+    const offsite = offsiteSettings(this.config);
+    if (pitr.enabled) {
+      new BackupCronJob(this, 'basebackup', {
+        ...common, kind: 'basebackup', schedule: pitr.baseBackupSchedule, command: [...BASEBACKUP_COMMAND],
+        env: baseBackupEnvironment(pitr.baseBackupKeep, waitForDatabaseSeconds ?? this.config.migrations.waitForDatabaseSeconds), failJobOnExitCodes: BASEBACKUP_FAIL_JOB_ON,
+      });
+      new PitrRestoreTemplate(this, 'pitr-restore', {
+        namespace: endpoint.namespace, releaseName: endpoint.releaseName, image, dataClaim: endpoint.objects.dataClaim, storage: storage.names,
+        libpq: { PGHOST: endpoint.host, PGPORT: String(endpoint.port) }, offsite,
       });
     }
-    this.helmValues = renderHelmValues(this.config, this.credentials.secretName);
+    if (offsite) networkPolicy.allowObjectStore(offsite);
   }
 
   override toJson(): any[] {

@@ -5,7 +5,7 @@ import { Network, contains, parseCidr } from './cidr';
 import { NODE_LOCAL_DNS_ADDRESS } from './config';
 import { DatabaseEndpoint } from './database-client';
 import { CONTAINER_PORT } from './helm-values';
-import { Component, DATABASE_CLIENT_LABEL, PART_OF, resourceName, standardLabels } from './names';
+import { Component, DATABASE_CLIENT_LABEL, OFFSITE_CLIENT_LABEL, PART_OF, resourceName, standardLabels } from './names';
 import { SYNC_WAVES, syncWave } from './sync-waves';
 
 /** A port a rule lets through: TCP unless said, one port or the range `port`-`endPort`. */
@@ -36,11 +36,11 @@ export interface NetworkRule {
 }
 
 /**
- * Pods the policies select: the chart's `database` pods, the chart's backup pods
- * (`chart-backup`), our `database-clients` (label {@link DATABASE_CLIENT_LABEL}), or the pods of
- * one component of ours (e.g. `credentials`).
+ * Pods the policies select: the chart's `database` pods, our `database-clients` (label
+ * {@link DATABASE_CLIENT_LABEL}), the pods that reach the object store (`object-store-clients`,
+ * label {@link OFFSITE_CLIENT_LABEL}), or the pods of one component of ours (e.g. `credentials`).
  */
-export type PodGroup = 'database' | 'database-clients' | 'chart-backup' | Component;
+export type PodGroup = 'database' | 'database-clients' | 'object-store-clients' | Component;
 
 export interface DatabaseNetworkPolicyProps {
   /** The database whose pods the policies protect. */
@@ -58,8 +58,6 @@ export interface DatabaseNetworkPolicyProps {
   readonly serviceCidrs?: readonly string[];
   /** Node-local DNS caches pods may query. @default ['169.254.20.10'] (NodeLocal DNSCache) */
   readonly nodeLocalDnsAddresses?: readonly string[];
-  /** Labels of the chart's backup pods, which dump the database. @default none: backups are off */
-  readonly backupPods?: Readonly<Record<string, string>>;
 }
 
 /** The API server's ports: 443 behind the `kubernetes` Service, 6443 where clusters expose it directly. */
@@ -69,17 +67,17 @@ export const API_SERVER_PORTS: readonly NetworkPort[] = [{ port: 443 }, { port: 
 export const DNS_PORTS: readonly NetworkPort[] = [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }];
 
 /** Groups that resolve names (the Service's) and so get DNS with their first egress rule. */
-const RESOLVING_GROUPS: readonly PodGroup[] = ['database', 'database-clients', 'chart-backup'];
+const RESOLVING_GROUPS: readonly PodGroup[] = ['database', 'database-clients', 'object-store-clients', 'pooler'];
 
 type Direction = 'ingress' | 'egress';
 
 /**
  * Every NetworkPolicy of a deployment, one per group of pods and direction, written from
  * {@link NetworkRule}s, and under them a policy that denies everything else to every pod of the
- * namespace. Who may reach PostgreSQL: pods of the listed namespaces, this project's own Jobs,
- * the chart's backup pods and the listed client networks (less the cluster's own networks), on
- * PostgreSQL's port only. The database pods, our Jobs and the backup pods may resolve names and
- * the latter two reach the database; the credentials bootstrap only the API server. A feature
+ * namespace. Who may reach PostgreSQL: pods of the listed namespaces, this project's own Jobs
+ * (the backup CronJobs' too) and the listed client networks (less the cluster's own networks), on
+ * PostgreSQL's port only. The database pods and our Jobs may resolve names and our Jobs reach the
+ * database; the credentials bootstrap only the API server. A feature
  * that needs more declares it with {@link allowEgress} or {@link allowIngress} (e.g. the WAL
  * archive's object store, replication peers). The chart's own NetworkPolicy is turned off in the
  * values (it allows every source).
@@ -89,7 +87,10 @@ type Direction = 'ingress' | 'egress';
  */
 export class DatabaseNetworkPolicy extends Construct {
   private readonly database: DatabaseEndpoint;
-  private readonly backupPods?: Readonly<Record<string, string>>;
+  /** The cluster's pod and Service networks: no rule to "any address" admits them. */
+  private readonly clusterCidrs: readonly string[];
+  private readonly allowedNamespaces: readonly string[];
+  private readonly allowedCidrs: readonly string[];
   private readonly dns: NetworkRule;
   /** The allow policies' scope: rendered before the default deny, whenever they are added. */
   private readonly allow: Construct;
@@ -98,7 +99,9 @@ export class DatabaseNetworkPolicy extends Construct {
   constructor(scope: Construct, id: string, props: DatabaseNetworkPolicyProps) {
     super(scope, id);
     this.database = props.database;
-    this.backupPods = props.backupPods;
+    this.clusterCidrs = [...(props.podCidrs ?? []), ...(props.serviceCidrs ?? [])];
+    this.allowedNamespaces = props.allowedNamespaces ?? [];
+    this.allowedCidrs = props.allowedCidrs ?? [];
     this.allow = new Construct(this, 'allow');
     this.dns = {
       peers: [
@@ -109,18 +112,11 @@ export class DatabaseNetworkPolicy extends Construct {
       ports: DNS_PORTS,
     };
     const postgres = [{ port: CONTAINER_PORT }];
-    // Matched by kubernetes.io/metadata.name, which Kubernetes sets and users cannot forge.
-    for (const namespace of props.allowedNamespaces ?? []) this.allowIngress('database', { peers: [{ namespace }], ports: postgres });
+    this.allowClients('database', postgres);
     this.allowIngress('database', { peers: [{ pods: this.selector('database-clients') }], ports: postgres });
-    if (this.backupPods) this.allowIngress('database', { peers: [{ pods: this.selector('chart-backup') }], ports: postgres });
-    const cluster = [...(props.podCidrs ?? []), ...(props.serviceCidrs ?? [])];
-    for (const cidr of props.allowedCidrs ?? []) this.allowIngress('database', { peers: [clientNetwork(cidr, cluster)], ports: postgres });
 
     this.rules('database', 'egress');
-    for (const clients of ['database-clients', 'chart-backup'] as const) {
-      if (clients === 'chart-backup' && !this.backupPods) continue;
-      this.allowEgress(clients, { peers: [{ pods: this.selector('database') }], ports: postgres });
-    }
+    this.allowEgress('database-clients', { peers: [{ pods: this.selector('database') }], ports: postgres });
 
     const { namespace, releaseName } = this.database;
     // Every pod of the namespace, ours, the chart's and any other, is isolated both ways.
@@ -144,12 +140,51 @@ export class DatabaseNetworkPolicy extends Construct {
   }
 
   /**
+   * Lets the applications reach `group` on `ports`: pods of the allowed namespaces (matched by
+   * kubernetes.io/metadata.name, which Kubernetes sets and users cannot forge) and the client
+   * networks, less the cluster's own networks.
+   */
+  allowClients(group: PodGroup, ports: readonly NetworkPort[]): void {
+    for (const namespace of this.allowedNamespaces) this.allowIngress(group, { peers: [{ namespace }], ports });
+    for (const cidr of this.allowedCidrs) this.allowIngress(group, { peers: [clientNetwork(cidr, this.clusterCidrs)], ports });
+  }
+
+  /**
+   * Streaming replication between the database pods (the replicas' WAL receivers connect to the
+   * primary), on PostgreSQL's port.
+   */
+  allowReplication(): void {
+    const peers = [{ pods: this.selector('database') }];
+    this.allowIngress('database', { peers, ports: [{ port: CONTAINER_PORT }] });
+    this.allowEgress('database', { peers, ports: [{ port: CONTAINER_PORT }] });
+  }
+
+  /** Lets the pods of `group` (e.g. the pooler) reach the database pods, and the database admit them. */
+  allowDatabaseClient(group: PodGroup): void {
+    const ports = [{ port: CONTAINER_PORT }];
+    this.allowIngress('database', { peers: [{ pods: this.selector(group) }], ports });
+    this.allowEgress(group, { peers: [{ pods: this.selector('database') }], ports });
+  }
+
+  /**
    * Lets the pods of our `component` (e.g. the credentials bootstrap) reach the Kubernetes API
    * server and nothing else. The API server's address differs per cluster: the rule names its
    * ports and no peer (an ipBlock of 0.0.0.0/0 would leave out IPv6 clusters).
    */
   allowKubernetesApi(component: Component): void {
     this.allowEgress(component, { ports: API_SERVER_PORTS });
+  }
+
+  /**
+   * Lets the database pods (the upload sidecar copies the backup volume off the cluster) and the
+   * `object-store-clients` (the restore's fetch step) reach the object store: the endpoint's port
+   * at any address outside the cluster's networks (a bucket's addresses are the provider's and change).
+   */
+  allowObjectStore(store: { readonly endpoint?: string }): void {
+    const anywhere = ['0.0.0.0/0', '::/0'].map((cidr) => ({ cidr, except: this.clusterCidrs.filter((c) => c.includes(':') === cidr.includes(':')) }));
+    const rule: NetworkRule = { peers: anywhere, ports: [{ port: objectStorePort(store.endpoint) }] };
+    this.allowEgress('database', rule);
+    this.allowEgress('object-store-clients', rule);
   }
 
   /**
@@ -164,7 +199,7 @@ export class DatabaseNetworkPolicy extends Construct {
     const rules: NetworkRule[] = direction === 'egress' && RESOLVING_GROUPS.includes(group) ? [this.dns] : [];
     this.policies.set(id, rules);
     const { namespace, releaseName } = this.database;
-    const component: Component = group === 'database' || group === 'database-clients' || group === 'chart-backup' ? 'network-policy' : group;
+    const component: Component = group === 'database' || group === 'database-clients' || group === 'object-store-clients' ? 'network-policy' : group;
     new kplus.k8s.KubeNetworkPolicy(this.allow, id, {
       metadata: { name: resourceName(releaseName, id), namespace, labels: standardLabels(releaseName, component), annotations: syncWave(SYNC_WAVES.access) },
       spec: Lazy.any({
@@ -182,12 +217,12 @@ export class DatabaseNetworkPolicy extends Construct {
   private selector(group: PodGroup): Record<string, string> {
     switch (group) {
       case 'database':
-        return { ...this.database.objects.podLabels };
+        // Every database pod of the release: the primary and, with replicas, the replicas.
+        return { ...this.database.objects.databasePodLabels };
       case 'database-clients':
         return { 'app.kubernetes.io/part-of': PART_OF, [DATABASE_CLIENT_LABEL]: 'true' };
-      case 'chart-backup':
-        if (!this.backupPods) throw new Error('chart-backup: the chart renders no backup pods here (backups are off)');
-        return { ...this.backupPods };
+      case 'object-store-clients':
+        return { 'app.kubernetes.io/part-of': PART_OF, [OFFSITE_CLIENT_LABEL]: 'true' };
       default:
         return { 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': group };
     }
@@ -232,4 +267,11 @@ function kubePeer(peer: NetworkPeer): kplus.k8s.NetworkPolicyPeer {
     ...(peer.namespace !== undefined ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': peer.namespace } } } : {}),
     ...(peer.pods !== undefined ? { podSelector: { matchLabels: { ...peer.pods } } } : {}),
   };
+}
+
+/** The object store's TCP port: the endpoint's, else HTTPS. */
+export function objectStorePort(endpoint: string | undefined): number {
+  const match = endpoint ? /^(https?):\/\/[^/:]+(?::([0-9]+))?/.exec(endpoint) : null;
+  if (match?.[2]) return Number(match[2]);
+  return match?.[1] === 'http' ? 80 : 443;
 }

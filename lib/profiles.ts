@@ -38,8 +38,12 @@ export const PROFILES = {
     tls: { enabled: true },
     credentials: { existingSecret: 'postgres-credentials' },
     allowedNamespaces: ['learnflow'],
-    // Nightly pg_dump at 02:30 on the chart's backup CronJob, two weeks kept.
+    // Nightly pg_dump at 02:30, two weeks kept; every WAL segment archived (at most a minute of
+    // commits at risk), a base backup every night at 03:30, a week of them kept.
     backup: { enabled: true, schedule: '30 2 * * *', keep: 14 },
+    pitr: { enabled: true, archiveTimeoutSeconds: 60, baseBackupSchedule: '30 3 * * *', baseBackupKeep: 7, storageSize: '60Gi' },
+    // Copies off the cluster: create the bucket and the Secret postgres-object-store first (README: Point-in-time recovery).
+    objectStore: { bucket: 'learnflow-postgres-backups', region: 'eu-west-1', secretName: 'postgres-object-store' },
     argocd: ARGOCD,
   },
 } as const satisfies Record<string, LearnflowPostgresProps>;

@@ -25,6 +25,16 @@ export function podSpecOf(manifest: Json): Json | undefined {
   return path?.reduce<Json | undefined>((node, key) => node?.[key], manifest);
 }
 
+/** A container's settings under "restricted", also for containers the chart renders from our values. */
+export const RESTRICTED_CONTAINER = {
+  runAsNonRoot: true,
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
+
 /** Returns the manifest with its pod spec (if any) made "restricted"; other manifests unchanged. */
 export function hardenManifest(manifest: Json): Json {
   const spec = podSpecOf(manifest);
@@ -42,14 +52,7 @@ function restrictPodSpec(spec: Json): void {
     seccompProfile: { type: 'RuntimeDefault' },
   };
   for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-    container.securityContext = {
-      ...container.securityContext,
-      runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
-      privileged: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'] },
-      seccompProfile: { type: 'RuntimeDefault' },
-    };
+    // A copy per container: shared objects would be written as YAML anchors and aliases.
+    container.securityContext = { ...container.securityContext, ...structuredClone(RESTRICTED_CONTAINER) };
   }
 }

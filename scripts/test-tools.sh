@@ -11,6 +11,7 @@
 #               with its CRDs, for the GitOps tier
 #   pgbouncer   Debian's PgBouncer, for the pooling tests
 #   redis       Debian's redis-server, which Argo CD needs
+#   busybox     Debian's BusyBox: the shell and tools of rclone's image, which the off-site scripts run in
 #   checkov     PyPI's checkov in its own virtualenv, the second scanner
 #
 # Usage: sh scripts/test-tools.sh [TOOL ...]        (no TOOL: all of them)
@@ -38,7 +39,7 @@ ARGOCD_VERSION=3.6.1
 ARGOCD_GO_TOOLCHAIN=go1.27.3
 CHECKOV_VERSION=3.3.30
 
-ALL_TOOLS="helm rclone kube-score registry argocd pgbouncer redis checkov"
+ALL_TOOLS="helm rclone kube-score registry argocd pgbouncer redis busybox checkov"
 
 CACHE=${LEARNFLOW_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME:?is unset: set LEARNFLOW_TOOLS_CACHE or XDG_CACHE_HOME}/.cache}/learnflow-postgres}
 
@@ -111,7 +112,7 @@ file_name() { echo "$1" | tr _ -; }
 
 tool_dir() {
   case $1 in
-    pgbouncer | redis) echo "$CACHE/apt" ;;
+    pgbouncer | redis | busybox) echo "$CACHE/apt" ;;
     *) echo "$CACHE/$(file_name "$1")/$(tool_version "$1")" ;;
   esac
 }
@@ -131,6 +132,7 @@ tool_path() {
   case $1 in
     pgbouncer) command -v pgbouncer 2>/dev/null || echo /usr/sbin/pgbouncer ;;
     redis) command -v redis-server 2>/dev/null || echo /usr/bin/redis-server ;;
+    busybox) command -v busybox 2>/dev/null || echo /bin/busybox ;;
     checkov) echo "$(tool_dir checkov)/venv/bin/checkov" ;;
     *) echo "$(tool_dir "$1")/$(file_name "$1")" ;;
   esac
@@ -256,6 +258,9 @@ build_pgbouncer() { apt_install pgbouncer; }
 version_redis() { "$(tool_path redis)" --version; }
 have_redis() { reports redis "Redis server"; }
 build_redis() { apt_install redis-server; }
+version_busybox() { "$(tool_path busybox)" --help 2>&1 | head -n 1; }
+have_busybox() { reports busybox "BusyBox"; }
+build_busybox() { apt_install busybox; }
 
 # --- checkov ------------------------------------------------------------------------------------
 # Read from the package's metadata: `checkov --version` takes ten seconds to import everything.

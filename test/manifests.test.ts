@@ -1,3 +1,4 @@
+import { objectStorePort } from '../lib/network-policy';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -106,7 +107,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   /** A peer as it selects: a namespace peer's `podSelector: {}` (every pod there) said the short way. */
   const peer = (p: any) => (p.namespaceSelector && Object.keys(p.podSelector ?? {}).length === 0 ? { namespaceSelector: p.namespaceSelector } : p);
 
-  it('lets only the listed namespaces, our Jobs, the backup pods and the listed networks reach PostgreSQL, on its port only', () => {
+  it('lets only the listed namespaces, our Jobs (the backup CronJobs\' too) and the listed networks reach PostgreSQL, on its port only', () => {
     const selectingDb = all.filter((m) => m.kind === 'NetworkPolicy' && selects(dbLabels)(m) && (m.spec.policyTypes ?? []).includes('Ingress'));
     // Policies are additive: exactly one may admit anything to the database pods, and it is ours.
     expect(selectingDb).toHaveLength(1);
@@ -114,14 +115,12 @@ describe.each(CASES)('%s', (_name, render, props) => {
     for (const rule of rules) expect(rule.ports).toEqual([{ protocol: 'TCP', port: 5432 }]);
     expect(rules.flatMap((r: any) => r.from).map(peer)).toEqual([
       ...config.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
-      { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
-      // The chart's own backup CronJob, where backups are on.
-      ...(config.backup.enabled ? [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' } } }] : []),
       // Each client network without the cluster's own networks inside it.
       ...config.allowedCidrs.map((cidr) => {
         const except = [...config.cluster.podCidrs, ...config.cluster.serviceCidrs].filter((c) => contains(parseCidr(cidr)!, parseCidr(c)!));
         return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
       }),
+      { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
     ]);
   });
 
@@ -144,15 +143,31 @@ describe.each(CASES)('%s', (_name, render, props) => {
     ],
     [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
   ];
-  const dnsAndDatabase = [dns, [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]]];
+  // Every database pod of the release (the primary's and the replicas'): the primary's labels less its component.
+  const databasePods = chartObjects(config.releaseName).databasePodLabels;
+  const dnsAndDatabase = [dns, [[{ podSelector: { matchLabels: databasePods } }], [{ protocol: 'TCP', port: 5432 }]]];
 
-  it('gives the database pods egress to DNS only', () => {
-    expect(egressOf(dbLabels)).toEqual([[dns]]);
+  it('gives the backup CronJobs\' pods (dump, base backup) egress to DNS and the database only', () => {
+    const cronJobs = all.filter((m) => m.kind === 'CronJob' && !m.spec.suspend);
+    expect(cronJobs.length).toBe((config.backup.enabled ? 1 : 0) + (config.pitr.enabled ? 1 : 0));
+    for (const c of cronJobs) expect(egressOf(c.spec.jobTemplate.spec.template.metadata.labels), c.metadata.name).toEqual([dnsAndDatabase]);
   });
 
-  it('gives the chart\'s backup pods egress to DNS and the database only, where backups are on', () => {
-    const backupPods = { 'app.kubernetes.io/instance': config.releaseName, 'app.kubernetes.io/component': 'pg_dumpall' };
-    expect(egressOf(backupPods)).toEqual(config.backup.enabled ? [dnsAndDatabase] : []);
+  it('gives the database pods egress to DNS only, and with an object store its port too (the upload sidecar, the restore\'s fetch)', () => {
+    const port = objectStorePort(config.objectStore?.endpoint);
+    const cluster = [...config.cluster.podCidrs, ...config.cluster.serviceCidrs];
+    const anywhere = (cidr: string) => {
+      const except = cluster.filter((c) => c.includes(':') === cidr.includes(':'));
+      return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
+    };
+    // Any address outside the cluster's networks, on the object store's port.
+    const toObjectStore = [dns, [[anywhere('0.0.0.0/0'), anywhere('::/0')], [{ protocol: 'TCP', port }]]];
+    // Without an object store the database pods may resolve names only.
+    expect(egressOf(dbLabels)).toEqual(config.objectStore ? [toObjectStore] : [[dns]]);
+    const restore = all.find((m) => m.kind === 'CronJob' && m.metadata.name.endsWith('-pitr-restore'));
+    if (restore && config.objectStore) {
+      expect(egressOf(restore.spec.jobTemplate.spec.template.metadata.labels)).toEqual(expect.arrayContaining([dnsAndDatabase, toObjectStore]));
+    }
   });
 
   it('gives the migration Job egress to DNS and the database only', () => {
@@ -168,7 +183,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
   it('keeps every NetworkPolicy in the access wave, none left to the chart', () => {
     const policies = all.filter((m) => m.kind === 'NetworkPolicy');
     expect(policies.map((m) => m.metadata.name).sort()).toEqual([
-      'credentials-egress', 'default-deny', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.backup.enabled ? ['chart-backup-egress'] : []),
+      'credentials-egress', 'default-deny', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.objectStore ? ['object-store-clients-egress'] : []),
     ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 

@@ -10,7 +10,6 @@ function policies(build: (policy: DatabaseNetworkPolicy) => void): Record<string
   const chart = new Chart(new App(), 'test');
   const policy = new DatabaseNetworkPolicy(chart, 'network-policy', {
     database: databaseEndpoint(resolveConfig({})),
-    backupPods: { 'app.kubernetes.io/component': 'pg_dumpall' },
   });
   build(policy);
   return Object.fromEntries(chart.toJson().map((m) => [m.metadata.name.replace('postgres-postgresql-', ''), m.spec]));

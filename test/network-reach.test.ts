@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { Network, addressIn, contains, containsAddress, formatAddress, parseCidr } from '../lib/cidr';
 import { LearnflowPostgresProps, resolveConfig } from '../lib/config';
+import { OFFSITE_CLIENT_LABEL } from '../lib/names';
+import { objectStorePort } from '../lib/network-policy';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { podSpecOf } from '../lib/security';
 import { renderProfile } from '../lib/synth';
@@ -60,7 +62,6 @@ const network = (cidr: string) => parseCidr(cidr)!;
 interface Model {
   readonly cluster: ClusterModel;
   readonly database: ModelPod;
-  readonly chartBackup?: ModelPod;
   /** Our pods that log in to the database (label learnflow.io/database-client). */
   readonly clients: readonly ModelPod[];
   /** Our other pods (the credentials bootstrap). */
@@ -76,6 +77,8 @@ interface Model {
   readonly intruder: ModelPod;
   readonly clientAddresses: readonly ModelAddress[];
   readonly outsider: ModelAddress;
+  /** The object store's port, where there is one. */
+  readonly objectStorePort?: number;
 }
 
 function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], chart: readonly Manifest[]): Model {
@@ -89,8 +92,6 @@ function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], ch
   const databaseTemplate = chartPods.find((p) => p.labels['app.kubernetes.io/component'] === 'primary');
   if (!databaseTemplate) throw new Error('the chart renders no primary pod');
   const database = pod(ns, `${databaseTemplate.name}-0`, databaseTemplate.labels);
-  const backupTemplate = chartPods.find((p) => p.labels['app.kubernetes.io/component'] === 'pg_dumpall');
-  const chartBackup = backupTemplate ? pod(ns, backupTemplate.name, backupTemplate.labels) : undefined;
   const ourPods = podTemplates(ours).map((t) => pod(ns, t.name, t.labels));
   const clients = ourPods.filter((p) => p.labels['learnflow.io/database-client'] === 'true');
   const others = ourPods.filter((p) => !clients.includes(p));
@@ -134,10 +135,11 @@ function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], ch
 
   const namespaces = Object.fromEntries([ns, 'kube-system', 'stranger', ...config.allowedNamespaces].map((n) => [n, {}]));
   const policies = [...ours, ...chart].filter((m) => m.kind === 'NetworkPolicy');
-  const pods = [database, ...(chartBackup ? [chartBackup] : []), ...ourPods, ...apps, coreDns, ...strangers.filter((s) => s !== intruder && s !== kubeSystemOther), intruder, kubeSystemOther, ...podsInClientNetworks];
+  const pods = [database, ...ourPods, ...apps, coreDns, ...strangers.filter((s) => s !== intruder && s !== kubeSystemOther), intruder, kubeSystemOther, ...podsInClientNetworks];
   return {
-    cluster: { namespaces, pods, policies }, database, chartBackup, clients, others, apps, coreDns, kubeSystemOther,
+    cluster: { namespaces, pods, policies }, database, clients, others, apps, coreDns, kubeSystemOther,
     dnsAddresses, strangers, podsInClientNetworks, intruder, clientAddresses, outsider,
+    objectStorePort: config.objectStore ? objectStorePort(config.objectStore.endpoint) : undefined,
   };
 }
 
@@ -149,8 +151,11 @@ function expectations(m: Model): Expectation[] {
     [from, to, 53, 'UDP', allowed] as Expectation,
     [from, to, 53, 'TCP', allowed] as Expectation,
   ]);
+  // With an object store, the database pods (their upload sidecar) and the restore's fetch step
+  // reach any address on its port (a bucket's addresses are the provider's), nothing else.
+  const reachesObjectStore = (from: ModelPod) => m.objectStorePort !== undefined && (from === m.database || from.labels[OFFSITE_CLIENT_LABEL] === 'true');
   const cannotLeave = (from: ModelPod): Expectation[] => [
-    [from, INTERNET, 443, 'TCP', false],
+    [from, INTERNET, 443, 'TCP', reachesObjectStore(from) && m.objectStorePort === 443],
     [from, INTERNET, 80, 'TCP', false],
     [from, m.kubeSystemOther, 443, 'TCP', false],
     [from, m.strangers[0], 5432, 'TCP', false],
@@ -161,7 +166,8 @@ function expectations(m: Model): Expectation[] {
     ...m.clients.flatMap((job): Expectation[] => [
       [job, m.database, 5432, 'TCP', true],
       [job, m.database, 5433, 'TCP', false],
-      [job, API_SERVER, 443, 'TCP', false],
+      // The API server's address is not known: the object store's "anywhere" on 443 covers it.
+      [job, API_SERVER, 443, 'TCP', reachesObjectStore(job) && m.objectStorePort === 443],
       ...dns(job, true),
       ...cannotLeave(job),
     ]),
@@ -173,8 +179,6 @@ function expectations(m: Model): Expectation[] {
       [pod, INTERNET, 80, 'TCP', false],
       ...dns(pod, false),
     ]),
-    // The chart's backup pods: DNS and the database.
-    ...(m.chartBackup ? [[m.chartBackup, m.database, 5432, 'TCP', true] as Expectation, ...dns(m.chartBackup, true), ...cannotLeave(m.chartBackup)] : []),
     // The database resolves names, and sends nothing else.
     ...dns(m.database, true),
     ...cannotLeave(m.database),
@@ -222,7 +226,6 @@ describeWithTools('who reaches whom, by the rendered NetworkPolicies and the cha
       if (config.allowedCidrs.some((c) => (config.cluster.podCidrs.length ? config.cluster.podCidrs : DEFAULT_POD_CIDRS).some((p) => contains(network(c), network(p))))) {
         expect(m.podsInClientNetworks.length).toBeGreaterThan(0);
       }
-      expect(m.chartBackup !== undefined).toBe(config.backup.enabled);
     });
 
     it.each(Object.entries(MODES))('allows exactly what the deployment needs, under %s', async (_mode, options) => {

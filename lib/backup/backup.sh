@@ -1,11 +1,10 @@
 #!/bin/sh
-# Scheduled backup, run by the Bitnami chart's own backup CronJob (backup.cronjob.command):
+# Scheduled backup, run by the dump CronJob beside the database pod (lib/pitr/backups.ts):
 #   sh -c "<this script>" backup <database> <keep>
-# The chart's pod provides PGHOST, PGPORT, PGUSER (postgres) and PGDUMP_DIR, the mounted backup
-# volume; the superuser's password is the credentials Secret's key mounted at PASSWORD_FILE
-# (backup.cronjob.extraVolumes), from which this writes libpq's password file. Writes one
-# custom-format pg_dump of the application database, named by UTC time, then keeps the newest
-# <keep> dumps. A dump is renamed into place only when complete.
+# The pod provides PGHOST, PGPORT, PGUSER (postgres), PGDUMP_DIR, the dumps' folder on the backup
+# volume, and the superuser's password as a file at PASSWORD_FILE (the credentials Secret's key),
+# from which this writes libpq's password file. Writes one custom-format pg_dump of the application database, named by
+# UTC time, then keeps the newest <keep> dumps. A dump is renamed into place only when complete.
 # Its exit codes and constants come from its TypeScript contract (lib/backup/script-contracts.ts),
 # which the synth renders into this copy below.
 set -eu
@@ -14,9 +13,9 @@ set -eu
 database=$1
 keep=$2
 : "${PGDUMP_DIR:?}" "${PASSWORD_FILE:=$DEFAULT_PASSWORD_FILE}"
+mkdir -p "$PGDUMP_DIR"
 
-# The chart's own password settings (auth.usePasswordFiles) differ per version and 15.x's names
-# a file it does not mount: ours instead, a password file in a private directory.
+# libpq's password file, in a private directory.
 login=$(mktemp -d "${TMPDIR:-/tmp}/login.XXXXXX")
 name="$database-$(date -u '+%Y%m%dT%H%M%SZ')$DUMP_SUFFIX"
 partial="$PGDUMP_DIR/.$name.partial"
@@ -25,7 +24,7 @@ if ! problem=$(write_passfile "$PASSWORD_FILE" "$login/pgpass" "${PGHOST:-localh
   echo "$PROG: $problem" >&2
   exit "$EXIT_FAILED"
 fi
-unset PGPASSWORD PGPASSWORD_FILE
+unset PGPASSWORD
 export PGPASSFILE="$login/pgpass"
 
 pg_dump --format=custom --no-password --dbname="$database" --file="$partial"

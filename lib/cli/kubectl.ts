@@ -76,7 +76,7 @@ export const calls = {
   jobPods: (ns: string, job: string) => ['-n', ns, 'get', 'pods', '-l', `job-name=${job}`, '-o', 'json'],
   podLog: (ns: string, pod: string, lines = 20) => ['-n', ns, 'logs', pod, `--tail=${lines}`, '--all-containers'],
   /** Everything status reads, in one List. */
-  statusObjects: (ns: string) => ['-n', ns, 'get', 'statefulsets,pods,persistentvolumeclaims,jobs', '-o', 'json'],
+  statusObjects: (ns: string) => ['-n', ns, 'get', 'statefulsets,pods,persistentvolumeclaims,jobs,cronjobs', '-o', 'json'],
   deleteJob: (ns: string, job: string) => ['-n', ns, 'delete', 'job', job, '--ignore-not-found'],
   createJobFrom: (ns: string, job: string, cronJob: string) => ['-n', ns, 'create', 'job', job, `--from=cronjob/${cronJob}`],
   renderJobFrom: (ns: string, job: string, cronJob: string) => ['-n', ns, 'create', 'job', job, `--from=cronjob/${cronJob}`, '--dry-run=client', '-o', 'json'],

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { backup, restore } from './commands/backup';
 import { deploy } from './commands/deploy';
+import { pitrRestore } from './commands/pitr-restore';
 import { status } from './commands/status';
 import { verify } from './commands/verify';
 import { CliError, EXIT } from './exit-codes';
@@ -18,7 +19,7 @@ const OPTIONS: Record<string, Options> = {
   status: { ...COMMON, json: { type: 'boolean' } },
   verify: { ...COMMON, rerun: { type: 'boolean' }, timeout: { type: 'string' } },
   backup: { ...COMMON, 'dry-run': { type: 'boolean' }, timeout: { type: 'string' } },
-  restore: { ...COMMON, 'dry-run': { type: 'boolean' }, timeout: { type: 'string' } },
+  restore: { ...COMMON, 'dry-run': { type: 'boolean' }, timeout: { type: 'string' }, to: { type: 'string' }, 'from-offsite': { type: 'boolean' } },
 };
 
 /** A usage mistake: exit 1 with the command's help. */
@@ -69,6 +70,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'backup':
         return await backup({ profile, dryRun, timeoutS });
       default:
+        if (values.to !== undefined) {
+          if (positionals.length > 0) throw new UsageError(`--to restores a point in time, not a dump: drop ${positionals.join(' ')}`, command);
+          return await pitrRestore({ profile, to: String(values.to), fromOffsite: Boolean(values['from-offsite']), dryRun, timeoutS });
+        }
+        if (values['from-offsite']) throw new UsageError('--from-offsite goes with --to', command);
         if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'restore needs the <file> to restore' : `one <file> only (got ${positionals.join(' ')})`, command);
         return await restore({ profile, file: positionals[0], dryRun, timeoutS });
     }

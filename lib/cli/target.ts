@@ -4,7 +4,8 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { CHART_OCI_URL, ChartObjects, chartFullname, chartObjects } from '../chart';
+import { CHART_OCI_URL, ChartObjects, chartObjects } from '../chart';
+import { resourceName } from '../names';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from '../config';
 import { LOGIN_VOLUMES } from '../credentials/passfile-contract';
 import { PLAN_KEY, PLAN_PARTS_KEY } from '../migrations/bundle';
@@ -43,8 +44,12 @@ export interface Target {
   readonly jobs: { readonly credentials: string; readonly migrations: string; readonly verification: string };
   /** The suspended restore template (only with backup.enabled). */
   readonly restoreTemplate?: string;
-  /** The chart's backup CronJob (only with backup.enabled): `<fullname>-pgdumpall`. */
+  /** The dump CronJob (only with backup.enabled): `<fullname>-dump`. */
   readonly backupCronJob?: string;
+  /** The point-in-time restore template (only with pitr.enabled): `<fullname>-pitr-restore`. */
+  readonly pitrRestoreTemplate?: string;
+  /** The base-backup CronJob (only with pitr.enabled): `<fullname>-basebackup`. */
+  readonly baseBackupCronJob?: string;
   /** The migrations the migration Job applies, from its plan.tsv, ascending. */
   readonly migrationPlan: readonly MigrationRef[];
   /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=require]`: the migration Job's libpq settings, no password. */
@@ -111,8 +116,11 @@ export function loadTarget(profile: string, root = PROJECT_ROOT, profiles: Reado
   const credentials = oneJob('credentials');
   const migrations = oneJob('migrations');
   const verification = oneJob('verification');
-  const restore = manifests.find((m) => m.kind === 'CronJob' && component(m) === 'backup');
+  const cronJob = (suffix: string) => manifests.find((m) => m.kind === 'CronJob' && m.metadata.name === resourceName(config.releaseName, suffix))?.metadata.name;
+  const restore = cronJob('backup-restore');
   if (config.backup.enabled !== (restore !== undefined)) throw stale(`backup.enabled is ${config.backup.enabled} but the restore template is ${restore ? 'rendered' : 'missing'}`);
+  const pitrTemplate = cronJob('pitr-restore');
+  if (config.pitr.enabled !== (pitrTemplate !== undefined)) throw stale(`pitr.enabled is ${config.pitr.enabled} but the point-in-time restore template is ${pitrTemplate ? 'rendered' : 'missing'}`);
 
   return {
     profile,
@@ -121,15 +129,16 @@ export function loadTarget(profile: string, root = PROJECT_ROOT, profiles: Reado
     release: config.releaseName,
     chartVersion: config.chartVersion,
     chartUrl: CHART_OCI_URL,
-    database: chartObjects(config.releaseName),
+    database: chartObjects(config.releaseName, config.readReplicas?.count ?? 0),
     distDir,
     valuesFile: displayPath(valuesPath),
     manifests,
     namespaceManifest: namespaces[0],
     jobs: { credentials: credentials.metadata.name, migrations: migrations.metadata.name, verification: verification.metadata.name },
-    restoreTemplate: restore?.metadata.name,
-    // The chart names its backup CronJob (and claim) `<primary fullname>-pgdumpall`; standalone: the fullname.
-    backupCronJob: config.backup.enabled ? `${chartFullname(config.releaseName)}-pgdumpall` : undefined,
+    restoreTemplate: restore,
+    backupCronJob: cronJob('dump'),
+    pitrRestoreTemplate: pitrTemplate,
+    baseBackupCronJob: cronJob('basebackup'),
     migrationPlan: migrationPlan(migrations, manifests, distDir),
     connectionString: connectionString(migrations),
     // The Secret the migration Job's login reads its password from.

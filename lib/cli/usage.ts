@@ -18,9 +18,11 @@ Commands:
   verify   --profile <p> [--rerun] [--timeout <s>]
            the four health stages
   backup   --profile <p> [--dry-run] [--timeout <s>]
-           a backup now, from the chart's backup CronJob
+           a backup now, from the dump CronJob
   restore  --profile <p> <file> [--dry-run] [--timeout <s>]
            restore a dump, from the restore template
+  restore  --profile <p> --to <time|latest> [--from-offsite] [--dry-run] [--timeout <s>]
+           recover the database to a point in time, from the point-in-time restore template
 
 Run learnflow-postgres <command> --help for a command's details.
 ${PROFILES}
@@ -92,8 +94,8 @@ Options:
 `,
   backup: `Usage: learnflow-postgres backup --profile <p> [--dry-run] [--timeout <s>]
 
-Takes a backup now: kubectl create job <fullname>-backup-<time> --from=cronjob/<fullname>-pgdumpall
-(the chart's backup CronJob, the same command as the schedule), then waits for it.
+Takes a backup now: kubectl create job <fullname>-backup-<time> --from=cronjob/<fullname>-dump
+(the dump CronJob, the same command as the schedule), then waits for it.
 Needs backup.enabled in the profile (exit 1 otherwise). Exit 0 done, 1 the Job failed, 8 it could
 not connect, 4 the wait ran out, 2 cluster not accessible.
 
@@ -104,6 +106,7 @@ Options:
   -h, --help       this text
 `,
   restore: `Usage: learnflow-postgres restore --profile <p> <file> [--dry-run] [--timeout <s>]
+       learnflow-postgres restore --profile <p> --to <time|latest> [--from-offsite] [--dry-run] [--timeout <s>]
 
 Restores <file>, a dump's name on the backup volume (learnflow-<UTC time>.dump), into the
 database, all or nothing: a Job from the suspended template <fullname>-backup-restore with
@@ -112,10 +115,18 @@ Needs backup.enabled in the profile (exit 1 otherwise). Exit 0 restored, 1 the J
 dump, or the restore was rolled back), 8 it could not connect, 4 the wait ran out, 2 cluster not
 accessible.
 
+With --to, recovers the whole database to a UTC time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z) or to the
+latest archived state: stops the StatefulSet, runs a Job from <fullname>-pitr-restore with
+RESTORE_TARGET (and RESTORE_SOURCE=offsite with --from-offsite: the object store's copies), starts
+the StatefulSet again. Needs pitr.enabled. A refused or failed restore changes nothing (exit 1,
+8 when the object store was unreachable); the database is started again as it was.
+
 Options:
   --profile <p>    ${PROFILE_NAMES.join(' | ')} (required)
   --dry-run        print the commands; contacts nothing
   --timeout <s>    wait this long for the Job (default 3600)
+  --to <time>      a point in time ('latest' or a UTC time) instead of a dump
+  --from-offsite   with --to: fetch the base backup and WAL from the object store first
   -h, --help       this text
 `,
 };

@@ -13,6 +13,7 @@ set -eu
 : "${NAMESPACE:?}" "${SECRET_NAME:?}" "${DATA_CLAIM:?}" "${CREDENTIALS_MODE:?}"
 : "${PASSWORD_LENGTH:=$DEFAULT_PASSWORD_LENGTH}" "${MIN_PASSWORD_LENGTH:=$DEFAULT_MIN_PASSWORD_LENGTH}"
 : "${ADMIN_PASSWORD_KEY:=$DEFAULT_ADMIN_PASSWORD_KEY}" "${PASSWORD_KEY:=$DEFAULT_PASSWORD_KEY}" "${URI_KEY:=$DEFAULT_URI_KEY}"
+: "${POOLED_URI_KEY:=$DEFAULT_POOLED_URI_KEY}"
 knobs_ok=1
 check_knob PASSWORD_LENGTH "$PASSWORD_LENGTH" >&2 || knobs_ok=''
 check_knob MIN_PASSWORD_LENGTH "$MIN_PASSWORD_LENGTH" >&2 || knobs_ok=''
@@ -42,10 +43,39 @@ random_password() {
   LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c "$PASSWORD_LENGTH"
 }
 
+# Keys this deployment needs besides the two passwords (replication, the pooler's lookup role):
+# generated into a Secret of ours that lacks them, required in a user-managed one.
+extra_keys=${EXTRA_PASSWORD_KEYS:-}
+
+# add_keys <key>...: adds each key, with a new random password, to the existing Secret.
+add_keys() {
+  printf '{"data":{' >"$work/patch"
+  sep=''
+  for key; do
+    printf '%s"%s":"%s"' "$sep" "$key" "$(random_password | base64 | tr -d '\n')" >>"$work/patch"
+    sep=','
+  done
+  printf '}}' >>"$work/patch"
+  kubectl patch secret "$SECRET_NAME" -n "$NAMESPACE" --type merge --patch-file "$work/patch" >/dev/null 2>"$work/err" ||
+    fail "$EXIT_API_UNAVAILABLE" "cannot add $* to secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
+  rm -f "$work/patch"
+  log "secret $NAMESPACE/$SECRET_NAME: added $* (generated)"
+}
+
+# pooled_uri: the application's connection string through the pooler, from the user's password in $work/user.
+pooled_uri() {
+  printf 'postgresql://%s:%s@%s:%s/%s' "$APP_USER" "$(cat "$work/user")" "$POOLER_HOST" "$POOLER_PORT" "$DATABASE_NAME"
+}
+
 if exists secret "$SECRET_NAME"; then
-  for key in "$ADMIN_PASSWORD_KEY" "$PASSWORD_KEY"; do
+  missing=''
+  for key in "$ADMIN_PASSWORD_KEY" "$PASSWORD_KEY" $extra_keys; do
     secret_value "$key"
     length=$(wc -c <"$work/decoded" | tr -d ' ')
+    if [ "$length" = 0 ] && [ "$CREDENTIALS_MODE" = generate ] && [ "$key" != "$ADMIN_PASSWORD_KEY" ] && [ "$key" != "$PASSWORD_KEY" ]; then
+      missing="$missing $key"
+      continue
+    fi
     [ "$length" -ge "$MIN_PASSWORD_LENGTH" ] || fail "$EXIT_REFUSED" \
       "secret $NAMESPACE/$SECRET_NAME: key '$key' is missing or shorter than $MIN_PASSWORD_LENGTH characters." \
       "Fix: set it, e.g. kubectl -n $NAMESPACE patch secret $SECRET_NAME --type merge -p '{\"stringData\":{\"$key\":\"<$MIN_PASSWORD_LENGTH+ characters>\"}}'"
@@ -54,14 +84,27 @@ if exists secret "$SECRET_NAME"; then
       "secret $NAMESPACE/$SECRET_NAME: key '$key' holds a line break (a file with a trailing newline, given to --from-file?): passwords reach libpq through a password file, which cannot hold one." \
       "Fix: set it without, e.g. kubectl -n $NAMESPACE patch secret $SECRET_NAME --type merge -p '{\"stringData\":{\"$key\":\"<$MIN_PASSWORD_LENGTH+ characters, one line>\"}}'"
   done
-  log "secret $NAMESPACE/$SECRET_NAME exists with keys $ADMIN_PASSWORD_KEY and $PASSWORD_KEY: kept as it is"
+  [ -z "$missing" ] || add_keys $missing
+  if [ "$CREDENTIALS_MODE" = generate ] && [ -n "${POOLER_HOST:-}" ]; then
+    secret_value "$POOLED_URI_KEY"
+    if [ ! -s "$work/decoded" ]; then
+      secret_value "$PASSWORD_KEY"
+      cp "$work/decoded" "$work/user"
+      printf '{"data":{"%s":"%s"}}' "$POOLED_URI_KEY" "$(pooled_uri | base64 | tr -d '\n')" >"$work/patch"
+      kubectl patch secret "$SECRET_NAME" -n "$NAMESPACE" --type merge --patch-file "$work/patch" >/dev/null 2>"$work/err" ||
+        fail "$EXIT_API_UNAVAILABLE" "cannot add $POOLED_URI_KEY to secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
+      rm -f "$work/patch"
+      log "secret $NAMESPACE/$SECRET_NAME: added $POOLED_URI_KEY"
+    fi
+  fi
+  log "secret $NAMESPACE/$SECRET_NAME exists with keys $ADMIN_PASSWORD_KEY and $PASSWORD_KEY${extra_keys:+ and $extra_keys}: kept as it is"
   exit "$EXIT_OK"
 fi
 
 if [ "$CREDENTIALS_MODE" = verify ]; then
   fail "$EXIT_REFUSED" "secret $NAMESPACE/$SECRET_NAME not found. It is user-managed (credentials.existingSecret): nothing is generated." \
-    "Fix: create it with keys '$ADMIN_PASSWORD_KEY' and '$PASSWORD_KEY' ($MIN_PASSWORD_LENGTH+ characters each), e.g." \
-    "  kubectl -n $NAMESPACE create secret generic $SECRET_NAME --from-literal=$ADMIN_PASSWORD_KEY=\"\$(openssl rand -hex 24)\" --from-literal=$PASSWORD_KEY=\"\$(openssl rand -hex 24)\"" \
+    "Fix: create it with keys '$ADMIN_PASSWORD_KEY' and '$PASSWORD_KEY'${extra_keys:+ and $extra_keys} ($MIN_PASSWORD_LENGTH+ characters each), e.g." \
+    "  kubectl -n $NAMESPACE create secret generic $SECRET_NAME --from-literal=$ADMIN_PASSWORD_KEY=\"\$(openssl rand -hex 24)\" --from-literal=$PASSWORD_KEY=\"\$(openssl rand -hex 24)\"$(for key in $extra_keys; do printf ' --from-literal=%s="$(openssl rand -hex 24)"' "$key"; done)" \
     "or let External Secrets / Sealed Secrets create it; then re-run the sync."
 fi
 
@@ -78,10 +121,19 @@ random_password >"$work/admin"
 random_password >"$work/user"
 [ "$(wc -c <"$work/admin")" -ge "$PASSWORD_LENGTH" ] || fail "$EXIT_REFUSED" "could not read $PASSWORD_LENGTH random characters from /dev/urandom"
 printf 'postgresql://%s:%s@%s:%s/%s%s' "$APP_USER" "$(cat "$work/user")" "$DATABASE_HOST" "$DATABASE_PORT" "$DATABASE_NAME" "${URI_QUERY:-}" >"$work/uri"
+extra_files=''
+for key in $extra_keys; do
+  random_password >"$work/key-$key"
+  extra_files="$extra_files --from-file=$key=$work/key-$key"
+done
+if [ -n "${POOLER_HOST:-}" ]; then
+  pooled_uri >"$work/pooled-uri"
+  extra_files="$extra_files --from-file=$POOLED_URI_KEY=$work/pooled-uri"
+fi
 
 # No part-of label: `kubectl apply --prune -l app.kubernetes.io/part-of=...` must never delete it.
 if kubectl create secret generic "$SECRET_NAME" -n "$NAMESPACE" \
-  --from-file="$ADMIN_PASSWORD_KEY=$work/admin" --from-file="$PASSWORD_KEY=$work/user" --from-file="$URI_KEY=$work/uri" \
+  --from-file="$ADMIN_PASSWORD_KEY=$work/admin" --from-file="$PASSWORD_KEY=$work/user" --from-file="$URI_KEY=$work/uri" $extra_files \
   >/dev/null 2>"$work/err"; then
   kubectl label secret "$SECRET_NAME" -n "$NAMESPACE" app.kubernetes.io/managed-by=learnflow-credentials-bootstrap >/dev/null 2>&1 || true
   log "secret $NAMESPACE/$SECRET_NAME created with generated passwords ($PASSWORD_LENGTH characters)"

@@ -27,6 +27,10 @@ export interface DatabaseCredentialsProps extends CredentialsProps {
   readonly database: DatabaseEndpoint;
   /** Image of the bootstrap Job, with `sh` and `kubectl`. @default docker.io/bitnamilegacy/kubectl:1.33.4 */
   readonly image?: string;
+  /** Password keys needed besides the two (replication, the pooler's): generated, or required in a user-managed Secret. @default none */
+  readonly extraPasswordKeys?: readonly string[];
+  /** The pooler's Service, for the generated pooled connection string. @default none: no pooler */
+  readonly pooler?: { readonly host: string; readonly port: number };
 }
 
 /**
@@ -79,6 +83,8 @@ export class DatabaseCredentials extends Construct {
       DATABASE_HOST: database.host,
       DATABASE_PORT: String(database.port),
       ...(database.tls ? { URI_QUERY: '?sslmode=require' } : {}),
+      ...(props.extraPasswordKeys?.length ? { EXTRA_PASSWORD_KEYS: props.extraPasswordKeys.join(' ') } : {}),
+      ...(props.pooler ? { POOLER_HOST: props.pooler.host, POOLER_PORT: String(props.pooler.port), POOLED_URI_KEY: CREDENTIAL_KEYS.pooledUri } : {}),
     };
     projectJob(this, 'bootstrap', {
       name,

@@ -9,6 +9,12 @@ export const CREDENTIAL_KEYS = {
   password: 'password',
   /** Ready-to-use `postgresql://user:password@host:port/database` for applications (generated secrets). */
   uri: 'uri',
+  /** Password of the replication user (chart's replicationPasswordKey default): with read replicas. */
+  replicationPassword: 'replication-password',
+  /** Password of the pooler's lookup role (PgBouncer's auth_user): with the pooler. */
+  poolerPassword: 'pooler-password',
+  /** The application's connection string through the pooler (generated secrets, with the pooler). */
+  pooledUri: 'pooled-uri',
 } as const;
 
 /** The shortest password accepted in a user-managed secret. */

@@ -9,7 +9,7 @@ export const VERIFY = {
   exits: {
     ok: { code: 0, retried: false, meaning: 'healthy: the database answers, the migrations are applied and every table exists' },
     usage: { code: 1, retried: false, meaning: 'bad knob' },
-    healthCheckFailed: { code: 5, retried: false, meaning: 'migrations not applied in time, or tables missing' },
+    healthCheckFailed: { code: 5, retried: false, meaning: 'migrations not applied in time, tables missing, or WAL archiving failing right now' },
     connectionFailed: { code: 8, retried: true, meaning: 'the database was unreachable within the wait, refused the login, or the connection dropped' },
   },
   knobs: {

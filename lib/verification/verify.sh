@@ -43,6 +43,20 @@ until version=$(PGCONNECT_TIMEOUT=$t psql_q -c 'SELECT version()' 2>"$err"); do
 done
 say "stage 3 database ping: ok ($target, ${version%% on *})"
 
+# With WAL archiving on (pitr.enabled), the archiver's state from pg_stat_archiver. An archiver
+# failing right now (its last attempt failed, none succeeded since) means no point-in-time
+# recovery past that segment while WAL piles up on the data volume: a failed health check.
+archiver=$(psql_q -F ' ' -c "SELECT current_setting('archive_mode'), archived_count, coalesce(last_archived_wal, '-'),
+  coalesce(to_char(last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'), failed_count, coalesce(last_failed_wal, '-'),
+  coalesce(to_char(last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),
+  coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) FROM pg_stat_archiver" 2>"$err") ||
+  fail "$EXIT_CONNECTION_FAILED" "stage 3: lost $target: $(cat "$err")"
+set -- $archiver
+if [ "$1" != off ]; then
+  say "stage 3 archiving: $2 segment(s) archived, the last $3 at $4; $5 failure(s)$([ "$5" = 0 ] || echo ", the last $6 at $7")"
+  [ "$8" = f ] || fail "$EXIT_HEALTH_CHECK_FAILED" "stage 3 archiving: failing since $7: $6 could not be archived and nothing was archived after it; PostgreSQL keeps the WAL until it can (the database pod's log says why: learnflow-archive)"
+fi
+
 # Stage 4: wait for the newest migration, then check every table. Values reach psql as
 # variables on stdin (psql does not interpolate -c), never spliced into SQL.
 if [ "$EXPECTED_VERSION" = 0 ]; then say "stage 4 schema: no migrations to check"; exit "$EXIT_OK"; fi

@@ -1,6 +1,6 @@
 // Backups and restore, proven on real PostgreSQL servers: the scheduled backup runs exactly the
-// command dist/ hands the chart's backup CronJob, with the environment that CronJob's pod has;
-// the restore runs the command of our restore template from dist/.
+// command of the dump CronJob of dist/, with the environment its pod has; the restore runs the
+// command of our restore template from dist/.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
@@ -15,15 +15,19 @@ import { RunnerResult, runRunner } from '../support/runner-harness';
 
 const PROFILE = 'production';
 const values = parse(readFileSync(path.join(DIST, PROFILE, 'helm', 'postgresql-values.yaml'), 'utf8'));
-const backupCommand: string[] = values.backup.cronjob.command;
+const dumpCronJob = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-dump', 'dump CronJob');
+const backupCommand: string[] = jobContainer(dumpCronJob).command;
 const keep = Number(backupCommand.at(-1));
 const restoreTemplate = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-backup-restore', 'restore template');
 const appUser = values.auth.username as string;
 const credentialsSecret = values.auth.existingSecret as string;
+const backupClaim = 'postgres-postgresql-backups';
 const appPassword = randomBytes(18).toString('hex');
 let source: Pg;
 let target: Pg;
 let dir: string;
+/** The backup claim's contents, and its folder of dumps. */
+let claimDir: string;
 let backups: string;
 
 /** A server set up the way the chart sets one up: the application user owning the database. */
@@ -32,21 +36,21 @@ function chartLikeDatabase(pg: Pg): void {
   pg.psql('postgres', `CREATE DATABASE ${values.auth.database} OWNER ${appUser}`);
 }
 
-/**
- * The chart's backup CronJob: PGUSER postgres, PGHOST/PGPORT, PGDUMP_DIR, and the superuser's
- * password mounted as a file where PASSWORD_FILE says (no PGPASSWORD).
- */
-function runBackup(pg: Pg): Promise<RunnerResult> {
-  const secret = mkdtempSync(path.join(dir, 'secret-'));
-  writeFileSync(path.join(secret, 'password'), pg.password, { mode: 0o440 });
-  return runCommand(backupCommand, { PATH: pg.env().PATH, PGUSER: 'postgres', PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups, PASSWORD_FILE: path.join(secret, 'password') });
+/** The dump CronJob's pod: its password file from the credentials Secret, the backup claim (no PGPASSWORD). */
+async function runBackup(pg: Pg): Promise<RunnerResult> {
+  const pod = await runPod(manifests(PROFILE), dumpCronJob, mkdtempSync(path.join(dir, 'pod-')), {
+    secrets: { [credentialsSecret]: { 'postgres-password': pg.password } },
+    claims: { [backupClaim]: claimDir },
+    env: { PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGSSLMODE: 'disable' },
+  });
+  return pod.main ?? pod.init.at(-1)!;
 }
 
 /** The restore template's pod: its login from the credentials Secret, the backup claim, `overrides` on top. */
 async function runRestore(pg: Pg, overrides: Record<string, string>): Promise<RunnerResult> {
   const pod = await runPod(manifests(PROFILE), restoreTemplate, mkdtempSync(path.join(dir, 'pod-')), {
     secrets: { [credentialsSecret]: { 'postgres-password': pg.password } },
-    claims: { 'postgres-postgresql-pgdumpall': backups },
+    claims: { [backupClaim]: claimDir },
     env: { PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGSSLMODE: 'disable', RESTORE_DB_WAIT_SECONDS: '2', ...overrides },
   });
   return pod.main ?? pod.init.at(-1)!;
@@ -61,8 +65,9 @@ const dumpRows = (pg: Pg) => Object.fromEntries(TABLES.map((t) => [t, pg.psql('l
 beforeAll(async () => {
   [source, target] = await Promise.all([startPostgres(), startPostgres()]);
   dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-backup-'));
-  backups = path.join(dir, 'pgdump');
-  mkdirSync(backups);
+  claimDir = path.join(dir, 'claim');
+  backups = path.join(claimDir, 'dumps');
+  mkdirSync(backups, { recursive: true });
   chartLikeDatabase(source);
   chartLikeDatabase(target);
   const job = prepareDistJob(distMigrationJob(PROFILE), dir, {
@@ -86,17 +91,19 @@ afterAll(async () => {
 });
 
 describe('backups and restore', () => {
-  it('runs the chart\'s own CronJob with our dump and retention, nightly in production', () => {
-    expect(values.backup.cronjob).toMatchObject({ schedule: '30 2 * * *', concurrencyPolicy: 'Forbid', networkPolicy: { enabled: false } });
+  it('runs the dump CronJob with our dump and retention, nightly in production', () => {
+    // The chart's own backup CronJob stays off: its claim would wait for the first dump to bind.
+    expect(values.backup).toBeUndefined();
+    expect(dumpCronJob.spec).toMatchObject({ schedule: '30 2 * * *', concurrencyPolicy: 'Forbid' });
+    expect(jobContainer(dumpCronJob).env).toMatchObject({ PGUSER: 'postgres', PGDUMP_DIR: '/backups/dumps' });
     expect(backupCommand.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(backupCommand.slice(3)).toEqual(['backup', 'learnflow', '14']);
     // The superuser's password alone, mounted where backup.sh reads it by default.
     const passwordFile = BACKUP.knobs.passwordFile.default;
-    expect(values.backup.cronjob.extraVolumes).toEqual([{
-      name: 'learnflow-password',
-      secret: { secretName: credentialsSecret, items: [{ key: 'postgres-password', path: path.basename(passwordFile) }], defaultMode: 0o440 },
-    }]);
-    expect(values.backup.cronjob.extraVolumeMounts).toEqual([{ name: 'learnflow-password', mountPath: path.dirname(passwordFile), readOnly: true }]);
+    const spec = dumpCronJob.spec.jobTemplate.spec.template.spec;
+    const volume = spec.volumes.find((v: any) => v.secret);
+    expect(volume.secret).toEqual({ secretName: credentialsSecret, items: [{ key: 'postgres-password', path: path.basename(passwordFile) }], defaultMode: 0o440 });
+    expect(spec.containers[0].volumeMounts).toContainEqual({ name: volume.name, mountPath: path.dirname(passwordFile), readOnly: true });
     expect(values.auth.usePasswordFiles).toBe(true);
   });
 
@@ -180,11 +187,13 @@ describe('backups and restore', () => {
     expect(restore.code).toBe(8);
   });
 
-  it('mounts the chart\'s backup volume read-only in the restore template', () => {
+  it('mounts the backup volume read-only in the restore template, beside the database pod', () => {
     const { env } = jobContainer(restoreTemplate);
-    expect(env).toMatchObject({ PGUSER: 'postgres', PGDATABASE: 'learnflow', PGDUMP_DIR: '/backup/pgdump' });
+    expect(env).toMatchObject({ PGUSER: 'postgres', PGDATABASE: 'learnflow', PGDUMP_DIR: '/backups/dumps' });
     const spec = restoreTemplate.spec.jobTemplate.spec.template.spec;
-    expect(spec.volumes).toContainEqual({ name: expect.any(String), persistentVolumeClaim: { claimName: 'postgres-postgresql-pgdumpall', readOnly: true } });
+    expect(spec.volumes).toContainEqual({ name: expect.any(String), persistentVolumeClaim: { claimName: 'postgres-postgresql-backups', readOnly: true } });
+    // The backup volume is ReadWriteOnce, mounted by the database pod: the restore runs on its node.
+    expect(spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
     expect(restoreTemplate.spec.suspend).toBe(true);
   });
 });

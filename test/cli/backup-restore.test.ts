@@ -1,58 +1,24 @@
 // `backup` and `restore` against a real kube-apiserver: the Jobs they create are read back and
-// compared with their templates (the chart's backup CronJob, the restore template of dist/), and
+// compared with their templates (the dump CronJob and the restore template of dist/), and
 // the test finishes them as the Job controller would. The fixture project's `backups` profile
 // renders backups; its `status` profile does not.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { parse } from 'yaml';
-import { fixtureObject, fixtureProject } from '../support/fixture-project';
+import { fixtureManifests, fixtureProject } from '../support/fixture-project';
 import { Kube, describeKube, useSharedKube } from '../support/kube';
-import { CliEnv, cli, completeJob, create, eventually, failJob, fixtureTarget, jobPodExited, kubectlDir, scratchDir, startCli } from './support';
+import { CliEnv, cli, completeJob, eventually, failJob, fixtureTarget, jobPodExited, kubectlDir, scratchDir, startCli } from './support';
 
 const T = fixtureTarget('backups');
 const WITHOUT_BACKUPS = fixtureTarget('status');
 const NS = T.namespace;
 const FULLNAME = T.chart.service;
-const BACKUP_CRONJOB = `${FULLNAME}-pgdumpall`;
-const TEMPLATE = fixtureObject(T.profile, 'CronJob', 'backup');
+const BACKUP_CRONJOB = `${FULLNAME}-dump`;
+const cronJob = (name: string) => fixtureManifests(T.profile).find((m) => m.kind === 'CronJob' && m.metadata.name === name)!;
+const TEMPLATE = cronJob(`${FULLNAME}-backup-restore`);
+const DUMP_CRONJOB = cronJob(BACKUP_CRONJOB);
 const DUMP = 'learnflow-20261122T023000Z.dump';
 const PROFILE = ['--profile', T.profile];
-
-/**
- * The backup CronJob as the chart renders it from the profile's values: its
- * `backup.cronjob.command` (our backup.sh) in the database image. Only what the CLI relies on.
- */
-function chartBackupCronJob() {
-  const values = parse(readFileSync(path.join(fixtureProject(), 'dist', T.profile, 'helm', 'postgresql-values.yaml'), 'utf8'));
-  const labels = { 'app.kubernetes.io/instance': T.release, 'app.kubernetes.io/component': 'pg_dumpall' };
-  return {
-    apiVersion: 'batch/v1', kind: 'CronJob',
-    metadata: { name: BACKUP_CRONJOB, namespace: NS, labels },
-    spec: {
-      schedule: values.backup.cronjob.schedule,
-      concurrencyPolicy: values.backup.cronjob.concurrencyPolicy,
-      jobTemplate: {
-        spec: {
-          template: {
-            metadata: { labels },
-            spec: {
-              restartPolicy: 'OnFailure',
-              securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
-              containers: [{
-                name: `${FULLNAME}-pgdumpall`,
-                image: `${values.image.registry}/${values.image.repository}:${values.image.tag}`,
-                command: values.backup.cronjob.command,
-                env: [{ name: 'PGDUMP_DIR', value: '/backup/pgdump' }],
-                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-              }],
-            },
-          },
-        },
-      },
-    },
-  };
-}
 
 describeKube('learnflow-postgres backup and restore on a real API server', () => {
   let kube: Kube;
@@ -93,22 +59,21 @@ describeKube('learnflow-postgres backup and restore on a real API server', () =>
     expect(await kube.kubectl(['get', 'namespace', NS])).toMatchObject({ code: 1 });
   });
 
-  it('exits 1 when the chart\'s backup CronJob is not there (release not installed)', async () => {
-    await kube.kubectlOk(['apply', '-f', path.join(fixtureProject(), 'dist', T.profile)]);
+  it('exits 1 when the dump CronJob is not there (dist/ not applied)', async () => {
     const r = await cli(['backup', ...PROFILE], env);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`the chart's backup CronJob ${NS}/${BACKUP_CRONJOB} not found`);
-    expect(await jobs(`${FULLNAME}-backup-`)).toEqual([]);
+    expect(r.stderr).toContain(`the dump CronJob ${NS}/${BACKUP_CRONJOB} not found`);
+    expect(await kube.kubectl(['get', 'namespace', NS])).toMatchObject({ code: 1 });
   });
 
-  it('backup: a Job from the chart\'s CronJob with its command, waited for (exit 0)', async () => {
-    await create(kube, chartBackupCronJob());
+  it('backup: a Job from the dump CronJob of dist/ with its command, waited for (exit 0)', async () => {
+    await kube.kubectlOk(['apply', '-f', path.join(fixtureProject(), 'dist', T.profile)]);
     const run = startCli(['backup', ...PROFILE, '--timeout', '30'], env);
     const job = await waitForJob(`${FULLNAME}-backup-`);
     // What `kubectl create job --from=cronjob/…` makes: owned by the CronJob, marked manual, same pod template.
     expect(job.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'CronJob', name: BACKUP_CRONJOB })]);
     expect(job.metadata.annotations).toMatchObject({ 'cronjob.kubernetes.io/instantiate': 'manual' });
-    expect(job.spec.template.spec.containers[0].command).toEqual(chartBackupCronJob().spec.jobTemplate.spec.template.spec.containers[0].command);
+    expect(job.spec.template.spec.containers[0].command).toEqual(DUMP_CRONJOB.spec.jobTemplate.spec.template.spec.containers[0].command);
     expect(run.output()).not.toContain('backup complete');
     await completeJob(kube, NS, job.metadata.name);
     const r = await run.done;

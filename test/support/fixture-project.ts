@@ -33,6 +33,11 @@ export const FIXTURE_PROFILES = {
     namespace: 'lftest-backups', releaseName: 'pg', tls: { enabled: true }, credentials: { existingSecret: 'pg-credentials' },
     backup: { enabled: true, schedule: '15 1 * * *', keep: 3 },
   },
+  // test/cli/pitr-restore.test.ts: point-in-time recovery with an object store.
+  'pitr': {
+    namespace: 'lftest-pitr', releaseName: 'pg', pitr: { enabled: true },
+    objectStore: { bucket: 'lftest-backups', provider: 'Minio', endpoint: 'https://minio.lftest.example:9000', secretName: 'minio-keys' },
+  },
   // test/kube/credentials.test.ts: both credential modes, one after the other in one namespace.
   'credentials-generated': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { generatedPasswordLength: 48 } },
   'credentials-managed': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { existingSecret: 'pg-credentials' } },

@@ -55,7 +55,7 @@ export function findPostgresBindir(): string {
 }
 
 /** initdb refuses to run as root: as root, run the server tools as the `postgres` user. */
-function asServerUser(): { uid: number; gid: number; wrap: (cmd: string, args: string[]) => [string, string[]] } | null {
+export function asServerUser(): { uid: number; gid: number; wrap: (cmd: string, args: string[]) => [string, string[]] } | null {
   if (process.getuid?.() !== 0) return null;
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
   let uid: number;

@@ -18,7 +18,7 @@ import { KubectlResult, RunProcessOptions, isExecutable, kubeAvailable, kubeRequ
 const ROOT = path.resolve(__dirname, '..', '..');
 const SETUP_SCRIPT = path.join(ROOT, 'scripts', 'test-tools.sh');
 
-export const TOOL_NAMES = ['helm', 'rclone', 'kube-score', 'registry', 'argocd', 'pgbouncer', 'redis', 'checkov'] as const;
+export const TOOL_NAMES = ['helm', 'rclone', 'kube-score', 'registry', 'argocd', 'pgbouncer', 'redis', 'busybox', 'checkov'] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
 /** The name in the script's `<NAME>_VERSION=` lines and in the `LEARNFLOW_<NAME>` overrides. */
@@ -44,6 +44,8 @@ export function toolPath(tool: ToolName): string {
       return onPath('pgbouncer') ?? '/usr/sbin/pgbouncer';
     case 'redis':
       return onPath('redis-server') ?? '/usr/bin/redis-server';
+    case 'busybox':
+      return onPath('busybox') ?? '/bin/busybox';
     case 'checkov':
       return path.join(toolsCache(), 'checkov', toolVersion(tool)!, 'venv', 'bin', 'checkov');
     default:

@@ -38,6 +38,10 @@ export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
     cluster: { podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] },
   },
   'backups': { backup: { enabled: true, schedule: '0 3 * * 0', keep: 4, storageSize: '50Gi', storageClass: 'standard' } },
+  'pitr-with-object-store': {
+    pitr: { enabled: true, archiveTimeoutSeconds: 30, baseBackupSchedule: '0 4 * * *', baseBackupKeep: 3 },
+    objectStore: { bucket: 'acme-pg', prefix: 'eu/learnflow', provider: 'Minio', endpoint: 'https://minio.example.com:9000', secretName: 'minio-keys', uploadIntervalSeconds: 30 },
+  },
   'image-registry-mirror': { imageRegistry: 'mirror.example.com:5000' },
   'chart-16.7.27': { chartVersion: '16.7.27' },
   'managed-credentials': { credentials: { existingSecret: 'pg-credentials' } },

@@ -1,5 +1,5 @@
 // `backup` and `restore`: on demand, with the same Jobs as the schedule. A backup is a Job made
-// from the chart's backup CronJob (`kubectl create job --from=cronjob/…`, its command is ours:
+// from the dump CronJob (`kubectl create job --from=cronjob/…`, its command is
 // lib/backup/backup.sh); a restore is a Job made from the suspended template of dist/ with
 // RESTORE_FILE set, as the README's pipeline does. Both wait for the Job and exit with its outcome.
 import { CliError, EXIT } from '../exit-codes';
@@ -62,7 +62,7 @@ export async function backup(options: BackupOptions, progress = new Progress()):
       `# learnflow-postgres backup --profile ${target.profile} --dry-run`,
       '# Nothing was run and the cluster was not contacted. A backup runs, with kubectl from PATH:',
       `${commandLine(KUBECTL, calls.readyz())}   # cluster reachable, else exit 2`,
-      `${commandLine(KUBECTL, calls.get(ns, 'cronjob', cronJob))}   # read-only: the chart's backup CronJob, else exit 1`,
+      `${commandLine(KUBECTL, calls.get(ns, 'cronjob', cronJob))}   # read-only: the dump CronJob, else exit 1`,
       commandLine(KUBECTL, calls.createJobFrom(ns, name, cronJob)),
       ...waitPlan(ns, name, timeoutS),
     ].join('\n'));
@@ -71,8 +71,8 @@ export async function backup(options: BackupOptions, progress = new Progress()):
   const kubectl = new Kubectl();
   await checkCluster(kubectl);
   if (!(await kubectl.json(calls.get(ns, 'cronjob', cronJob)))) {
-    throw new CliError(EXIT.general, `the chart's backup CronJob ${ns}/${cronJob} not found`, [
-      `it comes with the Helm release when backup.enabled is on: learnflow-postgres deploy --profile ${target.profile}`,
+    throw new CliError(EXIT.general, `the dump CronJob ${ns}/${cronJob} not found`, [
+      `it comes with ${target.distDir}/ when backup.enabled is on: learnflow-postgres deploy --profile ${target.profile}`,
     ]);
   }
   progress.start('[1/2]', `backup job/${name} from cronjob/${cronJob}`);

@@ -32,6 +32,74 @@ export interface DeploymentStatus {
   readonly jobs: Readonly<Record<'credentials' | 'migrations' | 'verification', { readonly name: string; readonly phase: JobPhase }>>;
   /** Why the phase is not Ready, one line each (empty when Ready). */
   readonly conditions: string[];
+  /** Dumps, archiving and base backups, when the profile has them (a failed backup shows here, never in `phase`). */
+  readonly backups?: BackupsStatus;
+}
+
+/** pg_stat_archiver, read in the database pod. */
+export interface ArchiverState {
+  readonly archived_count: number;
+  readonly last_archived_wal: string | null;
+  readonly last_archived_time: string | null;
+  readonly failed_count: number;
+  readonly last_failed_wal: string | null;
+  readonly last_failed_time: string | null;
+  /** The last attempt failed and none succeeded since. */
+  readonly failing: boolean;
+}
+
+/** A backup CronJob judged as Argo CD judges one: its last run failed when its last success is older than its last schedule. */
+export interface CronJobStatus {
+  readonly cronjob: string;
+  readonly last_success: string | null;
+  readonly last_schedule: string | null;
+  readonly last_run_failed: boolean;
+}
+
+export interface BackupsStatus {
+  /** null: unknown (the database pod is not Ready, or kubectl exec was refused); absent without pitr.enabled. */
+  readonly archiver?: ArchiverState | null;
+  readonly base_backups?: CronJobStatus | null;
+  readonly dumps?: CronJobStatus | null;
+  /** What needs a person, one line each. */
+  readonly problems: string[];
+}
+
+/** The query `status` runs in the database pod: one line, space-separated, '-' for none. */
+export const ARCHIVER_QUERY = `SELECT archived_count, coalesce(last_archived_wal, '-'), coalesce(to_char(last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '-'), failed_count, coalesce(last_failed_wal, '-'), coalesce(to_char(last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '-'), coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) FROM pg_stat_archiver`;
+
+export function parseArchiver(line: string): ArchiverState | null {
+  const f = line.trim().split(/\s+/);
+  if (f.length !== 7 || !/^\d+$/.test(f[0]) || !/^\d+$/.test(f[3])) return null;
+  const orNull = (v: string) => (v === '-' ? null : v);
+  return { archived_count: Number(f[0]), last_archived_wal: orNull(f[1]), last_archived_time: orNull(f[2]), failed_count: Number(f[3]), last_failed_wal: orNull(f[4]), last_failed_time: orNull(f[5]), failing: f[6] === 't' };
+}
+
+function cronJobStatus(name: string | undefined, objects: readonly KubeObject[]): CronJobStatus | null {
+  if (!name) return null;
+  const c = objects.find((o) => o.kind === 'CronJob' && o.metadata.name === name);
+  const success = c?.status?.lastSuccessfulTime ?? null;
+  const schedule = c?.status?.lastScheduleTime ?? null;
+  const active = (c?.status?.active ?? []).length > 0;
+  return { cronjob: name, last_success: success, last_schedule: schedule, last_run_failed: !active && schedule !== null && (success === null || success < schedule) };
+}
+
+function backupsStatus(target: Target, observed: Observed): BackupsStatus | undefined {
+  const { backup, pitr } = target.config;
+  if (!backup.enabled && !pitr.enabled) return undefined;
+  const dumps = cronJobStatus(target.backupCronJob, observed.objects);
+  const baseBackups = cronJobStatus(target.baseBackupCronJob, observed.objects);
+  const problems: string[] = [];
+  for (const c of [dumps, baseBackups]) {
+    if (c?.last_run_failed) problems.push(`cronjob/${c.cronjob}: its last run (${c.last_schedule}) failed: kubectl -n ${target.namespace} get jobs -l app.kubernetes.io/component=backup, then the failed Job's log`);
+  }
+  const archiver = observed.archiver;
+  if (archiver?.failing) problems.push(`archiving failing since ${archiver.last_failed_time}: ${archiver.last_failed_wal} could not be archived (the database pod's log says why: learnflow-archive)`);
+  return {
+    ...(pitr.enabled ? { archiver: archiver ?? null, base_backups: baseBackups } : {}),
+    ...(backup.enabled ? { dumps } : {}),
+    problems,
+  };
 }
 
 /** What status reads from the cluster. */
@@ -39,6 +107,8 @@ export interface Observed {
   readonly namespaceExists: boolean;
   /** Everything of those kinds in the namespace (filtered here by name and labels). */
   readonly objects: readonly KubeObject[];
+  /** pg_stat_archiver from the database pod; undefined or null when it could not be read. */
+  readonly archiver?: ArchiverState | null;
 }
 
 /** The status of `target` from what the cluster holds: pure, so every rule is testable. */
@@ -107,6 +177,7 @@ export function computeStatus(target: Target, observed: Observed): DeploymentSta
       verification: { name: jobNames.verification, phase: states.verification.phase },
     },
     conditions: phase === 'Ready' ? [] : conditions,
+    ...(backupsStatus(target, observed) ? { backups: backupsStatus(target, observed) } : {}),
   };
 }
 
@@ -115,10 +186,30 @@ export async function readStatus(target: Target, kubectl = new Kubectl()): Promi
   await checkCluster(kubectl);
   const namespaceExists = (await kubectl.json(calls.namespace(target.namespace))) !== undefined;
   const objects = namespaceExists ? await kubectl.items(calls.statusObjects(target.namespace)) : [];
-  return computeStatus(target, { namespaceExists, objects });
+  const pod = objects.find((o) => o.kind === 'Pod' && o.metadata.name === target.database.pod);
+  let archiver: ArchiverState | null = null;
+  if (target.config.pitr.enabled && podReady(pod)) {
+    // Loopback inside the database pod is trusted (pg_hba with pitr.enabled): no password needed.
+    const r = await kubectl.run(['-n', target.namespace, 'exec', target.database.pod, '-c', 'postgresql', '--', 'psql', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-XAt', '-F', ' ', '-c', ARCHIVER_QUERY]);
+    archiver = r.code === 0 ? parseArchiver(r.stdout) : null;
+  }
+  return computeStatus(target, { namespaceExists, objects, archiver });
 }
 
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+
+function backupRows(b: BackupsStatus | undefined): [string, string][] {
+  if (!b) return [];
+  const cron = (c: CronJobStatus | null | undefined) => (c ? `${c.last_run_failed ? 'LAST RUN FAILED' : 'ok'}; last success ${c.last_success ?? 'never'} (cronjob/${c.cronjob})` : '-');
+  const a = b.archiver;
+  return [
+    ...(b.dumps !== undefined ? [['Dumps', cron(b.dumps)] as [string, string]] : []),
+    ...(b.base_backups !== undefined ? [['Base backups', cron(b.base_backups)] as [string, string]] : []),
+    ...(a !== undefined ? [['Archiving', a === null ? 'unknown (the database pod is not Ready, or kubectl exec is not allowed)'
+      : `${a.failing ? 'FAILING' : 'ok'}; ${a.archived_count} archived, last ${a.last_archived_wal ?? '-'} at ${a.last_archived_time ?? '-'}; ${a.failed_count} failed${a.last_failed_wal ? `, last ${a.last_failed_wal} at ${a.last_failed_time}` : ''}`] as [string, string]] : []),
+    ...b.problems.map((p) => ['Backup problem', p] as [string, string]),
+  ];
+}
 
 /** The status as a two-column table for a person. */
 export function statusTable(s: DeploymentStatus, target: Target): string {
@@ -135,6 +226,7 @@ export function statusTable(s: DeploymentStatus, target: Target): string {
     ['Connection string', s.connection_string],
     ['Last updated', s.last_updated ?? '-'],
     ...Object.entries(s.jobs).map(([component, j]) => [`Job ${component}`, `${j.name}: ${j.phase}`] as [string, string]),
+    ...backupRows(s.backups),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return [
