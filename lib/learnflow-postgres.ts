@@ -18,7 +18,8 @@ import { CREDENTIAL_KEYS } from './credentials/keys';
 import { libpqVariables } from './database-client';
 import { failJobOnExitCodes } from './script-contract';
 import { VerificationJob } from './verification/verification-job';
-import { standardLabels } from './names';
+import { resourceName, standardLabels } from './names';
+import { Pooler } from './pooling/pooler';
 import { SYNC_WAVES, syncWave } from './sync-waves';
 import { finishManifest } from './job';
 import { validateProps, ValidationError } from './validation';
@@ -64,10 +65,16 @@ export class LearnflowPostgresChart extends Chart {
     });
     const endpoint = databaseEndpoint(this.config);
     const images = deploymentImages(this.config);
+    const poolerService = this.config.pooler ? { host: `${resourceName(this.config.releaseName, 'pooler')}.${this.config.namespace}.svc`, port: this.config.pooler.port } : undefined;
     this.credentials = new DatabaseCredentials(this, 'credentials', {
       database: endpoint,
       ...props.credentials,
       image: imageName(images.kubectl),
+      extraPasswordKeys: [
+        ...(this.config.readReplicas ? [CREDENTIAL_KEYS.replicationPassword] : []),
+        ...(this.config.pooler ? [CREDENTIAL_KEYS.poolerPassword] : []),
+      ],
+      pooler: poolerService,
     });
     const networkPolicy = new DatabaseNetworkPolicy(this, 'network-policy', {
       database: endpoint,
@@ -76,6 +83,7 @@ export class LearnflowPostgresChart extends Chart {
       ...this.config.cluster,
     });
     networkPolicy.allowKubernetesApi('credentials');
+    if (this.config.readReplicas) networkPolicy.allowReplication();
     const jobs = {
       namespace: this.config.namespace,
       releaseName: this.config.releaseName,
@@ -88,6 +96,19 @@ export class LearnflowPostgresChart extends Chart {
     this.migrations = new MigrationJob(this, 'migrations', { ...jobs, ...m });
     new VerificationJob(this, 'verification', { ...jobs, waitForDatabaseSeconds: m.waitForDatabaseSeconds });
     this.addBackups(endpoint, imageName(images.postgresql), networkPolicy, props.migrations?.waitForDatabaseSeconds);
+    if (this.config.pooler) {
+      new Pooler(this, 'pooler', {
+        database: endpoint,
+        pooler: this.config.pooler,
+        image: imageName(images.pgbouncer),
+        databaseImage: imageName(images.postgresql),
+        credentialsSecret: this.credentials.secret,
+        networkPolicy,
+        allowedCidrs: this.config.allowedCidrs,
+        tls: this.config.tls,
+        waitForDatabaseSeconds: m.waitForDatabaseSeconds,
+      });
+    }
     this.helmValues = renderHelmValues(this.config, this.credentials.secretName);
   }
 

@@ -101,6 +101,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
 
   const config = resolveConfig(props);
   const dbLabels = chartObjects(config.releaseName).podLabels;
+  const poolerPods = { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'app.kubernetes.io/component': 'pooler' };
   /** The allow policies selecting pods with `labels` (the default deny, selecting every pod, has its own test). */
   const selects = (labels: Record<string, string>) => (m: Manifest) =>
     m.spec.podSelector.matchLabels !== undefined && Object.entries(m.spec.podSelector.matchLabels).every(([k, v]) => labels[k] === v);
@@ -121,7 +122,30 @@ describe.each(CASES)('%s', (_name, render, props) => {
         return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
       }),
       { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
+      // With replicas: the database pods among themselves (streaming replication).
+      ...(config.readReplicas ? [{ podSelector: { matchLabels: chartObjects(config.releaseName).databasePodLabels } }] : []),
+      // With the pooler: its pods.
+      ...(config.pooler ? [{ podSelector: { matchLabels: poolerPods } }] : []),
     ]);
+  });
+
+  it('lets the listed namespaces and networks reach the pooler on its port, and the pooler reach DNS and the database only, with the pooler', () => {
+    const ingress = all.filter((m) => m.kind === 'NetworkPolicy' && selects(poolerPods)(m) && (m.spec.policyTypes ?? []).includes('Ingress'));
+    if (!config.pooler) {
+      expect(ingress).toEqual([]);
+      return;
+    }
+    expect(ingress).toHaveLength(1);
+    const rules = ingress[0].spec.ingress;
+    for (const rule of rules) expect(rule.ports).toEqual([{ protocol: 'TCP', port: 6432 }]);
+    expect(rules.flatMap((r: any) => r.from).map(peer)).toEqual([
+      ...config.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
+      ...config.allowedCidrs.map((cidr) => {
+        const except = [...config.cluster.podCidrs, ...config.cluster.serviceCidrs].filter((c) => contains(parseCidr(cidr)!, parseCidr(c)!));
+        return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
+      }),
+    ]);
+    expect(egressOf(poolerPods)).toEqual([dnsAndDatabase]);
   });
 
   it('denies all ingress and egress to every pod of the namespace, besides what the rules allow', () => {
@@ -162,8 +186,9 @@ describe.each(CASES)('%s', (_name, render, props) => {
     };
     // Any address outside the cluster's networks, on the object store's port.
     const toObjectStore = [dns, [[anywhere('0.0.0.0/0'), anywhere('::/0')], [{ protocol: 'TCP', port }]]];
-    // Without an object store the database pods may resolve names only.
-    expect(egressOf(dbLabels)).toEqual(config.objectStore ? [toObjectStore] : [[dns]]);
+    // Without an object store the database pods may resolve names only (and, with replicas, reach each other).
+    const replication = config.readReplicas ? [[[{ podSelector: { matchLabels: databasePods } }], [{ protocol: 'TCP', port: 5432 }]]] : [];
+    expect(egressOf(dbLabels)).toEqual([[...(config.objectStore ? toObjectStore : [dns]), ...replication]]);
     const restore = all.find((m) => m.kind === 'CronJob' && m.metadata.name.endsWith('-pitr-restore'));
     if (restore && config.objectStore) {
       expect(egressOf(restore.spec.jobTemplate.spec.template.metadata.labels)).toEqual(expect.arrayContaining([dnsAndDatabase, toObjectStore]));
@@ -184,6 +209,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
     const policies = all.filter((m) => m.kind === 'NetworkPolicy');
     expect(policies.map((m) => m.metadata.name).sort()).toEqual([
       'credentials-egress', 'default-deny', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.objectStore ? ['object-store-clients-egress'] : []),
+      ...(config.pooler ? ['pooler-ingress', 'pooler-egress'] : []),
     ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 

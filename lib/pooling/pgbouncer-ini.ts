@@ -58,12 +58,13 @@ export function renderPgbouncerIni(s: PgbouncerSettings): string {
     `pool_mode = ${s.poolMode}`,
     `max_client_conn = ${s.maxClientConnections}`,
     `default_pool_size = ${s.defaultPoolSize}`,
-    // The pod's share of the database's connections, whatever the users.
-    `max_db_connections = ${s.defaultPoolSize}`,
     'min_pool_size = 0',
     'reserve_pool_size = 0',
-    // Session state a client leaves behind is reset before the next one gets the connection.
+    // Session state a client leaves behind (SET, temporary tables, prepared statements) is reset
+    // before the next one gets the connection, in every pool mode: in transaction pooling
+    // PgBouncer would otherwise hand it on (test/pooling/pgbouncer.test.ts shows it).
     'server_reset_query = DISCARD ALL',
+    'server_reset_query_always = 1',
     'server_check_query = SELECT 1',
     // JDBC drivers send it on startup; PgBouncer would refuse the connection otherwise.
     'ignore_startup_parameters = extra_float_digits',

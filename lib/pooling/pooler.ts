@@ -5,7 +5,7 @@ import { DeploymentConfig } from '../config';
 import { CREDENTIAL_KEYS } from '../credentials/keys';
 import { DatabaseEndpoint, connectionAs, containerEnvironment, databaseLogin, libpqVariables } from '../database-client';
 import { projectJob } from '../job';
-import { DATABASE_CLIENT_LABEL, resourceName, standardLabels } from '../names';
+import { DATABASE_CLIENT_LABEL, contentHash, resourceName, standardLabels } from '../names';
 import { DatabaseNetworkPolicy } from '../network-policy';
 import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
@@ -54,32 +54,29 @@ export class Pooler extends Construct {
     const metadata = (annotations = syncWave(SYNC_WAVES.migrations)) => ({ name: this.service, namespace, labels, annotations });
 
     const caFile = props.tls.enabled && props.tls.certificatesSecret ? `${POOLER_PATHS.caDir}/ca.crt` : undefined;
-    const config = new kplus.ConfigMap(this, 'config', {
-      metadata: metadata(),
-      data: {
-        [PGBOUNCER_INI]: renderPgbouncerIni({
-          databaseName: database.databaseName,
-          serverHost: database.host,
-          serverPort: database.port,
-          listenPort: POOLER_CONTAINER_PORT,
-          poolMode: pooler.poolMode,
-          maxClientConnections: pooler.maxClientConnections,
-          defaultPoolSize: pooler.defaultPoolSize,
-          serverSslMode: caFile ? 'verify-full' : props.tls.enabled ? 'require' : 'prefer',
-          serverCaFile: caFile,
-        }),
-      },
+    const iniText = renderPgbouncerIni({
+      databaseName: database.databaseName,
+      serverHost: database.host,
+      serverPort: database.port,
+      listenPort: POOLER_CONTAINER_PORT,
+      poolMode: pooler.poolMode,
+      maxClientConnections: pooler.maxClientConnections,
+      defaultPoolSize: pooler.defaultPoolSize,
+      serverSslMode: caFile ? 'verify-full' : props.tls.enabled ? 'require' : 'prefer',
+      serverCaFile: caFile,
     });
+    const config = new kplus.ConfigMap(this, 'config', { metadata: metadata(), data: { [PGBOUNCER_INI]: iniText } });
 
     const deployment = new kplus.Deployment(this, 'deployment', {
       metadata: metadata(),
       replicas: pooler.replicas,
-      podMetadata: { labels },
+      // A new pgbouncer.ini rolls the pods (PgBouncer reads its file at start).
+      podMetadata: { labels, annotations: { 'learnflow.io/config-hash': contentHash([iniText]) } },
       securityContext: { ensureNonRoot: true },
       automountServiceAccountToken: false,
-      // Pods spread over nodes and zones where possible: a node's loss takes one pooler, not all.
-      spread: true,
     });
+    // Pods on different nodes where possible (preferred, so a one-node cluster still runs them all).
+    deployment.scheduling.spread({ topology: kplus.Topology.HOSTNAME, weight: 100 });
     const configVolume = kplus.Volume.fromConfigMap(this, 'config-volume', config, { name: 'config' });
     const authVolume = kplus.Volume.fromEmptyDir(this, 'auth-volume', 'auth', { medium: kplus.EmptyDirMedium.MEMORY, sizeLimit: Size.mebibytes(1) });
     const secretVolume = kplus.Volume.fromSecret(this, 'secret-volume', props.credentialsSecret, {

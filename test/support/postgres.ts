@@ -74,7 +74,12 @@ export function asServerUser(): { uid: number; gid: number; wrap: (cmd: string, 
   };
 }
 
-export async function startPostgres(): Promise<Pg> {
+export interface StartPostgresOptions {
+  /** Server settings given on the command line, e.g. { max_connections: '20' }. */
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<Pg> {
   const bindir = findPostgresBindir();
   const server = asServerUser();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-pg-'));
@@ -102,12 +107,13 @@ export async function startPostgres(): Promise<Pg> {
     run('initdb', ['-D', data, '-U', user, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '--no-sync', '--no-locale', '-E', 'UTF8']);
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const options = [
+      const serverOptions = [
         `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockets}`,
         '-c fsync=off -c full_page_writes=off -c synchronous_commit=off',
+        ...Object.entries(options.settings ?? {}).map(([k, v]) => `-c ${k}=${v}`),
       ].join(' ');
       try {
-        run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o', options, 'start']);
+        run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o', serverOptions, 'start']);
         break;
       } catch (e) {
         // Most likely the port was taken between freePort() and the start: try another.
