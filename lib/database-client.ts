@@ -87,6 +87,8 @@ export interface DatabaseLoginProps {
   readonly password: { readonly secret: kplus.ISecret; readonly key: string };
   /** Image of the init container, with `sh` and `sed`: the Job's own. */
   readonly image: string;
+  /** More hosts the same login is for, on any port (the read replicas a Job checks). @default none */
+  readonly extraHosts?: readonly string[];
 }
 
 /** What a pod needs to log in: its volumes, the Job container's mounts and variables, the init container. */
@@ -124,6 +126,7 @@ export function databaseLogin(scope: Construct, id: string, props: DatabaseLogin
         ...libpqVariables(props.connection),
         PASSWORD_FILE,
         PGPASSFILE: passfile,
+        ...(props.extraHosts?.length ? { PASSFILE_EXTRA_HOSTS: props.extraHosts.join(' ') } : {}),
       }),
       volumeMounts: [
         { path: LOGIN_PATHS.keyDir, volume: secret, readOnly: true },

@@ -94,7 +94,15 @@ export class LearnflowPostgresChart extends Chart {
     };
     const m = this.config.migrations;
     this.migrations = new MigrationJob(this, 'migrations', { ...jobs, ...m });
-    new VerificationJob(this, 'verification', { ...jobs, waitForDatabaseSeconds: m.waitForDatabaseSeconds });
+    const read = endpoint.objects.read;
+    new VerificationJob(this, 'verification', {
+      ...jobs,
+      waitForDatabaseSeconds: m.waitForDatabaseSeconds,
+      // Each replica by its own pod's name (the read Service would pick one at random).
+      replicas: read && this.config.readReplicas
+        ? { hosts: read.pods.map((pod) => `${pod}.${read.headlessService}.${endpoint.namespace}.svc`), maxLagBytes: this.config.readReplicas.maxLagBytes }
+        : undefined,
+    });
     this.addBackups(endpoint, imageName(images.postgresql), networkPolicy, props.migrations?.waitForDatabaseSeconds);
     if (this.config.pooler) {
       new Pooler(this, 'pooler', {

@@ -35,11 +35,14 @@ export interface VerificationJobProps {
   readonly waitForMigrationsSeconds?: number;
   /** Pod retries after exit 8. @default 3 */
   readonly backoffLimit?: number;
+  /** Read replicas to check: each pod's host name, and the lag each may have. @default none */
+  readonly replicas?: { readonly hosts: readonly string[]; readonly maxLagBytes: number };
 }
 
 /**
  * Health stages 3 and 4 in the cluster, after the migrations (last sync wave): the database
- * answers, the newest migration is applied and every table the migrations create exists.
+ * answers, each read replica streams within its lag bound, the newest migration is applied and
+ * every table the migrations create exists.
  */
 export class VerificationJob extends Construct {
   constructor(scope: Construct, id: string, props: VerificationJobProps) {
@@ -53,6 +56,11 @@ export class VerificationJob extends Construct {
       [k.expectedVersion.env]: newest ? String(BigInt(newest.version)) : '0',
       [k.dbWaitSeconds.env]: String(dbWait),
       [k.migrationsWaitSeconds.env]: String(props.waitForMigrationsSeconds ?? dbWait + 600),
+      ...(props.replicas ? {
+        [k.replicas.env]: props.replicas.hosts.join(' '),
+        [k.maxLagBytes.env]: String(props.replicas.maxLagBytes),
+        [k.replicaWaitSeconds.env]: String(dbWait),
+      } : {}),
     };
     projectJob(this, 'job', {
       name: resourceName(props.releaseName, 'verify'),
@@ -74,6 +82,7 @@ export class VerificationJob extends Construct {
         connection: props.connection,
         password: { secret: props.credentialsSecret, key: props.passwordKey ?? CREDENTIAL_KEYS.password },
         image: props.image,
+        extraHosts: props.replicas?.hosts,
       }),
     });
   }
