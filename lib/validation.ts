@@ -379,7 +379,8 @@ function poolerAndReplicas(p: LearnflowPostgresProps): string[] {
     const size = typeof pooler.defaultPoolSize === 'number' ? pooler.defaultPoolSize : POOLER_DEFAULTS.defaultPoolSize;
     const replicas = typeof pooler.replicas === 'number' ? pooler.replicas : POOLER_DEFAULTS.replicas;
     const room = DATABASE_MAX_CONNECTIONS - DIRECT_CONNECTION_RESERVE;
-    if (Number.isInteger(size) && Number.isInteger(replicas) && size * replicas > room) {
+    // On values that passed their own rules (1-500, 1-10): one problem per mistake.
+    if (Number.isInteger(size) && size >= 1 && size <= 500 && Number.isInteger(replicas) && replicas >= 1 && replicas <= 10 && size * replicas > room) {
       problems.push(`pooler.defaultPoolSize: ${size} × pooler.replicas ${replicas} = ${size * replicas} server connections, more than the ${room} the database can give the poolers (max_connections ${DATABASE_MAX_CONNECTIONS}, ${DIRECT_CONNECTION_RESERVE} kept for our Jobs, replication and the superuser)`);
     }
   }

@@ -188,6 +188,28 @@ describe('synthesis', () => {
     }
   });
 
+  it('refuses a replica count, a pool size out of range and a LoadBalancer pooler without client networks, naming each prop (exit 1, dist/ untouched)', () => {
+    const profiles = path.join(project, 'lib', 'profiles.ts');
+    const original = readFileSync(profiles, 'utf8');
+    const profile = PROFILE_NAMES[0];
+    const bad = original.replace(new RegExp(`(\\n  ${profile}: \\{)`),
+      "$1\n    readReplicas: { count: 9 },\n    pooler: { enabled: true, defaultPoolSize: 501, serviceType: 'LoadBalancer' },\n    allowedCidrs: [],");
+    expect(bad).not.toBe(original);
+    const before = tree(path.join(project, 'dist'));
+    writeFileSync(profiles, bad);
+    try {
+      const run = synth(project);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('synth failed, dist/ was left as it was');
+      expect(run.stderr).toContain('readReplicas.count: 9 is out of range (a whole number from 1 to 8)');
+      expect(run.stderr).toContain('pooler.defaultPoolSize: 501 is out of range (a whole number from 1 to 500)');
+      expect(run.stderr).toContain('pooler.serviceType: LoadBalancer while allowedCidrs is empty');
+      expect(tree(path.join(project, 'dist'))).toEqual(before);
+    } finally {
+      writeFileSync(profiles, original);
+    }
+  });
+
   it('runs under the cdk8s CLI too: `cdk8s synth` fills dist/ and its own output folder, with no upgrade check', () => {
     const out = path.join(project, 'cli-out');
     const run = cdk8sCli(project, ['synth', '--output', out], { CDK8S_OUTDIR: out });
