@@ -2,7 +2,7 @@
 // with 1,000 migrations, the migration runner against plain psql and dbmate, and the test
 // suite's wall time, all in one run; prints the tables and writes BENCHMARKS.md.
 //
-//   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --pitr-scale N]
+//   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling] [-- --pitr-scale N]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { DBMATE_VERSION, installDbmate } from './dbmate';
 import { Command, Sample, formatMs, formatRatio, sampleInterleaved, timeCommand } from './measure';
 import { RunnerCase, Tool, benchMigrations } from './migrations';
 import { PitrResults, benchPitr } from './pitr';
+import { PoolingResults, benchPooling } from './pooling';
 import { ProfileShare, phaseTimings, precompile, profileByOwner, stairs } from './profile';
 import { APP_COMMAND, appProject, minimalProject, outputOnlyProject } from './projects';
 import { Machine, Target, loadAverage, machine, table, verdict } from './report';
@@ -27,6 +28,7 @@ interface Options {
   readonly runs: number;
   readonly skipTests: boolean;
   readonly skipPitr: boolean;
+  readonly skipPooling: boolean;
   /** pgbench scale of the point-in-time recovery case (about 15 MB each; 75 is just over 1 GB). */
   readonly pitrScale: number;
   readonly output: string;
@@ -36,15 +38,17 @@ function parseOptions(argv: readonly string[]): Options {
   let runs = 7;
   let skipTests = false;
   let skipPitr = false;
+  let skipPooling = false;
   let pitrScale = 75;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--runs' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) runs = Number(argv[++i]);
     else if (argv[i] === '--skip-tests') skipTests = true;
     else if (argv[i] === '--skip-pitr') skipPitr = true;
+    else if (argv[i] === '--skip-pooling') skipPooling = true;
     else if (argv[i] === '--pitr-scale' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) pitrScale = Number(argv[++i]);
-    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --pitr-scale N])`);
+    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling] [-- --pitr-scale N])`);
   }
-  return { runs, skipTests, skipPitr, pitrScale, output: path.join(ROOT, 'BENCHMARKS.md') };
+  return { runs, skipTests, skipPitr, skipPooling, pitrScale, output: path.join(ROOT, 'BENCHMARKS.md') };
 }
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
@@ -124,9 +128,11 @@ async function main(): Promise<void> {
     }
 
     const pitr = options.skipPitr ? undefined : await benchPitr(work, 3, options.pitrScale);
+    const pooling = options.skipPooling ? undefined : await benchPooling(3, log);
     const tests = options.skipTests ? undefined : runTestSuite();
     const markdown = render({
       pitr,
+      pooling,
       info,
       loadAtEnd: loadAverage(),
       postgresVersion,
@@ -230,6 +236,7 @@ interface RenderInput {
   readonly runner: RunnerCase[];
   readonly tests: TestSuite | undefined;
   readonly pitr: PitrResults | undefined;
+  readonly pooling: PoolingResults | undefined;
   /** Why the synth with the generated migrations failed, if it did. */
   readonly smallSynthError: string | undefined;
   readonly options: Options;
@@ -291,7 +298,7 @@ function render(input: RenderInput): string {
           target(`${c.label}: runner no slower than dbmate`, 1, runnerRatio(c, 'dbmate')),
         ]),
   ];
-  targets.push(...pitrTargets(input.pitr));
+  targets.push(...pitrTargets(input.pitr), ...poolingTargets(input.pooling));
   const targetTable = table(['Target', 'Measured', 'Result'], targets.map((t) => [t.what, t.measured, `**${verdict(t.pass)}**`]));
 
   const stairsTable = table(['Layer', 'Median', 'Adds, or compared'], [
@@ -381,6 +388,10 @@ ${runnerTable}
 ### Point-in-time recovery
 
 ${pitrSection(input.pitr)}
+
+### Pooling and replicas
+
+${poolingSection(input.pooling)}
 
 ### Test suite
 
@@ -483,3 +494,44 @@ main().catch((error) => {
   process.stderr.write(`bench: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
   process.exitCode = 1;
 });
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function poolingTargets(p: PoolingResults | undefined): Target[] {
+  const ratioPooled = p ? median(p.selectOnly.pooled) / median(p.selectOnly.direct) : undefined;
+  return [
+    { ...target('select-only through the pooler at 8 clients ≥ 0.8× direct connections', 1 / 0.8, ratioPooled ? 1 / ratioPooled : undefined), goal: '≥ 0.80×', measured: ratioPooled === undefined ? 'not measured' : `${formatRatio(ratioPooled)} of direct` },
+    {
+      what: `${p?.overload.clients ?? 80} clients (4× max_connections): the pooler completes every transaction, direct connections fail`,
+      goal: 'pooled all, direct fails',
+      measured: p ? `pooled ${p.overload.pooled.transactions}/${p.overload.expected}; direct ${p.overload.direct.ok ? 'completed' : 'failed'}` : 'not measured',
+      pass: !!p && p.overload.pooled.ok && p.overload.pooled.transactions === p.overload.expected && !p.overload.direct.ok,
+    },
+  ];
+}
+
+function poolingSection(p: PoolingResults | undefined): string {
+  if (!p) return 'Not measured (`--skip-pooling`).';
+  const tps = (xs: readonly number[]) => xs.map((x) => x.toFixed(0)).join(', ');
+  return `PgBouncer (Debian's) with the pgbouncer.ini the synth renders (\`pooler.defaultPoolSize: 8\`), PostgreSQL with
+max_connections ${p.maxConnections}, \`pgbench -S -n -c ${p.clients} -j 2 -T 8\` (select-only, scale 5), the two runs interleaved.
+
+${table(['', 'tps, each run', 'median'], [
+    ['direct connections', tps(p.selectOnly.direct), median(p.selectOnly.direct).toFixed(0)],
+    ['through the pooler', tps(p.selectOnly.pooled), median(p.selectOnly.pooled).toFixed(0)],
+    ['ratio', '', formatRatio(median(p.selectOnly.pooled) / median(p.selectOnly.direct))],
+  ])}
+
+On this machine every client, PgBouncer and PostgreSQL share two cores: the pooler's own CPU per query
+(parsing the protocol, and the \`DISCARD ALL\` that \`server_reset_query_always\` sends after each transaction so
+that no client's session state reaches the next) comes out of PostgreSQL's share, and a select-only query is
+so cheap that this is the whole cost. The 0.8× target assumes a pooler with cores of its own; the rendered
+configuration keeps the reset, which the tests require.
+
+${p.overload.clients} clients, 50 select-only transactions each: through the pooler ${p.overload.pooled.transactions} of
+${p.overload.expected} completed (${p.overload.pooled.tps.toFixed(0)} tps); direct: ${p.overload.direct.ok ? 'completed' : `failed (${p.overload.direct.error})`}.
+
+A standby from \`pg_basebackup\` streaming (asynchronous, the settings the values render) while \`pgbench\` writes
+(TPC-B, 4 clients, 15 s, ${p.lag.writeTps.toFixed(0)} tps): replay lag sampled ${p.lag.samples} times on the primary,
+median ${p.lag.medianBytes} bytes, at most ${p.lag.maxBytes} bytes of WAL (verification allows 16 MiB by default).`;
+}

@@ -11,7 +11,7 @@ import { LearnflowPostgresProps } from '../../lib/config';
 import { renderManifests } from '../support/dist-job';
 import { Pg, startPostgres } from '../support/postgres';
 import { RunningPooler, runPoolerAuthJob, startPooler } from '../support/pooler';
-import { describeWithTools } from '../support/tools';
+import { describeWithTools, requireTool } from '../support/tools';
 import { FIXTURE_MIGRATIONS } from '../support/variants';
 
 const MAX_CONNECTIONS = 20;
@@ -40,7 +40,7 @@ describeWithTools('PgBouncer, as rendered, in front of a real PostgreSQL', ['pgb
   const start = async (pooler: LearnflowPostgresProps['pooler']) => {
     for (const old of poolers.splice(0)) await old.stop();
     const all = renderManifests(FIXTURE_MIGRATIONS, { allowedNamespaces: ['learnflow'], pooler });
-    const p = await startPooler(all, pg, poolerPassword);
+    const p = await startPooler(all, pg, poolerPassword, requireTool('pgbouncer'));
     poolers.push(p);
     return p;
   };

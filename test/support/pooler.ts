@@ -11,7 +11,6 @@ import { runPod } from './dist-job';
 import { RunnerResult } from './runner-harness';
 import { freePort } from './ports';
 import { Pg, asServerUser } from './postgres';
-import { requireTool } from './tools';
 
 export interface RunningPooler {
   readonly port: number;
@@ -46,9 +45,9 @@ export async function runPoolerAuthJob(all: readonly Manifest[], pg: Pg, secret:
 
 /**
  * Starts PgBouncer with the rendered Deployment's configuration, in front of `pg`. The pod's
- * init container writes the auth_file from `poolerPassword`.
+ * init container writes the auth_file from `poolerPassword`. `bin`: PgBouncer (toolPath('pgbouncer')).
  */
-export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPassword: string): Promise<RunningPooler> {
+export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPassword: string, bin: string): Promise<RunningPooler> {
   const deployment = find(all, 'Deployment', '-pooler');
   const spec = deployment.spec.template.spec;
   const main = spec.containers[0];
@@ -77,7 +76,6 @@ export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPasswo
   if (server) for (const p of [dir, ...walk(dir)]) chownSync(p, server.uid, server.gid);
 
   const logFile = path.join(dir, 'pgbouncer.log');
-  const bin = requireTool('pgbouncer');
   const [cmd, args] = server ? server.wrap(bin, [iniFile]) : [bin, [iniFile]];
   const out: string[] = [];
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
