@@ -96,7 +96,7 @@ edit lib/profiles.ts '
   production: {
     chartVersion: '16.7.27',"
 synth
-grep -q -- '--version 16.7.27' dist/production/helm/postgresql-values.yaml || fail 'production does not render chart 16.7.27'
+grep -q -- '^# chart: postgresql 16.7.27 ' dist/production/helm/postgresql-values.yaml || fail 'production does not render chart 16.7.27'
 touches_only 'switch production to chart 16.7.27' lib/profiles.ts 'dist/production/*'
 
 # 4. One more namespace whose pods may connect: one prop.

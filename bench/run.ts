@@ -1,6 +1,7 @@
 // `npm run bench`: synthesis against a minimal cdk8s app and the library's load time, synthesis
-// with 1,000 migrations, the migration runner against plain psql and dbmate, and the test
-// suite's wall time, all in one run; prints the tables and writes BENCHMARKS.md.
+// with 1,000 migrations, the migration check (lint and grammar) with and without 1,000 released
+// migrations, the migration runner against plain psql and dbmate, and the test suite's wall
+// time, all in one run; prints the tables and writes BENCHMARKS.md.
 //
 //   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling] [-- --pitr-scale N]
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import { startPostgres } from '../test/support/postgres';
 import { projectCopy } from '../test/support/project';
 import { DBMATE_VERSION, installDbmate } from './dbmate';
 import { Command, Sample, formatMs, formatRatio, sampleInterleaved, timeCommand } from './measure';
+import { LintCase, RELEASED_COUNT, benchLint } from './lint';
 import { RunnerCase, Tool, benchMigrations } from './migrations';
 import { PitrResults, benchPitr } from './pitr';
 import { PoolingResults, benchPooling } from './pooling';
@@ -103,6 +105,9 @@ async function main(): Promise<void> {
     log(`synthesis: ${shortRuns} runs per case, interleaved`);
     const synth = benchSynth({ app, small: smallSynthError ? undefined : small, minimal, outputOnly, compiled, minimalCompiled }, shortRuns, slowRuns);
 
+    log(`migration check: ${slowRuns} runs per case, interleaved`);
+    const lint = benchLint(work, slowRuns);
+
     const dbmate = installDbmate();
     if (!dbmate.installed) log(`dbmate rows skipped: ${dbmate.reason}`);
     log('migration runner: starting a throwaway PostgreSQL');
@@ -138,6 +143,7 @@ async function main(): Promise<void> {
       postgresVersion,
       dbmate: dbmate.installed ? `dbmate ${dbmate.version} (npm \`dbmate@${DBMATE_VERSION}\`, installed into .bench/dbmate)` : `not measured: ${dbmate.reason}`,
       synth,
+      lint,
       runner,
       tests,
       smallSynthError,
@@ -233,6 +239,7 @@ interface RenderInput {
   readonly postgresVersion: string;
   readonly dbmate: string;
   readonly synth: SynthResults;
+  readonly lint: LintCase[];
   readonly runner: RunnerCase[];
   readonly tests: TestSuite | undefined;
   readonly pitr: PitrResults | undefined;
@@ -285,7 +292,17 @@ function render(input: RenderInput): string {
     fmtRatio(runnerRatio(c, 'dbmate')),
   ]));
 
+  const lintCase = (id: LintCase['id']) => input.lint.find((c) => c.id === id)!;
+  const lintTable = table(['Case', 'the check alone (warm, in process)', '`npm run migrations -- check` (a whole process)'], input.lint.map((c) => [
+    c.label,
+    `${formatMs(c.check.median)} (${spread(c.check)}, n=${c.check.runs.length})`,
+    `${formatMs(c.command.median)} (${spread(c.command)}, n=${c.command.runs.length})`,
+  ]));
+
   const targets: Target[] = [
+    target(`the migration check with ${RELEASED_COUNT.toLocaleString('en')} released migrations and one new ≤ 1.2× with one migration in all (the check alone)`, 1.2,
+      ratio(lintCase('released').check.median, lintCase('one').check.median)),
+    target(`the same, as \`npm run migrations -- check\``, 1.2, ratio(lintCase('released').command.median, lintCase('one').command.median)),
     target('`app` command ≤ 1.3× the minimal cdk8s app', 1.3, ratio(app, s('minimal').median)),
     target('`app` command ≤ 3× the floor', 3, ratio(app, s('floor').median)),
     smallSynth
@@ -368,6 +385,16 @@ app with one Chart and one ConfigMap whose \`cdk8s.yaml\` has the same \`app\` c
 loading cdk8s-plus-27 and nothing else. Both profiles (development, production) are rendered.
 
 ${synthTable}
+
+### Migration check (lint and grammar)
+
+The check \`npm test\` runs over migrations/ (lib/migrations/check.ts): PostgreSQL's grammar and
+squawk's lint over the migrations not yet released. Two copies judge the same new migration:
+one holding only it, one holding it after ${RELEASED_COUNT.toLocaleString('en')} migrations that \`released.tsv\` lists, which the
+check knows by name only (one listing, one small read). The synth does not run the check, so it
+adds nothing to the synth's rows above.
+
+${lintTable}
 
 ### Migration runner
 

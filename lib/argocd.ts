@@ -1,7 +1,8 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { Application } from '../imports/argocd-argoproj.io';
-import { CHART_OCI_URL, ChartVersion, chartFullname } from './chart';
+import { chartFullname } from './chart';
+import { CHART_NAME, ChartLocation } from './chart-source';
 import { PART_OF } from './names';
 
 /** Where Argo CD finds this repository. */
@@ -32,8 +33,8 @@ export interface ArgoApplicationProps extends ArgoCdProps {
   readonly destinationNamespace: string;
   /** Helm release name of the Bitnami chart. */
   readonly releaseName: string;
-  /** Version of the Bitnami chart. */
-  readonly chartVersion: ChartVersion;
+  /** Where the chart comes from (the profile's chartSource): a Git path of this repository, or an OCI registry. */
+  readonly chart: ChartLocation;
   /**
    * The chart generates its TLS certificate (TLS on, no `certificatesSecret`): it renders a new
    * one every time, so the Application ignores that Secret's data once created.
@@ -43,16 +44,23 @@ export interface ArgoApplicationProps extends ArgoCdProps {
 }
 
 /**
- * One Argo CD Application per profile with three sources: the pinned Bitnami chart from its
- * OCI registry with our values file, this repository's dist/<profile>/ manifests, and this
- * repository again as `$values`. One sync, ordered by sync waves (lib/sync-waves.ts).
+ * One Argo CD Application per profile with three sources: the pinned Bitnami chart with our values
+ * file (the vendored, unpacked chart by Git path of this repository, or an OCI registry), this
+ * repository's dist/<profile>/ manifests, and this repository again as `$values`. One sync,
+ * ordered by sync waves (lib/sync-waves.ts).
  */
 export class ArgoApplicationChart extends Chart {
   constructor(scope: Construct, id: string, props: ArgoApplicationProps) {
     super(scope, id, { disableResourceNameHashes: true });
     const { profile, repoURL } = props;
     const revision = props.targetRevision ?? 'main';
-    const registry = CHART_OCI_URL.replace(/^oci:\/\//, '').replace(/\/postgresql$/, '');
+    const helm = { releaseName: props.releaseName, valueFiles: [`$values/dist/${profile}/helm/postgresql-values.yaml`] };
+    const { chart } = props;
+    const chartSource = chart.vendored
+      // The unpacked copy: Argo CD reads charts from a Git path, not from an archive.
+      ? { repoUrl: repoURL, targetRevision: revision, path: chart.vendored.directory, helm }
+      // An OCI Helm repository: registered in Argo CD with enableOCI, no oci:// prefix here.
+      : { repoUrl: chart.ociRepository!, chart: CHART_NAME, targetRevision: chart.version, helm };
     new Application(this, 'application', {
       metadata: {
         name: `learnflow-postgres-${profile}`,
@@ -63,13 +71,7 @@ export class ArgoApplicationChart extends Chart {
         project: props.project ?? 'default',
         destination: { server: props.destinationServer ?? 'https://kubernetes.default.svc', namespace: props.destinationNamespace },
         sources: [
-          {
-            // An OCI Helm repository: registered in Argo CD with enableOCI, no oci:// prefix here.
-            repoUrl: registry,
-            chart: 'postgresql',
-            targetRevision: props.chartVersion,
-            helm: { releaseName: props.releaseName, valueFiles: [`$values/dist/${profile}/helm/postgresql-values.yaml`] },
-          },
+          chartSource,
           // Only the top level: helm/ holds the values, argocd/ this Application.
           { repoUrl: repoURL, targetRevision: revision, path: `dist/${profile}`, directory: { recurse: false } },
           { repoUrl: repoURL, targetRevision: revision, ref: 'values' },

@@ -1,12 +1,13 @@
 import { ArgoCdProps } from './argocd';
 import { BackupProps } from './backup/backup';
-import { ChartVersion, DEFAULT_CHART_VERSION } from './chart';
+import { ChartVersion, DEFAULT_CHART_VERSION, chartFullname } from './chart';
+import { ChartSource, DEFAULT_CHART_SOURCE } from './chart-source';
 import { CredentialsProps } from './credentials/credentials';
 import { DEFAULT_KUBECTL_IMAGE } from './images';
+import { DEFAULT_KUBERNETES_VERSION, KubernetesVersion } from './kubernetes';
 import { RUNNER } from './migrations/runner-contract';
 import { ObjectStoreProps, PITR_DEFAULTS, PitrProps } from './pitr/props';
 import { PoolerConfig, PoolerProps, ReadReplicasConfig, ReadReplicasProps, resolvePooler, resolveReadReplicas } from './pooling/props';
-import { chartFullname } from './chart';
 
 /** The usual storage class of each platform. */
 export const STORAGE_CLASS_PRESETS = {
@@ -51,14 +52,36 @@ export interface ImageProps {
   readonly tag?: string;
 }
 
+export const ISSUER_KINDS = ['Issuer', 'ClusterIssuer'] as const;
+
+/** A cert-manager issuer: it signs the server's certificate and its CA is what clients verify. */
+export interface CertificateIssuerProps {
+  /** Name of the Issuer (in the deployment's namespace) or ClusterIssuer. */
+  readonly name: string;
+  /** @default 'Issuer' (as cert-manager defaults it) */
+  readonly kind?: (typeof ISSUER_KINDS)[number];
+  /** API group of the issuer, for an external one such as 'awspca.cert-manager.io'. @default 'cert-manager.io' */
+  readonly group?: string;
+}
+
 export interface TlsProps {
   /** Serve TLS. @default false */
   readonly enabled?: boolean;
   /**
-   * Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt) with the server certificate.
-   * @default none: the chart generates a self-signed certificate when TLS is enabled
+   * Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt) with the server certificate; with
+   * `issuer`, the Secret cert-manager writes.
+   * @default with `issuer`, `<fullname>-tls`; without, none: the chart generates a self-signed certificate
    */
   readonly certificatesSecret?: string;
+  /**
+   * A cert-manager issuer (needs TLS): a Certificate for the database Service's names is
+   * rendered, its Secret handed to the chart, and our Jobs verify the server against its CA
+   * (sslmode=verify-full). The issuer must write `ca.crt` (CA, Vault, AWS Private CA, ...).
+   * @default none
+   */
+  readonly issuer?: CertificateIssuerProps;
+  /** More names for that certificate, e.g. the LoadBalancer's DNS name (needs `issuer`). @default [] */
+  readonly extraDnsNames?: readonly string[];
 }
 
 /**
@@ -83,6 +106,8 @@ export interface ClusterProps {
   readonly serviceCidrs?: readonly string[];
   /** Addresses of a node-local DNS cache pods may query. @default ['169.254.20.10'] (NodeLocal DNSCache) */
   readonly nodeLocalDnsAddresses?: readonly string[];
+  /** The cluster's DNS domain: the certificate names `<service>.<namespace>.svc.<domain>`. @default 'cluster.local' */
+  readonly domain?: string;
 }
 
 export interface MigrationProps {
@@ -111,7 +136,18 @@ export interface LearnflowPostgresProps {
   /** Bitnami chart version: '15.5.38' (PostgreSQL 16.4) or '16.7.27' (PostgreSQL 17.6). @default '15.5.38' */
   readonly chartVersion?: ChartVersion;
   /**
-   * Registry for every image (database, os-shell, exporter, migration and bootstrap Jobs),
+   * Where the chart comes from: 'repository' (the archive vendored in charts/, checked against
+   * vendored.json; Argo CD reads its unpacked folder by Git path; works air-gapped), 'bitnami'
+   * (Bitnami's OCI registry, which publishes no new versions) or 'mirror' (`chartMirror`).
+   * @default 'repository'
+   */
+  readonly chartSource?: ChartSource;
+  /** OCI repository holding the chart for chartSource 'mirror', e.g. 'oci://harbor.example.com/bitnamicharts'. @default none */
+  readonly chartMirror?: string;
+  /** Kubernetes minor version of the target cluster: '1.28' to '1.31'; others are refused. @default '1.31' */
+  readonly kubernetesVersion?: KubernetesVersion;
+  /**
+   * Registry for every image (database, os-shell, migration and bootstrap Jobs),
    * for a mirror. @default each image's own registry ('docker.io')
    */
   readonly imageRegistry?: string;
@@ -165,6 +201,9 @@ export interface DeploymentConfig {
   readonly databaseName: string;
   readonly appUser: string;
   readonly chartVersion: ChartVersion;
+  readonly chartSource: ChartSource;
+  readonly chartMirror?: string;
+  readonly kubernetesVersion: KubernetesVersion;
   readonly imageRegistry?: string;
   readonly image: ImageProps;
   readonly kubectlImage: Required<ImageProps>;
@@ -174,7 +213,13 @@ export interface DeploymentConfig {
   readonly serviceType: ServiceType;
   readonly port: number;
   readonly nodePort?: number;
-  readonly tls: { readonly enabled: boolean; readonly certificatesSecret?: string };
+  readonly tls: {
+    readonly enabled: boolean;
+    /** The Secret with the server's certificate: the user's, or the one cert-manager writes for `issuer`. */
+    readonly certificatesSecret?: string;
+    readonly issuer?: Required<CertificateIssuerProps>;
+    readonly extraDnsNames: readonly string[];
+  };
   readonly allowedNamespaces: readonly string[];
   readonly allowedCidrs: readonly string[];
   readonly cluster: Required<ClusterProps>;
@@ -207,12 +252,16 @@ export const MIGRATION_DEFAULTS: Required<MigrationProps> = {
 /** Applies the documented defaults. Validation (lib/validation.ts) runs on the props first. */
 export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
   const preset = props.storageClassPreset ? STORAGE_CLASS_PRESETS[props.storageClassPreset] : undefined;
+  const releaseName = props.releaseName ?? 'postgres';
   return {
     namespace: props.namespace ?? 'postgres',
-    releaseName: props.releaseName ?? 'postgres',
+    releaseName,
     databaseName: props.databaseName ?? 'learnflow',
     appUser: props.appUser ?? 'learnflow',
     chartVersion: props.chartVersion ?? DEFAULT_CHART_VERSION,
+    chartSource: props.chartSource ?? DEFAULT_CHART_SOURCE,
+    chartMirror: props.chartMirror,
+    kubernetesVersion: props.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION,
     imageRegistry: props.imageRegistry,
     image: props.image ?? {},
     kubectlImage: { ...DEFAULT_KUBECTL_IMAGE, ...props.kubectlImage },
@@ -222,13 +271,19 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
     serviceType: props.serviceType ?? 'ClusterIP',
     port: props.port ?? 5432,
     nodePort: props.nodePort,
-    tls: { enabled: props.tls?.enabled ?? false, certificatesSecret: props.tls?.certificatesSecret },
+    tls: {
+      enabled: props.tls?.enabled ?? false,
+      certificatesSecret: props.tls?.certificatesSecret ?? (props.tls?.issuer ? `${chartFullname(releaseName)}-tls` : undefined),
+      issuer: props.tls?.issuer ? { kind: 'Issuer', group: 'cert-manager.io', ...props.tls.issuer } : undefined,
+      extraDnsNames: props.tls?.extraDnsNames ?? [],
+    },
     allowedNamespaces: props.allowedNamespaces ?? [],
     allowedCidrs: props.allowedCidrs ?? [],
     cluster: {
       podCidrs: props.cluster?.podCidrs ?? [],
       serviceCidrs: props.cluster?.serviceCidrs ?? [],
       nodeLocalDnsAddresses: props.cluster?.nodeLocalDnsAddresses ?? [NODE_LOCAL_DNS_ADDRESS],
+      domain: props.cluster?.domain ?? 'cluster.local',
     },
     credentials: {
       existingSecret: props.credentials?.existingSecret,

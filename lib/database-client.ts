@@ -25,8 +25,12 @@ export interface DatabaseEndpoint {
   readonly databaseName: string;
   /** Its owner, as whom migrations and applications log in. */
   readonly appUser: string;
-  /** The server speaks TLS: clients require it. */
-  readonly tls: boolean;
+  /**
+   * The server speaks TLS; with `caSecret`, a Secret whose `ca.crt` signed its certificate, so
+   * that clients verify it (sslmode=verify-full); without, clients can only require TLS.
+   * @default none: no TLS
+   */
+  readonly tls?: { readonly caSecret?: string };
 }
 
 export function databaseEndpoint(config: DeploymentConfig): DatabaseEndpoint {
@@ -39,7 +43,7 @@ export function databaseEndpoint(config: DeploymentConfig): DatabaseEndpoint {
     port: config.port,
     databaseName: config.databaseName,
     appUser: config.appUser,
-    tls: config.tls.enabled,
+    tls: config.tls.enabled ? { caSecret: config.tls.certificatesSecret } : undefined,
   };
 }
 
@@ -52,13 +56,18 @@ export interface DatabaseConnection {
   readonly database: string;
   /** The role to log in as; its password comes from a Secret. */
   readonly user: string;
-  /** libpq's sslmode, e.g. 'require' with TLS, 'prefer' without. */
-  readonly sslMode: string;
+  /** libpq's sslmode: 'verify-full' with a certificate to verify, 'require' with TLS only, 'prefer' without. */
+  readonly sslMode: 'verify-full' | 'require' | 'prefer';
+  /** With verify-full: the Secret whose `ca.crt` the client verifies the server's certificate against. */
+  readonly caSecret?: string;
 }
 
 /** The connection to `database` as `user` (default: the application user). */
 export function connectionAs(database: DatabaseEndpoint, user = database.appUser): DatabaseConnection {
-  return { host: database.host, port: database.port, database: database.databaseName, user, sslMode: database.tls ? 'require' : 'prefer' };
+  const { host, port, databaseName } = database;
+  const base = { host, port, database: databaseName, user };
+  if (database.tls?.caSecret) return { ...base, sslMode: 'verify-full', caSecret: database.tls.caSecret };
+  return { ...base, sslMode: database.tls ? 'require' : 'prefer' };
 }
 
 /** The libpq variables of a connection. */
@@ -95,7 +104,7 @@ export interface DatabaseLoginProps {
 export interface DatabaseLogin {
   readonly volumes: readonly kplus.Volume[];
   readonly mounts: readonly kplus.VolumeMount[];
-  /** PGPASSFILE, for the Job's container. */
+  /** PGPASSFILE, and PGSSLROOTCERT when the server's certificate is verified, for the Job's container. */
   readonly env: Readonly<Record<string, string>>;
   readonly initContainer: kplus.ContainerProps;
 }
@@ -105,6 +114,8 @@ export interface DatabaseLogin {
  * the one key of the credentials Secret and writes `host:port:database:user:password` (mode
  * 0600: libpq ignores a file others may read, and a Secret's files are always readable by the
  * pod's fsGroup) into a memory-backed volume the Job's container mounts read-only as PGPASSFILE.
+ * With verify-full, the Job's container also mounts `ca.crt` of the certificate's Secret (that
+ * key alone: never the server's key) as PGSSLROOTCERT.
  */
 export function databaseLogin(scope: Construct, id: string, props: DatabaseLoginProps): DatabaseLogin {
   const secret = kplus.Volume.fromSecret(scope, `${id}-secret`, props.password.secret, {
@@ -114,10 +125,19 @@ export function databaseLogin(scope: Construct, id: string, props: DatabaseLogin
   });
   const login = kplus.Volume.fromEmptyDir(scope, `${id}-passfile`, LOGIN_VOLUMES.passfile, { medium: kplus.EmptyDirMedium.MEMORY, sizeLimit: Size.mebibytes(1) });
   const passfile = `${LOGIN_PATHS.passfileDir}/pgpass`;
+  const ca = props.connection.caSecret === undefined ? undefined
+    : kplus.Volume.fromSecret(scope, `${id}-ca`, kplus.Secret.fromSecretName(scope, `${id}-ca-secret`, props.connection.caSecret), {
+      name: LOGIN_VOLUMES.ca,
+      items: { 'ca.crt': { path: 'ca.crt' } },
+      defaultMode: 0o444,
+    });
   return {
-    volumes: [secret, login],
-    mounts: [{ path: LOGIN_PATHS.passfileDir, volume: login, readOnly: true }],
-    env: { PGPASSFILE: passfile },
+    volumes: [secret, login, ...(ca ? [ca] : [])],
+    mounts: [
+      { path: LOGIN_PATHS.passfileDir, volume: login, readOnly: true },
+      ...(ca ? [{ path: LOGIN_PATHS.caDir, volume: ca, readOnly: true }] : []),
+    ],
+    env: { PGPASSFILE: passfile, ...(ca ? { PGSSLROOTCERT: `${LOGIN_PATHS.caDir}/ca.crt` } : {}) },
     initContainer: {
       name: LOGIN_CONTAINER,
       image: props.image,

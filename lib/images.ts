@@ -9,7 +9,6 @@ export const DEFAULT_KUBECTL_IMAGE: ImageRef = { registry: 'docker.io', reposito
 export interface DeploymentImages {
   readonly postgresql: ImageRef;
   readonly osShell: ImageRef;
-  readonly exporter: ImageRef;
   readonly kubectl: ImageRef;
   /** PgBouncer's, with `pooler` (pooler.image over the default). */
   readonly pgbouncer: ImageRef;
@@ -25,7 +24,6 @@ export function deploymentImages(config: DeploymentConfig): DeploymentImages {
       tag: config.image.tag ?? chart.postgresql.tag,
     }),
     osShell: mirror(chart.osShell),
-    exporter: mirror(chart.exporter),
     kubectl: mirror(config.kubectlImage),
     pgbouncer: mirror({ ...DEFAULT_PGBOUNCER_IMAGE, ...config.pooler?.image }),
   };

@@ -180,6 +180,7 @@ function patchJobSpec(workload: kplus.Job | kplus.CronJob, jobSpec: string, prop
   api.addJsonPatch(JsonPatch.add(`${jobSpec}/podFailurePolicy`, {
     rules: [
       // The API server requires the values in ascending order.
+      // Kubernetes 1.28's schema also wants onPodConditions here: lib/kubernetes.ts adds it for that target.
       { action: 'FailJob', onExitCodes: { containerName, operator: 'In', values: [...props.failJobOnExitCodes].sort((a, b) => a - b) } },
       // The login's refusals (a Secret key it cannot use) do not heal by retrying either.
       ...(props.login ? [{ action: 'FailJob', onExitCodes: { containerName: LOGIN_CONTAINER, operator: 'In', values: contractFailures(PASSFILE) } }] : []),

@@ -1,6 +1,7 @@
 import { Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
+import { DatabaseCertificate } from './certificate';
 import { chartObjects, ChartObjects } from './chart';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from './config';
 import { DatabaseCredentials } from './credentials/credentials';
@@ -22,6 +23,8 @@ import { resourceName, standardLabels } from './names';
 import { Pooler } from './pooling/pooler';
 import { SYNC_WAVES, syncWave } from './sync-waves';
 import { finishManifest } from './job';
+import { forKubernetes } from './kubernetes';
+import { targetMajor } from './major-version';
 import { validateProps, ValidationError } from './validation';
 
 export interface LearnflowPostgresChartProps extends LearnflowPostgresProps {
@@ -66,6 +69,12 @@ export class LearnflowPostgresChart extends Chart {
     const endpoint = databaseEndpoint(this.config);
     const images = deploymentImages(this.config);
     const poolerService = this.config.pooler ? { host: `${resourceName(this.config.releaseName, 'pooler')}.${this.config.namespace}.svc`, port: this.config.pooler.port } : undefined;
+    const { issuer, certificatesSecret, extraDnsNames } = this.config.tls;
+    if (issuer && certificatesSecret) {
+      new DatabaseCertificate(this, 'certificate', {
+        database: endpoint, issuer, secretName: certificatesSecret, clusterDomain: this.config.cluster.domain, extraDnsNames,
+      });
+    }
     this.credentials = new DatabaseCredentials(this, 'credentials', {
       database: endpoint,
       ...props.credentials,
@@ -75,6 +84,7 @@ export class LearnflowPostgresChart extends Chart {
         ...(this.config.pooler ? [CREDENTIAL_KEYS.poolerPassword] : []),
       ],
       pooler: poolerService,
+      postgresqlMajor: targetMajor(this.config),
     });
     const networkPolicy = new DatabaseNetworkPolicy(this, 'network-policy', {
       database: endpoint,
@@ -128,7 +138,8 @@ export class LearnflowPostgresChart extends Chart {
     const { backup, pitr, backupVolume } = this.config;
     if (!backupVolume) return;
     const storage = new BackupStorage(this, 'backup-storage', { namespace: endpoint.namespace, releaseName: endpoint.releaseName, size: backupVolume.size, storageClass: backupVolume.storageClass });
-    const connection = { libpq: libpqVariables(connectionAs(endpoint, 'postgres')), secretName: this.credentials.secretName, passwordKey: CREDENTIAL_KEYS.adminPassword };
+    const superuser = connectionAs(endpoint, 'postgres');
+    const connection = { libpq: libpqVariables(superuser), secretName: this.credentials.secretName, passwordKey: CREDENTIAL_KEYS.adminPassword, caSecret: superuser.caSecret };
     const common = { namespace: endpoint.namespace, releaseName: endpoint.releaseName, image, connection, storage: storage.names, databasePodLabels: endpoint.objects.podLabels };
     if (backup.enabled) {
       new BackupCronJob(this, 'dump', { ...common, kind: 'dump', schedule: backup.schedule, command: dumpCommand(endpoint.databaseName, backup.keep), env: { PGDUMP_DIR: DUMP_DIR }, failJobOnExitCodes: failJobOnExitCodes(BACKUP) });
@@ -149,6 +160,6 @@ export class LearnflowPostgresChart extends Chart {
   }
 
   override toJson(): any[] {
-    return super.toJson().map(finishManifest);
+    return super.toJson().map(finishManifest).map((m) => forKubernetes(m, this.config.kubernetesVersion));
   }
 }

@@ -6,10 +6,10 @@ export const PART_OF = 'learnflow-postgres';
 
 /** Pods carrying this label may reach the database through the NetworkPolicy. */
 export const DATABASE_CLIENT_LABEL = 'learnflow.io/database-client';
-/** Pods carrying this label may reach the object store (lib/network-policy.ts). */
-export const OFFSITE_CLIENT_LABEL = 'learnflow.io/object-store-client';
+/** Pods carrying this label may reach the object store through the NetworkPolicy. */
+export const OBJECT_STORE_CLIENT_LABEL = 'learnflow.io/object-store-client';
 
-export type Component = 'credentials' | 'migrations' | 'verification' | 'backup' | 'network-policy' | 'namespace' | 'pooler';
+export type Component = 'credentials' | 'migrations' | 'verification' | 'backup' | 'network-policy' | 'namespace' | 'tls' | 'pooler';
 
 /** The recommended `app.kubernetes.io/*` labels for one of our objects. */
 export function standardLabels(releaseName: string, component: Component): Record<string, string> {

@@ -5,7 +5,7 @@ import { Network, contains, parseCidr } from './cidr';
 import { NODE_LOCAL_DNS_ADDRESS } from './config';
 import { DatabaseEndpoint } from './database-client';
 import { CONTAINER_PORT } from './helm-values';
-import { Component, DATABASE_CLIENT_LABEL, OFFSITE_CLIENT_LABEL, PART_OF, resourceName, standardLabels } from './names';
+import { Component, DATABASE_CLIENT_LABEL, OBJECT_STORE_CLIENT_LABEL, PART_OF, resourceName, standardLabels } from './names';
 import { SYNC_WAVES, syncWave } from './sync-waves';
 
 /** A port a rule lets through: TCP unless said, one port or the range `port`-`endPort`. */
@@ -37,8 +37,9 @@ export interface NetworkRule {
 
 /**
  * Pods the policies select: the chart's `database` pods, our `database-clients` (label
- * {@link DATABASE_CLIENT_LABEL}), the pods that reach the object store (`object-store-clients`,
- * label {@link OFFSITE_CLIENT_LABEL}), or the pods of one component of ours (e.g. `credentials`).
+ * {@link DATABASE_CLIENT_LABEL}: the Jobs, the backup CronJobs), our `object-store-clients`
+ * (label {@link OBJECT_STORE_CLIENT_LABEL}: the restore's fetch from the bucket), or the pods of
+ * one component of ours (e.g. `credentials`).
  */
 export type PodGroup = 'database' | 'database-clients' | 'object-store-clients' | Component;
 
@@ -74,9 +75,9 @@ type Direction = 'ingress' | 'egress';
 /**
  * Every NetworkPolicy of a deployment, one per group of pods and direction, written from
  * {@link NetworkRule}s, and under them a policy that denies everything else to every pod of the
- * namespace. Who may reach PostgreSQL: pods of the listed namespaces, this project's own Jobs
- * (the backup CronJobs' too) and the listed client networks (less the cluster's own networks), on
- * PostgreSQL's port only. The database pods and our Jobs may resolve names and our Jobs reach the
+ * namespace. Who may reach PostgreSQL: pods of the listed namespaces, this project's own Jobs and
+ * backup CronJobs, and the listed client networks (less the cluster's own networks), on
+ * PostgreSQL's port only. The database pods and our Jobs may resolve names, the Jobs reach the
  * database; the credentials bootstrap only the API server. A feature
  * that needs more declares it with {@link allowEgress} or {@link allowIngress} (e.g. the WAL
  * archive's object store, replication peers). The chart's own NetworkPolicy is turned off in the
@@ -176,13 +177,12 @@ export class DatabaseNetworkPolicy extends Construct {
   }
 
   /**
-   * Lets the database pods (the upload sidecar copies the backup volume off the cluster) and the
+   * Lets the database pods (whose upload sidecar copies the backup volume off the cluster) and the
    * `object-store-clients` (the restore's fetch step) reach the object store: the endpoint's port
-   * at any address outside the cluster's networks (a bucket's addresses are the provider's and change).
+   * at any address, for a bucket's addresses are the provider's and change.
    */
   allowObjectStore(store: { readonly endpoint?: string }): void {
-    const anywhere = ['0.0.0.0/0', '::/0'].map((cidr) => ({ cidr, except: this.clusterCidrs.filter((c) => c.includes(':') === cidr.includes(':')) }));
-    const rule: NetworkRule = { peers: anywhere, ports: [{ port: objectStorePort(store.endpoint) }] };
+    const rule: NetworkRule = { ports: [{ port: objectStorePort(store.endpoint) }] };
     this.allowEgress('database', rule);
     this.allowEgress('object-store-clients', rule);
   }
@@ -222,7 +222,7 @@ export class DatabaseNetworkPolicy extends Construct {
       case 'database-clients':
         return { 'app.kubernetes.io/part-of': PART_OF, [DATABASE_CLIENT_LABEL]: 'true' };
       case 'object-store-clients':
-        return { 'app.kubernetes.io/part-of': PART_OF, [OFFSITE_CLIENT_LABEL]: 'true' };
+        return { 'app.kubernetes.io/part-of': PART_OF, [OBJECT_STORE_CLIENT_LABEL]: 'true' };
       default:
         return { 'app.kubernetes.io/part-of': PART_OF, 'app.kubernetes.io/component': group };
     }

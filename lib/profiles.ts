@@ -21,7 +21,7 @@ export const PROFILES = {
     allowedNamespaces: ['learnflow'],
     argocd: ARGOCD,
   },
-  /** 20Gi on gp3 (EKS), sized resources, a LoadBalancer for the VPC and the VPN, TLS, a user-managed Secret, nightly backups. */
+  /** 20Gi on gp3 (EKS), sized resources, a LoadBalancer for the VPC and the VPN, TLS from cert-manager, a user-managed Secret, nightly backups. */
   production: {
     storageSize: '20Gi',
     storageClassPreset: 'eks',
@@ -35,7 +35,8 @@ export const PROFILES = {
     // EKS with the VPC CNI: pods take addresses of the VPC's private subnets (10.20.0.0/18, left
     // out of the client networks), Services come from 172.20.0.0/16 (EKS's range for a VPC in 10/8).
     cluster: { podCidrs: ['10.20.0.0/18'], serviceCidrs: ['172.20.0.0/16'] },
-    tls: { enabled: true },
+    // The certificate from the cluster's private CA (a cert-manager ClusterIssuer you run): our Jobs verify it.
+    tls: { enabled: true, issuer: { kind: 'ClusterIssuer', name: 'learnflow-internal-ca' } },
     credentials: { existingSecret: 'postgres-credentials' },
     allowedNamespaces: ['learnflow'],
     // Nightly pg_dump at 02:30, two weeks kept; every WAL segment archived (at most a minute of

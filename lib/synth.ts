@@ -3,8 +3,8 @@ import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, cpSync } from
 import * as path from 'node:path';
 import { App, Yaml } from 'cdk8s';
 import { ArgoApplicationChart } from './argocd';
-import { CHART_OCI_URL } from './chart';
-import { LearnflowPostgresProps } from './config';
+import { CHART_LINE_PREFIX, ChartLocation, helmUpgradeArgs, resolveChartLocation } from './chart-source';
+import { LearnflowPostgresProps, resolveConfig } from './config';
 import { LearnflowPostgresChart } from './learnflow-postgres';
 import { ManifestYaml } from './manifest-yaml';
 import { loadMigrations } from './migrations/files';
@@ -49,7 +49,7 @@ export function synthesize(options: SynthOptions): SynthResult {
   try {
     const yaml = new ManifestYaml();
     for (const name of profiles) {
-      const files = renderProfile(name, PROFILES[name], migrations, { yaml, timings });
+      const files = renderProfile(name, PROFILES[name], migrations, { yaml, timings, root: options.root });
       timings.measure('writing and swapping dist/', () => writeFiles(path.join(staging, name), files));
     }
     timings.measure('writing and swapping dist/', () => {
@@ -75,6 +75,27 @@ export interface RenderOptions {
   readonly yaml?: ManifestYaml;
   /** Receives the wall time of each phase. */
   readonly timings?: PhaseTimings;
+  /** The project root: the vendored chart (charts/, vendored.json) is read from here. @default this checkout */
+  readonly root?: string;
+}
+
+/** This checkout, when lib/ runs from its sources (tests); the synth always names its root. */
+const SOURCE_ROOT = path.resolve(__dirname, '..');
+
+/**
+ * The chart location of a profile, checked against the vendored files under `root`; throws a
+ * ValidationError naming the prop with every problem of the props and of the chart source at once.
+ */
+export function profileChartLocation(name: string, props: LearnflowPostgresProps, root: string, propProblems: readonly string[] = []): ChartLocation {
+  const config = resolveConfig(props);
+  const { location, problems } = resolveChartLocation({
+    chartSource: config.chartSource, chartMirror: config.chartMirror, chartVersion: config.chartVersion,
+    argocd: config.argocd?.repoURL !== undefined,
+  }, root);
+  // A chart source problem that only repeats a prop's own problem (e.g. an unknown version) adds nothing.
+  const all = [...propProblems, ...problems.filter((p) => !propProblems.some((q) => q.split(':')[0] === p.split(':')[0]))];
+  if (all.length > 0 || !location) throw new ValidationError(`profile '${name}' (lib/profiles.ts)`, all);
+  return location;
 }
 
 /**
@@ -87,35 +108,43 @@ export function renderProfile(name: string, props: LearnflowPostgresProps, migra
   const files = new Map<string, string>();
   // Never synthesized itself: the chart's manifests are turned into text below.
   const app = new App({ outdir: 'dist' });
+  let chartLocation: ChartLocation | undefined;
   const chart = timings.measure('building the constructs', () => {
+    let built: LearnflowPostgresChart | undefined;
+    let propProblems: readonly string[] = [];
     try {
-      return new LearnflowPostgresChart(app, 'learnflow-postgres', { ...props, migrationSet: migrations });
+      built = new LearnflowPostgresChart(app, 'learnflow-postgres', { ...props, migrationSet: migrations });
     } catch (error) {
-      if (error instanceof ValidationError) throw new ValidationError(`profile '${name}' (lib/profiles.ts)`, error.problems);
-      throw error;
+      if (!(error instanceof ValidationError)) throw error;
+      propProblems = error.problems;
     }
+    chartLocation = profileChartLocation(name, props, options.root ?? SOURCE_ROOT, propProblems);
+    return built!;
   });
   // Chart.toJson() is cdk8s's whole synthesis of a chart (dependencies, validation, order), and
   // app.synth() would write it as Yaml.stringify does; turned into text here instead so that
   // manifests the profiles share (the migration ConfigMaps above all) become YAML once.
   const manifests = timings.measure('cdk8s synthesis (Chart.toJson)', () => chart.toJson());
   files.set(`${chart.node.id}.yaml`, timings.measure('YAML', () => yaml.documents(manifests)));
-  const { argocd, releaseName, namespace, chartVersion, tls } = chart.config;
+  const { argocd, releaseName, namespace, tls } = chart.config;
+  const location = chartLocation!;
   const repoURL = argocd?.repoURL;
   if (argocd && repoURL) {
     timings.measure('Argo CD Application', () => {
       const application = new ArgoApplicationChart(new App({ outdir: 'dist' }), 'application', {
-        ...argocd, repoURL, profile: name, destinationNamespace: namespace, releaseName, chartVersion,
+        ...argocd, repoURL, profile: name, destinationNamespace: namespace, releaseName, chart: location,
         chartGeneratedCertificate: tls.enabled && tls.certificatesSecret === undefined,
       });
       files.set('argocd/application.yaml', Yaml.stringify(...application.toJson()));
     });
   }
   timings.measure('Helm values', () => {
+    const [upgrade, install, release, source, ...rest] = helmUpgradeArgs(location, releaseName, namespace, `dist/${name}/helm/postgresql-values.yaml`);
     files.set('helm/postgresql-values.yaml', [
       `# Bitnami PostgreSQL values for profile '${name}', generated by learnflow-postgres: do not edit.`,
-      `# helm upgrade --install ${releaseName} ${CHART_OCI_URL} --version ${chartVersion} \\`,
-      `#   --namespace ${namespace} -f dist/${name}/helm/postgresql-values.yaml`,
+      `# ${CHART_LINE_PREFIX}${location.version} from ${location.source === 'repository' ? 'this repository' : location.source} (chartSource ${location.source}). From the repository root:`,
+      `# helm ${[upgrade, install, release, source].join(' ')} \\`,
+      `#   ${rest.join(' ')}`,
       Yaml.stringify(chart.helmValues),
     ].join('\n'));
   });

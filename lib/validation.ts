@@ -1,6 +1,8 @@
 import { ArgoCdProps } from './argocd';
-import { SUPPORTED_CHART_VERSIONS, isChartVersion } from './chart';
-import { ClusterProps, ImageProps, LearnflowPostgresProps, ResourceAmounts, SERVICE_TYPES, STORAGE_CLASS_PRESETS } from './config';
+import { SUPPORTED_CHART_VERSIONS, chartFullname, chartSecretNames, isChartVersion } from './chart';
+import { CHART_SOURCES, chartMirrorProblems } from './chart-source';
+import { kubernetesVersionProblems } from './kubernetes';
+import { CertificateIssuerProps, ClusterProps, ISSUER_KINDS, ImageProps, LearnflowPostgresProps, ResourceAmounts, SERVICE_TYPES, STORAGE_CLASS_PRESETS } from './config';
 import { RUNNER, RunnerKnob, runnerKnobProblems } from './migrations/runner-contract';
 import { describeRule } from './script-contract';
 import { nearest } from './nearest';
@@ -198,6 +200,19 @@ const CLUSTER: Rules<ClusterProps> = {
   podCidrs: listOf(text(cidr), { unique: true }),
   serviceCidrs: listOf(text(cidr), { unique: true }),
   nodeLocalDnsAddresses: listOf(text(ipAddress), { unique: true }),
+  domain: text(dnsSubdomain),
+};
+
+/** A DNS name for a certificate: a DNS-1123 subdomain, `*.` allowed in front. */
+const dnsName = (field: string, value: string): string[] =>
+  DNS1123_SUBDOMAIN.test(value.replace(/^\*\./, '')) && value.length <= 253
+    ? []
+    : [`${field}: '${value}' is not a DNS name (lowercase letters, digits, '-' and '.', optionally starting with '*.')`];
+
+const ISSUER: Rules<CertificateIssuerProps> = {
+  name: text(dnsSubdomain),
+  kind: oneOf(ISSUER_KINDS),
+  group: text(dnsSubdomain),
 };
 
 const AMOUNTS: Rules<ResourceAmounts> = { cpu: text(quantity), memory: text(quantity), ephemeralStorage: text(quantity) };
@@ -221,6 +236,9 @@ export const PROPS_RULES: Rules<LearnflowPostgresProps> = {
     ? [`${field}: 'postgres' is the superuser (choose an unprivileged owner such as 'learnflow'; the chart would otherwise hand applications the superuser password)`]
     : [])),
   chartVersion: text((field, value) => (isChartVersion(value) ? [] : [`${field}: '${value}' is not supported (one of ${SUPPORTED_CHART_VERSIONS.join(', ')})`])),
+  chartSource: oneOf(CHART_SOURCES),
+  chartMirror: text(chartMirrorProblems),
+  kubernetesVersion: text(kubernetesVersionProblems),
   imageRegistry: text(registryHost),
   image: IMAGE,
   kubectlImage: IMAGE,
@@ -231,7 +249,7 @@ export const PROPS_RULES: Rules<LearnflowPostgresProps> = {
   serviceType: oneOf(SERVICE_TYPES),
   port: whole(1, 65535),
   nodePort: whole(30000, 32767),
-  tls: { enabled: flag, certificatesSecret: text(dnsSubdomain) },
+  tls: { enabled: flag, certificatesSecret: text(dnsSubdomain), issuer: ISSUER, extraDnsNames: listOf(text(dnsName), { unique: true }) },
   allowedNamespaces: listOf(text(dnsLabel), { unique: true }),
   allowedCidrs: listOf(text(cidr), { unique: true }),
   cluster: CLUSTER,
@@ -313,6 +331,33 @@ export function checkProps<T>(rules: Rules<T>, value: unknown, prefix = ''): str
 }
 
 
+/**
+ * The certificate props between themselves: an issuer needs TLS, extra names need an issuer, and
+ * the certificate's Secret may not take the name of a Secret the chart renders or of the
+ * credentials Secret (cert-manager would write the certificate into it).
+ */
+function certificateProblems(p: LearnflowPostgresProps): string[] {
+  const tls = isPlainObject(p.tls) ? p.tls : {};
+  const problems: string[] = [];
+  if (tls.issuer !== undefined && tls.enabled !== true) {
+    problems.push(`tls.issuer: conflicts with tls.enabled false (the server would not serve the certificate; enable TLS or drop the issuer)`);
+  }
+  if (tls.extraDnsNames !== undefined && tls.issuer === undefined) {
+    problems.push(`tls.extraDnsNames: needs tls.issuer (they are names of the certificate cert-manager issues)`);
+  }
+  const release = typeof p.releaseName === 'string' ? p.releaseName : 'postgres';
+  const secret = typeof tls.certificatesSecret === 'string' ? tls.certificatesSecret : tls.issuer !== undefined ? `${chartFullname(release)}-tls` : undefined;
+  if (secret !== undefined) {
+    const credentials = isPlainObject(p.credentials) && typeof p.credentials.existingSecret === 'string' ? p.credentials.existingSecret : `${chartFullname(release)}-credentials`;
+    const taken = [...chartSecretNames(release), { name: credentials, what: 'the credentials Secret' }].find((s) => s.name === secret);
+    if (taken) {
+      const whose = taken.what === 'the credentials Secret' ? 'the credentials Secret' : `a Secret the chart renders (${taken.what})`;
+      problems.push(`tls.certificatesSecret: '${secret}' is the name of ${whose}; the certificate needs a Secret of its own (e.g. '${chartFullname(release)}-tls')`);
+    }
+  }
+  return problems;
+}
+
 /** Checks a deployment description; returns every problem at once (empty when valid). */
 export function validateProps(props: LearnflowPostgresProps): string[] {
   const problems = checkProps(PROPS_RULES, props);
@@ -329,10 +374,17 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
   if (external && (p.allowedCidrs ?? []).length === 0) {
     problems.push(`allowedCidrs: empty while serviceType is ${p.serviceType} (the NetworkPolicy would drop every outside client; list the client networks, e.g. ['10.0.0.0/8'])`);
   }
+  if (p.chartMirror !== undefined && p.chartSource !== 'mirror') {
+    problems.push(`chartMirror: conflicts with chartSource ${p.chartSource ?? 'repository (the default)'} (set chartSource: 'mirror' to install from the mirror, or drop chartMirror)`);
+  }
+  if (p.chartSource === 'mirror' && p.chartMirror === undefined) {
+    problems.push(`chartSource: mirror needs chartMirror (the OCI repository holding postgresql, e.g. oci://harbor.example.com/bitnamicharts)`);
+  }
   problems.push(...clientNetworks(p));
   if (p.tls?.certificatesSecret !== undefined && p.tls.enabled !== true) {
     problems.push(`tls.certificatesSecret: conflicts with tls.enabled false (enable TLS or drop the secret)`);
   }
+  problems.push(...certificateProblems(p));
   if (p.credentials?.existingSecret !== undefined && p.credentials.generatedPasswordLength !== undefined) {
     problems.push(`credentials.generatedPasswordLength: conflicts with credentials.existingSecret (nothing is generated for a secret you manage)`);
   }

@@ -7,18 +7,22 @@ import { Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ArgoApplicationChart, ArgoApplicationProps } from '../lib/argocd';
+import { ChartSourceSettings, resolveChartLocation } from '../lib/chart-source';
 import { LearnflowPostgresProps } from '../lib/config';
 import { renderProfile } from '../lib/synth';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { SYNC_WAVES } from '../lib/sync-waves';
-import { DIST, Manifest, manifests } from './support/dist';
+import { DIST, Manifest, ROOT, manifests } from './support/dist';
 import { FIXTURE_MIGRATIONS } from './support/variants';
 
 const wave = (m: Manifest) => Number(m.metadata.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0);
 const component = (m: Manifest) => m.metadata.labels?.['app.kubernetes.io/component'];
 
 const REPO = 'https://git.example.com/platform/learnflow-postgres.git';
-const PROPS: ArgoApplicationProps = { repoURL: REPO, profile: 'staging', destinationNamespace: 'db', releaseName: 'pg', chartVersion: '16.7.27' };
+/** The chart location of `settings` in this checkout. */
+const chartAt = (settings: Partial<ChartSourceSettings>) =>
+  resolveChartLocation({ chartSource: 'bitnami', chartVersion: '16.7.27', argocd: true, ...settings }, ROOT).location!;
+const PROPS: ArgoApplicationProps = { repoURL: REPO, profile: 'staging', destinationNamespace: 'db', releaseName: 'pg', chart: chartAt({}) };
 
 /** The Application ArgoApplicationChart renders for `props`. */
 const application = (props: ArgoApplicationProps) => {
@@ -43,6 +47,22 @@ describe('the Argo CD Application', () => {
     expect(app.spec.ignoreDifferences).toBeUndefined();
   });
 
+  it('reads the vendored chart by Git path from this repository (chartSource repository), at the same revision', () => {
+    const app = application({ ...PROPS, targetRevision: 'v2', chart: chartAt({ chartSource: 'repository' }) });
+    expect(app.spec.sources[0]).toEqual({
+      repoURL: REPO, targetRevision: 'v2', path: 'charts/postgresql-16.7.27',
+      helm: { releaseName: 'pg', valueFiles: ['$values/dist/staging/helm/postgresql-values.yaml'] },
+    });
+  });
+
+  it('pulls the chart from a mirror registry (chartSource mirror), without the oci:// prefix Argo CD does not take', () => {
+    const app = application({ ...PROPS, chart: chartAt({ chartSource: 'mirror', chartMirror: 'oci://harbor.example.com:8443/bitnamicharts', chartVersion: '15.5.38' }) });
+    expect(app.spec.sources[0]).toEqual({
+      repoURL: 'harbor.example.com:8443/bitnamicharts', chart: 'postgresql', targetRevision: '15.5.38',
+      helm: { releaseName: 'pg', valueFiles: ['$values/dist/staging/helm/postgresql-values.yaml'] },
+    });
+  });
+
   it('takes the revision, project, namespaces, cluster and manual sync from its props', () => {
     const app = application({ ...PROPS, targetRevision: 'v2', project: 'data', namespace: 'gitops', destinationServer: 'https://prod.example.com', automated: false });
     expect(app.metadata.namespace).toBe('gitops');
@@ -62,9 +82,12 @@ describe('the Argo CD Application', () => {
     expect([...files({ argocd: { targetRevision: 'v2' } }).keys()]).not.toContain('argocd/application.yaml');
     expect([...files({}).keys()]).not.toContain('argocd/application.yaml');
     const rendered = parse(files({
-      namespace: 'db', releaseName: 'pg', chartVersion: '16.7.27', tls: { enabled: true }, argocd: { repoURL: REPO },
+      namespace: 'db', releaseName: 'pg', chartVersion: '16.7.27', chartSource: 'bitnami', tls: { enabled: true }, argocd: { repoURL: REPO },
     }).get('argocd/application.yaml')!);
     expect(rendered).toEqual(application({ ...PROPS, chartGeneratedCertificate: true }));
+    // The default source: this repository's unpacked chart.
+    const vendored = parse(files({ releaseName: 'pg', namespace: 'db', chartVersion: '16.7.27', argocd: { repoURL: REPO } }).get('argocd/application.yaml')!);
+    expect(vendored.spec.sources[0]).toMatchObject({ repoURL: REPO, path: 'charts/postgresql-16.7.27' });
   });
 
   it.each(PROFILE_NAMES)('is rendered into dist/%s only when its profile sets argocd.repoURL', (profile) => {

@@ -6,6 +6,7 @@ import { EPHEMERAL_STORAGE, ProjectJobProps, finishManifest, projectJob, withEph
 import { contentHash } from '../lib/names';
 import { PROFILE_NAMES } from '../lib/profiles';
 import { manifests } from './support/dist';
+import { variantManifests } from './support/variants';
 
 const props = (cpuMillis = 500): ProjectJobProps => ({
   name: 'pg-postgresql-migrate',
@@ -74,3 +75,17 @@ describe('Jobs of ours', () => {
 
 
 
+
+describe('Jobs for the target Kubernetes version (kubernetesVersion)', () => {
+  const rules = (kubernetesVersion: '1.28' | '1.29' | '1.31') => variantManifests('k8s', { kubernetesVersion })
+    .flatMap((m) => (m.kind === 'CronJob' ? m.spec.jobTemplate.spec : m.kind === 'Job' ? m.spec : { podFailurePolicy: { rules: [] } }).podFailurePolicy.rules);
+
+  it('1.28: every pod failure rule names onPodConditions, as its batch/v1 schema requires', () => {
+    expect(rules('1.28').length).toBeGreaterThan(5);
+    expect(rules('1.28').filter((r: any) => !Array.isArray(r.onPodConditions))).toEqual([]);
+  });
+
+  it('1.29 and newer: no empty onPodConditions (the server drops it, and each client-side re-apply would rewrite the Job)', () => {
+    for (const version of ['1.29', '1.31'] as const) expect(rules(version).filter((r: any) => Array.isArray(r.onPodConditions) && r.onPodConditions.length === 0)).toEqual([]);
+  });
+});

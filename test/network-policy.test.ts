@@ -26,6 +26,14 @@ describe('DatabaseNetworkPolicy, for features', () => {
     expect(spec.egress[1].ports).toEqual([{ protocol: 'TCP', port: 443 }]);
   });
 
+  it("lets the database pods and the object store's clients reach the store's port at any address, after DNS", () => {
+    const all = policies((p) => p.allowObjectStore({ endpoint: 'http://minio.storage:9000' }));
+    expect(all['database-egress'].egress.slice(1)).toEqual([{ ports: [{ protocol: 'TCP', port: 9000 }] }]);
+    expect(all['object-store-clients-egress'].podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/object-store-client': 'true' } });
+    expect(all['object-store-clients-egress'].egress.map((r: any) => r.ports.map((x: any) => x.port))).toEqual([[53, 53], [9000]]);
+    expect(policies((p) => p.allowObjectStore({}))['database-egress'].egress[1].ports).toEqual([{ protocol: 'TCP', port: 443 }]);
+  });
+
   it('gives a component of ours a policy of its own, without DNS unless it asks, and rules without a peer', () => {
     const all = policies((p) => {
       p.allowEgress('backup', { ports: [{ port: 443 }] });

@@ -9,12 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { Network, addressIn, contains, containsAddress, formatAddress, parseCidr } from '../lib/cidr';
 import { LearnflowPostgresProps, resolveConfig } from '../lib/config';
-import { OFFSITE_CLIENT_LABEL } from '../lib/names';
+import { OBJECT_STORE_CLIENT_LABEL } from '../lib/names';
 import { objectStorePort } from '../lib/network-policy';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { podSpecOf } from '../lib/security';
 import { renderProfile } from '../lib/synth';
-import { renderChart } from './support/helm-render';
+import { renderChart } from './support/chart-render';
 import { DIST, Manifest } from './support/dist';
 import { ClusterModel, Endpoint, EvaluatorOptions, ModelAddress, ModelPod, connection } from './support/network-policy-evaluator';
 import { describeWithTools } from './support/tools';
@@ -24,6 +24,8 @@ import { FIXTURE_MIGRATIONS, VARIANTS } from './support/variants';
 const DEFAULT_POD_CIDRS = ['10.244.0.0/16'];
 const API_SERVER: ModelAddress = { name: 'the API server', ip: '192.0.2.10' };
 const INTERNET: ModelAddress = { name: 'an internet host', ip: '93.184.216.34' };
+/** The object store's endpoint: a provider's address, outside the cluster. */
+const OBJECT_STORE: ModelAddress = { name: 'the object store', ip: '52.216.8.10' };
 
 interface Case {
   readonly props: LearnflowPostgresProps;
@@ -37,7 +39,7 @@ const CASES: Record<string, Case> = {
     props: PROFILES[p],
     files: () => new Map([['learnflow-postgres.yaml', read(p, 'learnflow-postgres.yaml')], ['helm/postgresql-values.yaml', read(p, 'helm/postgresql-values.yaml')]]),
   }])),
-  ...Object.fromEntries(['nodeport-with-client-networks', 'loadbalancer-with-generated-tls', 'backups', 'names-namespaces-and-argocd'].map((v) => [`variant ${v}`, {
+  ...Object.fromEntries(['nodeport-with-client-networks', 'loadbalancer-with-generated-tls', 'backups', 'pitr-with-object-store', 'names-namespaces-and-argocd'].map((v) => [`variant ${v}`, {
     props: VARIANTS[v],
     files: () => renderProfile(v, VARIANTS[v], FIXTURE_MIGRATIONS),
   }])),
@@ -62,8 +64,11 @@ const network = (cidr: string) => parseCidr(cidr)!;
 interface Model {
   readonly cluster: ClusterModel;
   readonly database: ModelPod;
-  /** Our pods that log in to the database (label learnflow.io/database-client). */
+  /** Our pods that log in to the database (label learnflow.io/database-client): the Jobs, the backup CronJobs. */
   readonly clients: readonly ModelPod[];
+  /** With an object store: its port, which the database pod (upload sidecar) and the restore's fetch (label learnflow.io/object-store-client) reach at any address. */
+  readonly objectStorePort?: number;
+  readonly objectStoreClients: readonly ModelPod[];
   /** Our other pods (the credentials bootstrap). */
   readonly others: readonly ModelPod[];
   readonly apps: readonly ModelPod[];
@@ -77,8 +82,6 @@ interface Model {
   readonly intruder: ModelPod;
   readonly clientAddresses: readonly ModelAddress[];
   readonly outsider: ModelAddress;
-  /** The object store's port, where there is one. */
-  readonly objectStorePort?: number;
 }
 
 function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], chart: readonly Manifest[]): Model {
@@ -94,7 +97,8 @@ function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], ch
   const database = pod(ns, `${databaseTemplate.name}-0`, databaseTemplate.labels);
   const ourPods = podTemplates(ours).map((t) => pod(ns, t.name, t.labels));
   const clients = ourPods.filter((p) => p.labels['learnflow.io/database-client'] === 'true');
-  const others = ourPods.filter((p) => !clients.includes(p));
+  const objectStoreClients = ourPods.filter((p) => p.labels[OBJECT_STORE_CLIENT_LABEL] === 'true');
+  const others = ourPods.filter((p) => !clients.includes(p) && !objectStoreClients.includes(p));
   const apps = config.allowedNamespaces.map((n) => pod(n, 'web', { app: 'web' }));
   const coreDns = pod('kube-system', 'coredns', { 'k8s-app': 'kube-dns' });
   const kubeSystemOther = pod('kube-system', 'metrics-server', { 'k8s-app': 'metrics-server' });
@@ -137,9 +141,9 @@ function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], ch
   const policies = [...ours, ...chart].filter((m) => m.kind === 'NetworkPolicy');
   const pods = [database, ...ourPods, ...apps, coreDns, ...strangers.filter((s) => s !== intruder && s !== kubeSystemOther), intruder, kubeSystemOther, ...podsInClientNetworks];
   return {
-    cluster: { namespaces, pods, policies }, database, clients, others, apps, coreDns, kubeSystemOther,
+    cluster: { namespaces, pods, policies }, database, clients, others,
+    objectStorePort: config.objectStore ? objectStorePort(config.objectStore.endpoint) : undefined, objectStoreClients, apps, coreDns, kubeSystemOther,
     dnsAddresses, strangers, podsInClientNetworks, intruder, clientAddresses, outsider,
-    objectStorePort: config.objectStore ? objectStorePort(config.objectStore.endpoint) : undefined,
   };
 }
 
@@ -151,23 +155,25 @@ function expectations(m: Model): Expectation[] {
     [from, to, 53, 'UDP', allowed] as Expectation,
     [from, to, 53, 'TCP', allowed] as Expectation,
   ]);
-  // With an object store, the database pods (their upload sidecar) and the restore's fetch step
-  // reach any address on its port (a bucket's addresses are the provider's), nothing else.
-  const reachesObjectStore = (from: ModelPod) => m.objectStorePort !== undefined && (from === m.database || from.labels[OFFSITE_CLIENT_LABEL] === 'true');
+  // The object store's port is open at any address to the pods that reach the store.
+  const reachesStore = (from: ModelPod) => m.objectStorePort !== undefined && (from === m.database || m.objectStoreClients.includes(from));
   const cannotLeave = (from: ModelPod): Expectation[] => [
-    [from, INTERNET, 443, 'TCP', reachesObjectStore(from) && m.objectStorePort === 443],
+    [from, INTERNET, 443, 'TCP', false],
     [from, INTERNET, 80, 'TCP', false],
     [from, m.kubeSystemOther, 443, 'TCP', false],
     [from, m.strangers[0], 5432, 'TCP', false],
   ];
-  return [
+  const toStore = (from: ModelPod): Expectation[] => m.objectStorePort === undefined ? [] : [
+    [from, OBJECT_STORE, m.objectStorePort, 'TCP', reachesStore(from)],
+    [from, OBJECT_STORE, m.objectStorePort === 22 ? 23 : 22, 'TCP', false],
+  ];
+  const all: Expectation[] = [
     // The allowed namespaces and our Jobs reach the database, on its port only.
     ...m.apps.flatMap((app): Expectation[] => [[app, m.database, 5432, 'TCP', true], [app, m.database, 22, 'TCP', false]]),
     ...m.clients.flatMap((job): Expectation[] => [
       [job, m.database, 5432, 'TCP', true],
       [job, m.database, 5433, 'TCP', false],
-      // The API server's address is not known: the object store's "anywhere" on 443 covers it.
-      [job, API_SERVER, 443, 'TCP', reachesObjectStore(job) && m.objectStorePort === 443],
+      [job, API_SERVER, 443, 'TCP', false],
       ...dns(job, true),
       ...cannotLeave(job),
     ]),
@@ -179,6 +185,10 @@ function expectations(m: Model): Expectation[] {
       [pod, INTERNET, 80, 'TCP', false],
       ...dns(pod, false),
     ]),
+    // With an object store: the database pod (its upload sidecar) and the restore's fetch reach
+    // its port; the Jobs that only log in do not.
+    ...[m.database, ...m.clients, ...m.objectStoreClients].flatMap(toStore),
+    ...m.objectStoreClients.flatMap((pod) => [...dns(pod, true), ...cannotLeave(pod)]),
     // The database resolves names, and sends nothing else.
     ...dns(m.database, true),
     ...cannotLeave(m.database),
@@ -196,6 +206,8 @@ function expectations(m: Model): Expectation[] {
     ...m.apps.map((app): Expectation => [app, m.intruder, 8080, 'TCP', false]),
     ...m.clients.map((job): Expectation => [m.strangers[0], job, 8080, 'TCP', false]),
   ];
+  // Where the object store's port is open at any address, no refusal on that port holds.
+  return all.filter(([from, , port, , allowed]) => allowed || !('namespace' in from && reachesStore(from) && port === m.objectStorePort));
 }
 
 const MODES: Record<string, EvaluatorOptions> = {
@@ -226,6 +238,9 @@ describeWithTools('who reaches whom, by the rendered NetworkPolicies and the cha
       if (config.allowedCidrs.some((c) => (config.cluster.podCidrs.length ? config.cluster.podCidrs : DEFAULT_POD_CIDRS).some((p) => contains(network(c), network(p))))) {
         expect(m.podsInClientNetworks.length).toBeGreaterThan(0);
       }
+      // The backup CronJobs are clients like the Jobs; the restore's fetch reaches the object store.
+      expect(m.clients.filter((p) => ['dump', 'basebackup'].some((k) => p.name.endsWith(`-${k}`))).length).toBe((config.backup.enabled ? 1 : 0) + (config.pitr.enabled ? 1 : 0));
+      expect(m.objectStoreClients.length > 0).toBe(config.objectStore !== undefined);
     });
 
     it.each(Object.entries(MODES))('allows exactly what the deployment needs, under %s', async (_mode, options) => {

@@ -47,8 +47,11 @@ const vendored = (() => {
   return (f: string) => exact.has(f) || folders.some((d) => f.startsWith(d));
 })();
 
+/** imports/ is `cdk8s import`'s output for the vendored CRDs (test/imports.test.ts regenerates and compares it): long generated type names, no values. */
+const generated = (f: string) => f.startsWith('imports/');
+
 const trackedFiles = () => execFileSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
-  .split('\n').filter((f) => f && f !== 'package-lock.json' && !f.startsWith('node_modules/') && !vendored(f));
+  .split('\n').filter((f) => f && f !== 'package-lock.json' && !f.startsWith('node_modules/') && !vendored(f) && !generated(f));
 
 describe('no secret in the repository or dist/', () => {
   it('finds none in any tracked or new file, dist/ included', () => {

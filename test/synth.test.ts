@@ -7,6 +7,8 @@ import { LearnflowPostgresProps } from '../lib/config';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { APP_COMMAND, CDK8S_ENV, cdk8sCli, projectCopy, synthProject } from './support/project';
 import { SYNTH_PHASES, parsePhaseTimings } from '../lib/timings';
+import { loadMigrations } from '../lib/migrations/files';
+import { RELEASED_FILE, renderReleased } from '../lib/migrations/released';
 
 /** Every file below `dir` with its bytes, relative paths sorted. */
 function tree(dir: string): Record<string, string> {
@@ -143,6 +145,31 @@ describe('synthesis', () => {
     }
   });
 
+  it('fails on a released migration edited after its release, naming it and what to do, exit 1, dist/ exactly as it was', () => {
+    const released = path.join(project, 'migrations', RELEASED_FILE);
+    const releasedBefore = existsSync(released) ? readFileSync(released, 'utf8') : undefined;
+    const migrations = loadMigrations('migrations', { root: project });
+    const up = path.join(project, migrations[0].up.source);
+    const upBefore = readFileSync(up, 'utf8');
+    // Release what is there (a synth of that state is dist/ as it is), then edit the first up file.
+    writeFileSync(released, renderReleased(migrations));
+    expect(synth(project).status).toBe(0);
+    const before = tree(path.join(project, 'dist'));
+    writeFileSync(up, `${upBefore}-- reviewed later\n`);
+    try {
+      const run = synth(project);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('synth failed, dist/ was left as it was');
+      expect(run.stderr).toContain(`${migrations[0].up.source}: changed after its release`);
+      expect(run.stderr).toContain('restore the file and add a new migration');
+      expect(tree(path.join(project, 'dist'))).toEqual(before);
+    } finally {
+      writeFileSync(up, upBefore);
+      if (releasedBefore === undefined) rmSync(released);
+      else writeFileSync(released, releasedBefore);
+    }
+  });
+
   it('notices any change to the sources it compiles once and caches (TypeScript or embedded shell)', () => {
     const job = () => readFileSync(path.join(project, 'dist', 'development', 'learnflow-postgres.yaml'), 'utf8');
     const before = job();
@@ -188,22 +215,33 @@ describe('synthesis', () => {
     }
   });
 
-  it('refuses a replica count, a pool size out of range and a LoadBalancer pooler without client networks, naming each prop (exit 1, dist/ untouched)', () => {
+  it.each([
+    ['client networks without the cluster\'s own', "{ serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'] }", [
+      "cluster.podCidrs: required while allowedCidrs is set", "cluster.serviceCidrs: required while allowedCidrs is set",
+    ]],
+    ['an issuer without TLS', "{ tls: { issuer: { kind: 'ClusterIssuer', name: 'internal-ca' } } }", ['tls.issuer: conflicts with tls.enabled false']],
+    ['a certificate Secret named like the chart\'s', "{ tls: { enabled: true, issuer: { name: 'ca' }, certificatesSecret: 'postgres-postgresql-crt' } }", [
+      "tls.certificatesSecret: 'postgres-postgresql-crt' is the name of a Secret the chart renders",
+    ]],
+    ['a replica count, a pool size out of range and a LoadBalancer pooler without client networks',
+      "{ readReplicas: { count: 9 }, pooler: { enabled: true, defaultPoolSize: 501, serviceType: 'LoadBalancer' } }", [
+        'readReplicas.count: 9 is out of range (a whole number from 1 to 8)',
+        'pooler.defaultPoolSize: 501 is out of range (a whole number from 1 to 500)',
+        'pooler.serviceType: LoadBalancer while allowedCidrs is empty',
+      ]],
+  ])('refuses %s in a profile, naming the prop (exit 1, dist/ untouched)', (_what, props, messages) => {
     const profiles = path.join(project, 'lib', 'profiles.ts');
     const original = readFileSync(profiles, 'utf8');
-    const profile = PROFILE_NAMES[0];
-    const bad = original.replace(new RegExp(`(\\n  ${profile}: \\{)`),
-      "$1\n    readReplicas: { count: 9 },\n    pooler: { enabled: true, defaultPoolSize: 501, serviceType: 'LoadBalancer' },\n    allowedCidrs: [],");
-    expect(bad).not.toBe(original);
+    const marker = '\n} as const satisfies Record<string, LearnflowPostgresProps>;';
+    expect(original).toContain(marker);
     const before = tree(path.join(project, 'dist'));
-    writeFileSync(profiles, bad);
+    writeFileSync(profiles, original.replace(marker, `\n  insecure: ${props},${marker}`));
     try {
       const run = synth(project);
       expect(run.status).toBe(1);
       expect(run.stderr).toContain('synth failed, dist/ was left as it was');
-      expect(run.stderr).toContain('readReplicas.count: 9 is out of range (a whole number from 1 to 8)');
-      expect(run.stderr).toContain('pooler.defaultPoolSize: 501 is out of range (a whole number from 1 to 500)');
-      expect(run.stderr).toContain('pooler.serviceType: LoadBalancer while allowedCidrs is empty');
+      expect(run.stderr).toContain(`profile 'insecure' (lib/profiles.ts): ${messages.length} problem(s)`);
+      for (const message of messages) expect(run.stderr).toContain(`  - ${message}`);
       expect(tree(path.join(project, 'dist'))).toEqual(before);
     } finally {
       writeFileSync(profiles, original);

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Scheduled backup, run by the dump CronJob beside the database pod (lib/pitr/backups.ts):
 #   sh -c "<this script>" backup <database> <keep>
-# The pod provides PGHOST, PGPORT, PGUSER (postgres), PGDUMP_DIR, the dumps' folder on the backup
-# volume, and the superuser's password as a file at PASSWORD_FILE (the credentials Secret's key),
-# from which this writes libpq's password file. Writes one custom-format pg_dump of the application database, named by
+# The pod provides PGHOST, PGPORT, PGUSER (postgres), PGSSLMODE (and PGSSLROOTCERT with
+# verify-full), PGDUMP_DIR, the dumps' folder on the backup volume, and the superuser's password
+# alone at PASSWORD_FILE (the credentials Secret's one key), from which this writes libpq's
+# password file. Writes one custom-format pg_dump of the application database, named by
 # UTC time, then keeps the newest <keep> dumps. A dump is renamed into place only when complete.
 # Its exit codes and constants come from its TypeScript contract (lib/backup/script-contracts.ts),
 # which the synth renders into this copy below.
@@ -15,7 +16,7 @@ keep=$2
 : "${PGDUMP_DIR:?}" "${PASSWORD_FILE:=$DEFAULT_PASSWORD_FILE}"
 mkdir -p "$PGDUMP_DIR"
 
-# libpq's password file, in a private directory.
+# The password file in a private directory of the pod's /tmp.
 login=$(mktemp -d "${TMPDIR:-/tmp}/login.XXXXXX")
 name="$database-$(date -u '+%Y%m%dT%H%M%SZ')$DUMP_SUFFIX"
 partial="$PGDUMP_DIR/.$name.partial"

@@ -23,9 +23,17 @@ file="$PGDUMP_DIR/$RESTORE_FILE"
 $(ls -1 "$PGDUMP_DIR" | grep "\\$DUMP_SUFFIX\$" || echo '(none)')"
 pg_restore --list "$file" >/dev/null 2>&1 || fail "$EXIT_FAILED" "RESTORE_FILE: $file is not a pg_dump custom-format archive"
 
-deadline=$(($(date +%s) + db_wait))
-until pg_isready -q -t 5; do
-  [ "$(date +%s)" -lt "$deadline" ] || fail "$EXIT_CONNECTION_FAILED" "no connection to ${PGHOST:-localhost}:${PGPORT:-5432} within ${db_wait}s"
+# Wait for a login (not just an answer): a refused password or a certificate that cannot be
+# verified will not heal, and stops at once.
+server="${PGHOST:-localhost}:${PGPORT:-5432}"
+deadline=$(($(date +%s) + db_wait + 1)) # whole seconds: at least db_wait
+until err=$(PGCONNECT_TIMEOUT=5 psql -X -q -A -t -w -c 'SELECT 1' 2>&1 >/dev/null); do
+  err=$(printf '%s' "$err" | tr '\n' ' ')
+  if cause=$(tls_failure "$err"); then fail "$EXIT_CONNECTION_FAILED" "cannot verify the database at $server, not retrying: $cause: $err"; fi
+  case $err in
+    *'password authentication failed'*|*'no password supplied'*) fail "$EXIT_CONNECTION_FAILED" "cannot log in to $server as ${PGUSER:-?}, not retrying: $err" ;;
+  esac
+  [ "$(date +%s)" -lt "$deadline" ] || fail "$EXIT_CONNECTION_FAILED" "no connection to $server within ${db_wait}s: $err"
   sleep 2
 done
 

@@ -39,6 +39,7 @@ export const RESTORE = {
     dbWaitSeconds: { env: 'RESTORE_DB_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 2, max: 86400 } },
   },
   constants: { DUMP_SUFFIX },
+  includes: [path.join(__dirname, '..', 'tls-failures.sh')],
 } as const satisfies ScriptContract;
 
 export const backupScript = (): string => renderScript(BACKUP);

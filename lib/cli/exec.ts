@@ -18,8 +18,25 @@ export interface RunOptions {
   readonly timeoutMs?: number;
 }
 
+/** The kubeconfig context every kubectl and helm call uses (`--context`); undefined: the current one. */
+let kubeContext: string | undefined;
+
+/** Sets the context of every later kubectl and helm call, and of every command shown to a person. */
+export function useKubeContext(context: string | undefined): void {
+  kubeContext = context;
+}
+
+/** `args` with the context for `program`: kubectl takes `--context`, helm `--kube-context`. */
+function withContext(program: string, args: readonly string[]): readonly string[] {
+  if (kubeContext === undefined) return args;
+  if (path.basename(program) === 'kubectl') return ['--context', kubeContext, ...args];
+  if (path.basename(program) === 'helm') return [...args, '--kube-context', kubeContext];
+  return args;
+}
+
 /** Runs `program args…` (looked up on PATH) and resolves with its output; never rejects. */
 export function run(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  args = withContext(program, args);
   return new Promise((resolve) => {
     let stdout = '';
     let stderr = '';
@@ -67,7 +84,7 @@ export function shellQuote(arg: string): string {
 
 /** `program arg…`, shell-quoted: what a person pastes to run the same command. */
 export function commandLine(program: string, args: readonly string[]): string {
-  return [program, ...args].map(shellQuote).join(' ');
+  return [program, ...withContext(program, args)].map(shellQuote).join(' ');
 }
 
 /** The last `lines` non-empty lines of `text`. */

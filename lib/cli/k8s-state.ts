@@ -121,3 +121,23 @@ export function lastChange(objects: readonly (KubeObject | undefined)[]): string
   // RFC 3339 with the same precision and zone sort as strings; compare as dates to be safe.
   return times.sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
 }
+
+/** The annotation Argo CD (3.x, annotation tracking) puts on every resource an Application manages: `<app>:<group>/<kind>:<ns>/<name>`. */
+export const ARGOCD_TRACKING = 'argocd.argoproj.io/tracking-id';
+
+export interface Manager {
+  /** `helm`: a release installed it; `argocd`: an Application syncs it (rendered with helm template: no release). */
+  readonly by: 'helm' | 'argocd';
+  /** The Argo CD Application, for `argocd`. */
+  readonly application?: string;
+  /** `postgresql-15.5.38`, from the chart's `helm.sh/chart` label. */
+  readonly chart?: string;
+}
+
+/** Who manages the chart's StatefulSet, from what it carries; undefined without one. */
+export function managerOf(statefulSet: KubeObject | undefined): Manager | undefined {
+  if (!statefulSet) return undefined;
+  const chart = statefulSet.metadata.labels?.['helm.sh/chart'];
+  const tracking = statefulSet.metadata.annotations?.[ARGOCD_TRACKING];
+  return tracking !== undefined ? { by: 'argocd', application: tracking.split(':')[0], chart } : { by: 'helm', chart };
+}

@@ -3,6 +3,7 @@
 import { CliError, EXIT } from './exit-codes';
 import { RunOptions, RunResult, commandLine, run, tail } from './exec';
 import { KubeObject } from './k8s-state';
+import { helmUpgradeArgs } from '../chart-source';
 import { Target } from './target';
 
 export const KUBECTL = 'kubectl';
@@ -82,6 +83,7 @@ export const calls = {
   renderJobFrom: (ns: string, job: string, cronJob: string) => ['-n', ns, 'create', 'job', job, `--from=cronjob/${cronJob}`, '--dry-run=client', '-o', 'json'],
   createStdin: () => ['create', '-f', '-'],
   helmVersion: () => ['version', '--short'],
-  helmStatus: (t: Target) => ['status', t.release, '-n', t.namespace, '-o', 'json'],
-  helmUpgrade: (t: Target) => ['upgrade', '--install', t.release, t.chartUrl, '--version', t.chartVersion, '--namespace', t.namespace, '-f', t.valuesFile],
+  /** The release's newest revision, with its status and chart (lib/cli/helm-release.ts). */
+  helmRelease: (t: Target) => ['history', t.release, '-n', t.namespace, '--max', '1', '-o', 'json'],
+  helmUpgrade: (t: Target) => helmUpgradeArgs(t.chart, t.release, t.namespace, t.valuesFile, t.chartRef),
 };

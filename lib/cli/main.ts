@@ -1,7 +1,13 @@
 // learnflow-postgres: the operator's command line (bin/learnflow-postgres, npm run cli -- …).
 // Parses the command line, calls the command, and turns a CliError into its message, next steps
 // and exit code. The commands live in commands/, one module each.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { SUPPORTED_CHART_VERSIONS } from '../chart';
+import { SUPPORTED_KUBERNETES_VERSIONS } from '../kubernetes';
+import { useKubeContext } from './exec';
+import { PROJECT_ROOT, loadTarget } from './target';
 import { backup, restore } from './commands/backup';
 import { deploy } from './commands/deploy';
 import { pitrRestore } from './commands/pitr-restore';
@@ -12,7 +18,24 @@ import { USAGE } from './usage';
 
 type Options = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 
-const COMMON: Options = { profile: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+const COMMON: Options = {
+  profile: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  // Passed to every kubectl (--context) and helm (--kube-context) call.
+  context: { type: 'string' },
+  // Must be the namespace dist/<profile>/ is rendered for: a guard against acting on the wrong one.
+  namespace: { type: 'string', short: 'n' },
+};
+
+/** `learnflow-postgres <version> (…)`: the package's version and what it deploys. */
+export function versionLine(root = PROJECT_ROOT): string {
+  let version = 'unknown';
+  try {
+    version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+  } catch {
+    // a copy without package.json
+  }
+  return `learnflow-postgres ${version} (Bitnami PostgreSQL chart ${SUPPORTED_CHART_VERSIONS.join(', ')}; Kubernetes ${SUPPORTED_KUBERNETES_VERSIONS[0]}-${SUPPORTED_KUBERNETES_VERSIONS.at(-1)})`;
+}
 
 const OPTIONS: Record<string, Options> = {
   deploy: { ...COMMON, upgrade: { type: 'boolean' }, 'skip-existing': { type: 'boolean' }, 'dry-run': { type: 'boolean' }, timeout: { type: 'string' } },
@@ -42,6 +65,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE.main);
     return command === undefined ? EXIT.general : EXIT.ok;
   }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`${versionLine()}\n`);
+    return EXIT.ok;
+  }
+  // status --json prints one JSON object whatever happens, errors included.
+  const json = command === 'status' && rest.includes('--json');
   try {
     if (!Object.prototype.hasOwnProperty.call(OPTIONS, command)) throw new UsageError(`unknown command '${command}'`, 'main');
     let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
@@ -57,6 +86,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const profile = values.profile as string | undefined;
     if (!profile) throw new UsageError('--profile is required', command);
+    useKubeContext(values.context as string | undefined);
+    if (values.namespace !== undefined) checkNamespace(profile, values.namespace as string);
     const timeoutS = seconds(values.timeout as string | undefined, command);
     const dryRun = Boolean(values['dry-run']);
     switch (command) {
@@ -79,8 +110,33 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await restore({ profile, file: positionals[0], dryRun, timeoutS });
     }
   } catch (error) {
-    return report(error);
+    return json ? reportJson(error, rest) : report(error);
   }
+}
+
+/** Exit 1 unless `namespace` is the one dist/<profile>/ is rendered for. */
+function checkNamespace(profile: string, namespace: string): void {
+  const target = loadTarget(profile);
+  if (namespace !== target.namespace) {
+    throw new CliError(EXIT.general, `--namespace ${namespace}: dist/${profile}/ is rendered for namespace ${target.namespace} (its Namespace, RBAC, NetworkPolicies and connection strings name it)`, [
+      `to deploy profile '${profile}' into ${namespace}: set namespace: '${namespace}' in profile '${profile}' of lib/profiles.ts and run npm run synth`,
+      `or run the command with --namespace ${target.namespace} (or without --namespace)`,
+    ]);
+  }
+}
+
+/** A failed `status --json`: one JSON object with `error` (and the exit code), on stdout. */
+function reportJson(error: unknown, args: readonly string[]): number {
+  const code = error instanceof CliError ? error.code : EXIT.general;
+  const profileAt = args.indexOf('--profile');
+  const message = error instanceof Error ? error.message : String(error);
+  process.stdout.write(`${JSON.stringify({
+    profile: profileAt >= 0 ? args[profileAt + 1] ?? null : null,
+    error: message,
+    exit_code: code,
+    next: error instanceof CliError ? error.next : [],
+  }, null, 2)}\n`);
+  return code;
 }
 
 /** Prints what failed and what to do next; returns the exit code. */

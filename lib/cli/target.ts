@@ -4,7 +4,8 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { CHART_OCI_URL, ChartObjects, chartObjects } from '../chart';
+import { ChartObjects, chartObjects } from '../chart';
+import { CHART_LINE_PREFIX, ChartLocation, resolveChartLocation } from '../chart-source';
 import { resourceName } from '../names';
 import { DeploymentConfig, LearnflowPostgresProps, resolveConfig } from '../config';
 import { LOGIN_VOLUMES } from '../credentials/passfile-contract';
@@ -30,7 +31,10 @@ export interface Target {
   readonly namespace: string;
   readonly release: string;
   readonly chartVersion: string;
-  readonly chartUrl: string;
+  /** Where the chart comes from (the profile's chartSource), checked like the synth checks it. */
+  readonly chart: ChartLocation;
+  /** What helm installs: the vendored archive (shown like distDir) or the chart's oci:// URL. */
+  readonly chartRef: string;
   /** The chart's object names and pod labels for this release. */
   readonly database: ChartObjects;
   /** dist/<profile>/ as passed to kubectl: relative to the working directory when inside it. */
@@ -52,7 +56,7 @@ export interface Target {
   readonly baseBackupCronJob?: string;
   /** The migrations the migration Job applies, from its plan.tsv, ascending. */
   readonly migrationPlan: readonly MigrationRef[];
-  /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=require]`: the migration Job's libpq settings, no password. */
+  /** `postgresql://<user>@<host>:<port>/<database>[?sslmode=<mode>]`: the migration Job's libpq settings, no password. */
   readonly connectionString: string;
   /** The Secret whose `password` key the migration Job (and applications) log in with. */
   readonly credentialsSecret: string;
@@ -105,8 +109,13 @@ export function loadTarget(profile: string, root = PROJECT_ROOT, profiles: Reado
     if (instance !== undefined && instance !== config.releaseName) throw stale(`${m.kind} ${m.metadata.name} belongs to release ${instance}`);
   }
   const values = readFileSync(valuesPath, 'utf8');
-  const pinned = /--version (\S+)/.exec(values)?.[1];
-  if (pinned !== config.chartVersion) throw stale(`its values file is for chart ${pinned ?? '(unknown)'}`);
+  const pinned = new RegExp(`^# ${CHART_LINE_PREFIX}(\\S+) .*\\(chartSource (\\S+)\\)`, 'm').exec(values);
+  if (pinned?.[1] !== config.chartVersion || pinned?.[2] !== config.chartSource) {
+    throw stale(`its values file is for chart ${pinned ? `${pinned[1]} from ${pinned[2]}` : '(unknown)'}, not ${config.chartVersion} from ${config.chartSource}`);
+  }
+  // The same check as the synth's: the vendored archive must still be the one vendored.json records.
+  const { location: chart, problems } = resolveChartLocation({ ...config, argocd: false }, root);
+  if (!chart) throw new CliError(EXIT.general, `profile '${profile}': ${problems.join('; ')}`, [SYNTH]);
 
   const oneJob = (name: string) => {
     const found = manifests.filter((m) => m.kind === 'Job' && component(m) === name);
@@ -128,7 +137,8 @@ export function loadTarget(profile: string, root = PROJECT_ROOT, profiles: Reado
     namespace: config.namespace,
     release: config.releaseName,
     chartVersion: config.chartVersion,
-    chartUrl: CHART_OCI_URL,
+    chart,
+    chartRef: chart.vendored ? displayPath(path.join(root, chart.vendored.archive)) : chart.helmChart,
     database: chartObjects(config.releaseName, config.readReplicas?.count ?? 0),
     distDir,
     valuesFile: displayPath(valuesPath),
@@ -170,6 +180,6 @@ function migrationPlan(job: KubeObject, manifests: readonly KubeObject[], distDi
 function connectionString(job: KubeObject): string {
   const env: Record<string, string> = {};
   for (const e of job.spec.template.spec.containers[0].env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;
-  const query = env.PGSSLMODE === 'require' ? '?sslmode=require' : '';
+  const query = env.PGSSLMODE && env.PGSSLMODE !== 'prefer' ? `?sslmode=${env.PGSSLMODE}` : '';
   return `postgresql://${env.PGUSER}@${env.PGHOST}:${env.PGPORT}/${env.PGDATABASE}${query}`;
 }

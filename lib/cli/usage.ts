@@ -4,6 +4,12 @@ import { EXIT_TABLE } from './exit-codes';
 
 const PROFILES = `Profiles: ${PROFILE_NAMES.join(', ')} (lib/profiles.ts), rendered into dist/<profile>/ by npm run synth.`;
 const TOOLS = 'Runs kubectl and helm from PATH against the cluster of KUBECONFIG (or ~/.kube/config).';
+/** The options every command takes, as its help lists them. */
+const CLUSTER_OPTIONS = `  --context <c>      kubeconfig context for every kubectl (--context) and helm (--kube-context)
+                     call; default: the current context
+  -n, --namespace <ns>
+                     must be the namespace dist/<p>/ is rendered for (exit 1 otherwise): a
+                     guard against acting on the wrong one`;
 
 export const USAGE: Record<string, string> = {
   main: `Usage: learnflow-postgres <command> --profile <profile> [options]
@@ -24,6 +30,8 @@ Commands:
   restore  --profile <p> --to <time|latest> [--from-offsite] [--dry-run] [--timeout <s>]
            recover the database to a point in time, from the point-in-time restore template
 
+Every command also takes --context <c> and --namespace <ns> (see a command's --help).
+learnflow-postgres --version prints the version, the chart versions and the Kubernetes versions.
 Run learnflow-postgres <command> --help for a command's details.
 ${PROFILES}
 ${TOOLS}
@@ -51,6 +59,7 @@ Options:
   --dry-run          print every command deploy would run, in order; contacts nothing
   --timeout <s>      limit of each wait in seconds (default: credentials 180, pod 300,
                      migrations 600, verification 900)
+${CLUSTER_OPTIONS}
   -h, --help         this text
 
 ${EXIT_TABLE}
@@ -67,17 +76,20 @@ Reads the namespace's StatefulSet, pods, claims and Jobs (read-only, no helm) an
                        Job of dist/ completed (it logged in through the Service)
   migrations           applied = the plan once the migration Job completed; unknown before
   connection_string    without the password; last_updated: the newest change seen
-Exit 0 whenever the cluster could be read (whatever the phase), 2 when it could not.
+Exit 0 whenever the cluster could be read (whatever the phase), 2 when it could not. With
+--json the output is always one JSON object: on any failure {"error": …, "exit_code": …}.
+An Argo CD-managed deployment (no Helm release) reads the same way.
 
 Options:
   --profile <p>   ${PROFILE_NAMES.join(' | ')} (required)
   --json          the status as JSON, for machines
+${CLUSTER_OPTIONS}
   -h, --help      this text
 `,
   verify: `Usage: learnflow-postgres verify --profile <p> [--rerun] [--timeout <s>]
 
 The four health stages, each reported:
-  1 release        helm status: deployed
+  1 release        helm history (its newest revision): deployed, and the chart it runs
   2 pod readiness  the chart's pod is Ready
   3 database ping  } the verification Job of dist/: Complete passes both; a pod that exited 8
   4 schema         } failed stage 3, one that exited 5 failed stage 4
@@ -90,6 +102,7 @@ Options:
                    checks now instead of reporting the last result
   --timeout <s>    wait this long for an unfinished verification Job (default 0, with
                    --rerun 900)
+${CLUSTER_OPTIONS}
   -h, --help       this text
 `,
   backup: `Usage: learnflow-postgres backup --profile <p> [--dry-run] [--timeout <s>]
@@ -103,6 +116,7 @@ Options:
   --profile <p>    ${PROFILE_NAMES.join(' | ')} (required)
   --dry-run        print the commands; contacts nothing
   --timeout <s>    wait this long for the Job (default 3600)
+${CLUSTER_OPTIONS}
   -h, --help       this text
 `,
   restore: `Usage: learnflow-postgres restore --profile <p> <file> [--dry-run] [--timeout <s>]
@@ -127,6 +141,7 @@ Options:
   --timeout <s>    wait this long for the Job (default 3600)
   --to <time>      a point in time ('latest' or a UTC time) instead of a dump
   --from-offsite   with --to: fetch the base backup and WAL from the object store first
+${CLUSTER_OPTIONS}
   -h, --help       this text
 `,
 };

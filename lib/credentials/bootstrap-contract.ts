@@ -10,6 +10,7 @@ export const BOOTSTRAP = {
     ok: { code: 0, retried: false, meaning: 'the Secret exists and is usable (created, or kept as it was)' },
     refused: { code: 1, retried: false, meaning: 'refused: Secret missing while data exists, or a user-managed Secret missing or too weak' },
     apiUnavailable: { code: 2, retried: true, meaning: 'Kubernetes API not accessible' },
+    otherMajor: { code: 3, retried: false, meaning: 'the data volume runs another PostgreSQL major than the chart would start on it' },
   },
   knobs: {
     /** generate: create the Secret once; verify: it is user-managed, check it. */
@@ -18,6 +19,12 @@ export const BOOTSTRAP = {
     secretName: { env: 'SECRET_NAME' },
     /** The database's data claim: a Secret is never generated while it exists. */
     dataClaim: { env: 'DATA_CLAIM' },
+    /** The chart's StatefulSet: the PostgreSQL major it runs on the data claim (lib/major-version.ts). */
+    statefulSet: { env: 'STATEFULSET' },
+    /** The major this render's chart starts: another one on an existing data claim stops the sync. */
+    postgresqlMajor: { env: 'POSTGRESQL_MAJOR' },
+    /** `<chart version>=<major>` of every chart release, for a StatefulSet whose image names no version. */
+    chartMajors: { env: 'CHART_MAJORS' },
     passwordLength: { env: 'PASSWORD_LENGTH', default: '40', rule: { kind: 'whole', unit: 'characters', min: 32, max: 128 } },
     minPasswordLength: { env: 'MIN_PASSWORD_LENGTH', default: String(MIN_SUPPLIED_PASSWORD_LENGTH), rule: { kind: 'whole', unit: 'characters', min: 1, max: 128 } },
     adminPasswordKey: { env: 'ADMIN_PASSWORD_KEY', default: CREDENTIAL_KEYS.adminPassword },

@@ -38,6 +38,33 @@ secret_value() { # key: its value, decoded, into $work/decoded
   base64 -d <"$work/value" >"$work/decoded"
 }
 
+# The major-version guard (README: Upgrading PostgreSQL's major version). This Job runs before the
+# chart's StatefulSet changes (wave -1; kubectl users wait for it before helm): when the data claim
+# exists and the StatefulSet runs another PostgreSQL major on it than this render's chart would
+# start, the sync stops here. A data directory of one major cannot start on another.
+# The major that runs: the StatefulSet's postgresql image tag, else its helm.sh/chart label's chart.
+major_of_tag() { printf '%s\n' "$1" | sed -n 's/^\([0-9][0-9]*\)\(\..*\)\{0,1\}$/\1/p'; }
+if exists pvc "$DATA_CLAIM" && exists statefulset "$STATEFULSET"; then
+  kubectl get statefulset "$STATEFULSET" -n "$NAMESPACE" \
+    -o 'jsonpath={range .spec.template.spec.containers[?(@.name=="postgresql")]}{.image}{end}{"\n"}{.metadata.labels.helm\.sh/chart}{"\n"}' \
+    >"$work/statefulset" 2>"$work/err" || fail "$EXIT_API_UNAVAILABLE" "cannot read statefulset/$STATEFULSET in namespace $NAMESPACE: $(cat "$work/err")"
+  image=$(sed -n 1p "$work/statefulset")
+  running_chart=$(sed -n 2p "$work/statefulset" | sed 's/^postgresql-//')
+  running=$(major_of_tag "${image##*:}")
+  for pair in $CHART_MAJORS; do
+    if [ -z "$running" ] && [ "${pair%%=*}" = "$running_chart" ]; then running=${pair#*=}; fi
+  done
+  if [ -n "$running" ] && [ "$running" != "$POSTGRESQL_MAJOR" ]; then
+    fail "$EXIT_OTHER_MAJOR" "PostgreSQL $running runs on the data volume $NAMESPACE/$DATA_CLAIM (statefulset $STATEFULSET: ${image:-no image}, chart ${running_chart:-unknown})," \
+      "and this render's chart would start PostgreSQL $POSTGRESQL_MAJOR on it: a data directory of one major version cannot start on another (the pod would crash-loop)." \
+      "Stopped before the database changes: nothing after this Job is applied by Argo CD; with kubectl, do not run the helm upgrade." \
+      "Ways through (README: Upgrading PostgreSQL's major version):" \
+      "  1. keep the data as it is: set chartVersion back${running_chart:+ to '$running_chart'} in the profile, render again (npm run synth) and sync, or" \
+      "  2. move the data across: a dump with the backup Job, a fresh volume for PostgreSQL $POSTGRESQL_MAJOR (delete the claim $DATA_CLAIM), then the restore Job."
+  fi
+  [ -z "$running" ] || log "PostgreSQL $running runs on $NAMESPACE/$DATA_CLAIM, the major this chart starts"
+fi
+
 random_password() {
   # Letters and digits only: safe in a connection URI and in any shell or config file.
   LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c "$PASSWORD_LENGTH"

@@ -8,6 +8,7 @@ import { SYNC_WAVES, syncWave } from '../sync-waves';
 import { failJobOnExitCodes } from '../script-contract';
 import { BOOTSTRAP, bootstrapScript } from './bootstrap-contract';
 import { CREDENTIAL_KEYS, MIN_SUPPLIED_PASSWORD_LENGTH } from './keys';
+import { chartMajors } from '../major-version';
 
 
 /** Where the database's passwords come from (a deployment's `credentials` props). */
@@ -31,6 +32,8 @@ export interface DatabaseCredentialsProps extends CredentialsProps {
   readonly extraPasswordKeys?: readonly string[];
   /** The pooler's Service, for the generated pooled connection string. @default none: no pooler */
   readonly pooler?: { readonly host: string; readonly port: number };
+  /** The PostgreSQL major the chart starts: the Job stops a sync that would start another on existing data. */
+  readonly postgresqlMajor: number;
 }
 
 /**
@@ -57,13 +60,15 @@ export class DatabaseCredentials extends Construct {
     const metadata = { name, namespace, labels, annotations: syncWave(SYNC_WAVES.access) };
 
     const serviceAccount = new kplus.ServiceAccount(this, 'service-account', { metadata, automountToken: false });
-    // Least privilege: read this one Secret and this one claim; `create` cannot be narrowed by name.
+    // Least privilege: read this one Secret, this one claim and the chart's StatefulSet (the
+    // major-version guard); `create` cannot be narrowed by name.
     const role = new kplus.Role(this, 'role', { metadata });
     role.allowGet(this.secret);
+    role.allowGet(kplus.PersistentVolumeClaim.fromClaimName(this, 'data-claim', database.objects.dataClaim));
+    role.allowGet(namedResource('apps', 'statefulsets', database.objects.statefulSet));
     if (generated) {
       role.allowCreate(kplus.ApiResource.SECRETS);
       role.allowPatch(this.secret);
-      role.allowGet(kplus.PersistentVolumeClaim.fromClaimName(this, 'data-claim', database.objects.dataClaim));
     }
     new kplus.RoleBinding(this, 'role-binding', { metadata, role }).addSubjects(serviceAccount);
 
@@ -73,6 +78,9 @@ export class DatabaseCredentials extends Construct {
       NAMESPACE: namespace,
       SECRET_NAME: this.secretName,
       DATA_CLAIM: database.objects.dataClaim,
+      STATEFULSET: database.objects.statefulSet,
+      POSTGRESQL_MAJOR: String(props.postgresqlMajor),
+      CHART_MAJORS: chartMajors(),
       PASSWORD_LENGTH: String(passwordLength),
       MIN_PASSWORD_LENGTH: String(MIN_SUPPLIED_PASSWORD_LENGTH),
       ADMIN_PASSWORD_KEY: CREDENTIAL_KEYS.adminPassword,
@@ -82,7 +90,8 @@ export class DatabaseCredentials extends Construct {
       DATABASE_NAME: database.databaseName,
       DATABASE_HOST: database.host,
       DATABASE_PORT: String(database.port),
-      ...(database.tls ? { URI_QUERY: '?sslmode=require' } : {}),
+      // Clients of the URI verify the server where its certificate can be (sslrootcert: their copy of ca.crt).
+      ...(database.tls ? { URI_QUERY: `?sslmode=${database.tls.caSecret ? 'verify-full' : 'require'}` } : {}),
       ...(props.extraPasswordKeys?.length ? { EXTRA_PASSWORD_KEYS: props.extraPasswordKeys.join(' ') } : {}),
       ...(props.pooler ? { POOLER_HOST: props.pooler.host, POOLER_PORT: String(props.pooler.port), POOLED_URI_KEY: CREDENTIAL_KEYS.pooledUri } : {}),
     };
@@ -104,4 +113,9 @@ export class DatabaseCredentials extends Construct {
       },
     });
   }
+}
+
+/** One object of a kind for RBAC (cdk8s-plus has no StatefulSet.fromName to narrow a rule by name). */
+function namedResource(apiGroup: string, resourceType: string, resourceName: string): kplus.IApiResource {
+  return { apiGroup, resourceType, resourceName };
 }

@@ -7,10 +7,12 @@ export const LOGIN_PATHS = {
   keyDir: '/run/learnflow/secret',
   /** The memory-backed volume with libpq's password file (the Job's container mounts it read-only). */
   passfileDir: '/run/learnflow/login',
+  /** The CA of the server's certificate (`ca.crt`), where the connection verifies it. */
+  caDir: '/run/learnflow/tls',
 } as const;
 
 /** The pod's volumes of a login: the Secret's one key, and the password file's memory-backed volume. */
-export const LOGIN_VOLUMES = { key: 'database-password', passfile: 'database-login' } as const;
+export const LOGIN_VOLUMES = { key: 'database-password', passfile: 'database-login', ca: 'database-ca' } as const;
 
 /** The password, as the login's Secret mount holds it. */
 export const PASSWORD_FILE = `${LOGIN_PATHS.keyDir}/password`;

@@ -1,4 +1,4 @@
-import { SqlStatement, lineLocator, scanSql } from './sql-scanner';
+import { SqlScan, SqlStatement, lineLocator, scanSql } from './sql-scanner';
 
 /**
  * The rules for what one migration file may hold: UTF-8 text without BOM and with LF line
@@ -9,6 +9,13 @@ import { SqlStatement, lineLocator, scanSql } from './sql-scanner';
 
 /** First line of an up file that must run outside a transaction (e.g. CREATE INDEX CONCURRENTLY). */
 export const NO_TRANSACTION_HEADER = '-- learnflow:no-transaction';
+
+/**
+ * First line of a down file that cannot undo its up file (dropped data, a lossy type change),
+ * followed by the reason: `-- learnflow:irreversible the dropped column's data is gone`. Such a
+ * down file holds no statements, and the runner's rollback refuses to pass it.
+ */
+export const IRREVERSIBLE_MARKER = '-- learnflow:irreversible';
 
 export type Direction = 'up' | 'down';
 
@@ -40,7 +47,9 @@ const TWO_WORD_OBJECTS = new Set(['MATERIALIZED', 'FOREIGN', 'EVENT', 'TEXT', 'A
 export interface CheckedContent {
   readonly sql: string;
   readonly transactional: boolean;
-  readonly statements: readonly SqlStatement[];
+  /** False for a down file that starts with {@link IRREVERSIBLE_MARKER}. */
+  readonly reversible: boolean;
+  readonly scan: SqlScan;
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -75,17 +84,27 @@ export function checkContent(bytes: Uint8Array, direction: Direction, report: (t
   const scan = scanSql(text);
   for (const problem of scan.unterminated) report(`${problem.message} (close every quote, comment and dollar quote)`, problem.line);
   for (const meta of scan.metaCommands) {
+    if (meta.dumpRestriction) continue;
     report(`psql meta-command ${meta.command} (plain SQL only; backslash commands are not run)`, meta.line);
   }
-  if (scan.statements.length === 0) {
-    report('no SQL statements (at least one statement; whitespace and comments alone are not a migration)');
-  }
+  for (const problem of scan.copyProblems) report(problem.message, problem.line);
 
   let transactional = true;
+  let reversible = true;
   for (const comment of scan.lineComments) {
     if (!DIRECTIVE.test(comment.text)) continue;
-    if (comment.text !== NO_TRANSACTION_HEADER) {
-      report(`unknown directive '${comment.text}' (only '${NO_TRANSACTION_HEADER}', as the first line of an up file)`, comment.line);
+    if (comment.text.startsWith(`${IRREVERSIBLE_MARKER} `) || comment.text === IRREVERSIBLE_MARKER) {
+      const reason = comment.text.slice(IRREVERSIBLE_MARKER.length).trim();
+      if (direction === 'up') {
+        report(`'${IRREVERSIBLE_MARKER}' in an up file (only as the first line of a down file that cannot undo its up file)`, comment.line);
+      } else if (comment.line !== 1) {
+        report(`'${IRREVERSIBLE_MARKER}' below the first line (only as the first line of the down file)`, comment.line);
+      } else {
+        if (reason === '') report(`'${IRREVERSIBLE_MARKER}' without a reason (say why it cannot be undone: '${IRREVERSIBLE_MARKER} the dropped column's data is gone')`, comment.line);
+        reversible = false;
+      }
+    } else if (comment.text !== NO_TRANSACTION_HEADER) {
+      report(`unknown directive '${comment.text}' (only '${NO_TRANSACTION_HEADER}' as the first line of an up file, or '${IRREVERSIBLE_MARKER} <reason>' as the first line of a down file)`, comment.line);
     } else if (direction === 'down') {
       report(`'${NO_TRANSACTION_HEADER}' in a down file (only as the first line of an up file; down files always run in a transaction)`, comment.line);
     } else if (comment.line !== 1) {
@@ -93,6 +112,11 @@ export function checkContent(bytes: Uint8Array, direction: Direction, report: (t
     } else {
       transactional = false;
     }
+  }
+  if (!reversible && scan.statements.length > 0) {
+    report(`statements in a down file marked '${IRREVERSIBLE_MARKER}' (rollback never runs it: remove the statements, or the marker if they undo the up file)`, scan.statements[0].line);
+  } else if (reversible && scan.statements.length === 0) {
+    report(`no SQL statements (at least one statement; whitespace and comments alone are not a migration${direction === 'down' ? `; a down file that cannot undo its up file starts with '${IRREVERSIBLE_MARKER} <reason>'` : ''})`);
   }
 
   for (const statement of scan.statements) {
@@ -114,8 +138,8 @@ export function checkContent(bytes: Uint8Array, direction: Direction, report: (t
     if (lexing) {
       report(`${lexing} changes how SQL is read (the runner sends each statement to PostgreSQL as this file splits with standard_conforming_strings on and UTF-8 text; write E'…' strings for backslash escapes)`, statement.line);
     }
-    if (statement.keyword === 'COPY' && containsRun(words, ['FROM', 'STDIN'])) {
-      report(`COPY … FROM STDIN with inline data is not supported (write the rows as INSERT … VALUES)`, statement.line);
+    if (statement.copyData && BINARY_COPY.test(statement.text)) {
+      report(`COPY … FROM STDIN in binary format (inline data is text: pg_dump's default text format, or CSV)`, statement.line);
     }
     if (!transactional && statement.keyword === 'CREATE') {
       const object = words.slice(1).find((w) => !CREATE_MODIFIERS.has(w) && w !== 'CONCURRENTLY');
@@ -129,8 +153,10 @@ export function checkContent(bytes: Uint8Array, direction: Direction, report: (t
     }
   }
 
-  return { sql, transactional, statements: scan.statements };
+  return { sql, transactional, reversible, scan };
 }
+
+const BINARY_COPY = /\bBINARY\b|\bFORMAT\s+['"]?binary\b/i;
 
 // Control characters other than tab, line feed, vertical tab, form feed (SQL whitespace) and CR (reported as a line ending).
 const CONTROL = /[\u0000-\u0008\u000e-\u001f\u007f]/;

@@ -2,11 +2,12 @@ import { hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckedContent, Direction, checkContent } from './content';
-import { SqlStatement, scanSql } from './sql-scanner';
+import { RELEASED_FILE, parseReleased, releasedDrift } from './released';
+import { SqlScan, SqlStatement, scanSql } from './sql-scanner';
 import type { Migration, MigrationFile } from './types';
 import { compareVersions } from './versions';
 
-export { NO_TRANSACTION_HEADER } from './content';
+export { IRREVERSIBLE_MARKER, NO_TRANSACTION_HEADER } from './content';
 export { scanSql } from './sql-scanner';
 export type { SqlScan, SqlStatement } from './sql-scanner';
 
@@ -16,7 +17,7 @@ export type { SqlScan, SqlStatement } from './sql-scanner';
  * statements sql-scanner.ts.
  * - `NNN_name.up.sql` + `NNN_name.down.sql`, or a folder `NNN_name/` holding `up.sql` + `down.sql`;
  *   both layouts may be mixed, a version is used once across both;
- * - `README.md` and `.gitkeep` may sit beside them; nothing else is ignored;
+ * - `README.md`, `.gitkeep` and `released.tsv` (released.ts) may sit beside them; nothing else is ignored;
  * - regular files and folders only: a symbolic link is followed only when it stays inside the
  *   folder and leads to a regular file (the synth embeds what it reads into the Job).
  *
@@ -145,14 +146,24 @@ export function parseMigrations(entries: readonly MigrationSourceEntry[], option
 }
 
 /**
- * The statements of a migration file as psql would send them: the scan the checks already
+ * The statements of a migration file as the runner sends them: the scan the checks already
  * made for files this module read, a new one for any other.
  */
 export function statementsOf(file: MigrationFile): readonly SqlStatement[] {
-  return scanned.get(file) ?? scanSql(file.sql).statements;
+  return scanOf(file).statements;
 }
 
-const scanned = new WeakMap<MigrationFile, readonly SqlStatement[]>();
+/** The whole scan of a migration file (statements, comments, backslash lines), made once. */
+export function scanOf(file: MigrationFile): SqlScan {
+  let scan = scanned.get(file);
+  if (scan === undefined) {
+    scan = scanSql(file.sql);
+    scanned.set(file, scan);
+  }
+  return scan;
+}
+
+const scanned = new WeakMap<MigrationFile, SqlScan>();
 
 /** Lowercase hex SHA-256 of `bytes`. */
 export function sha256Hex(bytes: Uint8Array): string {
@@ -186,7 +197,9 @@ const DIGITS = /^[0-9]+$/;
 const NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
 const FLAT_FILE = /^([^_]+)_(.+)\.(up|down)\.sql$/;
 const FOLDER = /^([^_]+)_(.+)$/;
-const ALLOWED_EXTRAS = new Set(['README.md', '.gitkeep']);
+/** Beside migrations: notes, an empty folder's placeholder, and the list of released migrations (released.ts). */
+const ALLOWED_EXTRAS = new Set(['README.md', '.gitkeep', RELEASED_FILE]);
+const STRICT_TEXT = new TextDecoder('utf-8');
 
 function parseEntries(entries: readonly MigrationSourceEntry[], directory: string): { migrations: Migration[]; problems: Problem[] } {
   const problems: Problem[] = [];
@@ -216,7 +229,7 @@ function parseEntries(entries: readonly MigrationSourceEntry[], directory: strin
       if (name.startsWith('.')) {
         report(file, 'unexpected hidden file (only .gitkeep among hidden files)');
       } else if (!match) {
-        report(file, 'unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md and .gitkeep)');
+        report(file, 'unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md, .gitkeep and released.tsv)');
       } else {
         const direction = match[3] as Direction;
         const unit = unitFor('file', match[1], match[2]);
@@ -274,19 +287,22 @@ function parseEntries(entries: readonly MigrationSourceEntry[], directory: strin
       }
     }
 
-    const files = {} as Record<Direction, { file: MigrationFile; transactional: boolean }>;
+    const files = {} as Record<Direction, { file: MigrationFile; transactional: boolean; reversible: boolean }>;
     for (const direction of ['up', 'down'] as const) {
       const entry = unit[direction];
       if (!entry) continue;
       const file = source(entry.path);
       const checked: CheckedContent = checkContent(entry.bytes, direction, (text, line) => report(file, text, line));
       const migrationFile: MigrationFile = { key: `${unit.version}_${unit.name}.${direction}.sql`, source: file, sql: checked.sql, sha256: sha256Hex(entry.bytes) };
-      scanned.set(migrationFile, checked.statements);
-      files[direction] = { file: migrationFile, transactional: checked.transactional };
+      scanned.set(migrationFile, checked.scan);
+      files[direction] = { file: migrationFile, transactional: checked.transactional, reversible: checked.reversible };
     }
     if (valid && files.up && files.down) {
       migrations.push({
-        migration: { version: unit.version, name: unit.name, up: files.up.file, down: files.down.file, transactional: files.up.transactional },
+        migration: {
+          version: unit.version, name: unit.name, up: files.up.file, down: files.down.file,
+          transactional: files.up.transactional, reversible: files.down.reversible,
+        },
         label,
       });
     }
@@ -304,7 +320,17 @@ function parseEntries(entries: readonly MigrationSourceEntry[], directory: strin
   }
 
   migrations.sort((a, b) => compareVersions(a.migration.version, b.migration.version) || compareStrings(a.label, b.label));
-  return { migrations: migrations.map((m) => m.migration), problems };
+  const sortedMigrations = migrations.map((m) => m.migration);
+  const released = entries.find((e) => e.path === RELEASED_FILE);
+  if (released) {
+    const shown = source(RELEASED_FILE);
+    const baseline = parseReleased(STRICT_TEXT.decode(released.bytes), shown);
+    for (const text of [...baseline.problems, ...releasedDrift(baseline.released, sortedMigrations, directory || '.')]) {
+      const file = /^[^:]+/.exec(text)![0];
+      problems.push({ file, line: 0, text });
+    }
+  }
+  return { migrations: sortedMigrations, problems };
 }
 
 // ---------------------------------------------------------------------------------------------

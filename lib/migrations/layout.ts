@@ -31,6 +31,52 @@ export function encodedTextSize(text: string): number {
   return size;
 }
 
+/**
+ * Cuts `text` into consecutive parts whose JSON-encoded sizes ({@link encodedTextSize}) are at
+ * most `maxBytes` each, at line ends where a line fits, else between characters (never inside
+ * a surrogate pair): joined again, they are `text` byte for byte.
+ */
+export function splitText(text: string, maxBytes: number): string[] {
+  if (maxBytes < 12) throw new RangeError(`splitText: ${maxBytes} bytes per part is too few`);
+  const parts: string[] = [];
+  let part = '';
+  let size = 0;
+  const flush = () => {
+    if (part !== '') parts.push(part);
+    part = '';
+    size = 0;
+  };
+  for (const line of text.split(/(?<=\n)/)) {
+    const lineSize = encodedTextSize(line);
+    if (size + lineSize <= maxBytes) {
+      part += line;
+      size += lineSize;
+      continue;
+    }
+    flush();
+    if (lineSize <= maxBytes) {
+      part = line;
+      size = lineSize;
+      continue;
+    }
+    // A line too long for a part: pieces of maxBytes / 6 code units always fit (no code unit
+    // encodes to more than six bytes), packed like lines.
+    const step = Math.floor(maxBytes / 6);
+    for (let at = 0; at < line.length;) {
+      let end = Math.min(at + step, line.length);
+      if (end < line.length && /[\ud800-\udbff]/.test(line[end - 1])) end--;
+      const piece = line.slice(at, end);
+      const pieceSize = encodedTextSize(piece);
+      if (size + pieceSize > maxBytes) flush();
+      part += piece;
+      size += pieceSize;
+      at = end;
+    }
+  }
+  flush();
+  return parts;
+}
+
 export interface ConfigMapLayoutOptions {
   /** Most bytes of data per ConfigMap, measured by {@link encodedSize}. @default CONFIGMAP_DATA_BUDGET */
   readonly budget?: number;
@@ -54,8 +100,7 @@ export function splitIntoConfigMaps(entries: readonly (readonly [string, string]
     const entrySize = encodedSize(key, value);
     if (entrySize > budget) {
       tooLarge.push(`${describe(key)}: ${entrySize} bytes once JSON-encoded as kubectl apply stores it, more than one ConfigMap may carry ` +
-        `(${budget} bytes, under client-side kubectl apply's 256 KiB annotation limit); a file cannot be split across ConfigMaps` +
-        (key.endsWith('.sql') ? ', so split this migration into several smaller ones' : ''));
+        `(${budget} bytes, under client-side kubectl apply's 256 KiB annotation limit); larger migration files are carried in parts (bundle.ts)`);
       continue;
     }
     if (size + entrySize > budget && size > 0) {

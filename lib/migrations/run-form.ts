@@ -1,4 +1,5 @@
-import { statementsOf } from './files';
+import { scanOf } from './files';
+import { SqlScan } from './sql-scanner';
 import { MigrationFile } from './types';
 
 /**
@@ -18,11 +19,16 @@ import { MigrationFile } from './types';
  * encoding a migration might set. Comments and blank lines between statements stay where they
  * are, and each `\gexec` sits on the line that held the statement's `;` (text after it
  * continues after psql's `\\` separator), so psql's line numbers are the file's.
+ *
+ * The inline data of a `COPY … FROM STDIN` follows its `\gexec` line as written, up to its `\.`
+ * line: psql sends the COPY, then reads the data from this copy as pg_dump's own output would
+ * be read. pg_dump's `\restrict` / `\unrestrict` lines become comments: they only stop psql
+ * from running backslash commands, which no migration text reaches anyway.
  */
 export function runForm(file: MigrationFile): string {
   let form = forms.get(file);
   if (form === undefined) {
-    form = render(file.sql, statementsOf(file));
+    form = render(file.sql, scanOf(file));
     forms.set(file, form);
   }
   return form;
@@ -33,11 +39,21 @@ const forms = new WeakMap<MigrationFile, string>();
 /** The last line of every runner's copy, for a person who opens one in the cluster. */
 export const RUN_FORM_NOTE = "-- learnflow-migrate's copy of this file: each statement goes to PostgreSQL as written (SELECT ... \\gexec), never read by psql.";
 
-function render(sql: string, statements: ReturnType<typeof statementsOf>): string {
+function render(sql: string, scan: SqlScan): string {
   const parts: string[] = [];
+  const restrictions = scan.metaCommands.filter((m) => m.dumpRestriction).map((m) => m.start);
+  /** The text between statements, as written but for pg_dump's restriction lines. */
+  const between = (from: number, to: number) => {
+    let text = '';
+    for (const at of restrictions.filter((r) => r >= from && r < to)) {
+      text += `${sql.slice(from, at)}-- `;
+      from = at;
+    }
+    return text + sql.slice(from, to);
+  };
   let at = 0;
-  statements.forEach((statement, index) => {
-    parts.push(sql.slice(at, statement.start));
+  scan.statements.forEach((statement, index) => {
+    parts.push(between(at, statement.start));
     const tag = uniqueTag(statement.text, index + 1);
     parts.push(`SELECT :lf_if ${tag}${statement.text} ${tag} :lf_else \\gexec`);
     const textEnd = statement.start + statement.text.length;
@@ -49,7 +65,7 @@ function render(sql: string, statements: ReturnType<typeof statementsOf>): strin
       if (sql.slice(at, eol < 0 ? sql.length : eol).trim() !== '') parts.push(' \\\\');
     }
   });
-  parts.push(sql.slice(at));
+  parts.push(between(at, sql.length));
   const body = parts.join('');
   return `${body}${body.endsWith('\n') || body === '' ? '' : '\n'}${RUN_FORM_NOTE}\n`;
 }

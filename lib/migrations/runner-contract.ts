@@ -15,6 +15,21 @@ export const PLAN_KEY = 'plan.tsv';
  * parts it names (it never lists its mount) and concatenates them.
  */
 export const PLAN_PARTS_KEY = 'plan.parts';
+/**
+ * ConfigMap key of the list of migration files carried in parts, one `<key> <parts>` a line:
+ * a runner's copy larger than one ConfigMap may hold is split into `<key>.part-001`, `-002`, …
+ * (at most 999), which the runner joins and checks against the plan's sha256 of the whole copy.
+ * Present only when some file is split.
+ */
+export const FILE_PARTS_KEY = 'files.parts';
+
+/** ConfigMap key of part `index` (1-based) of a file carried in parts. */
+export function filePartKey(key: string, index: number): string {
+  return `${key}.part-${String(index).padStart(3, '0')}`;
+}
+
+/** Most parts a file may be carried in: the runner numbers them with three digits. */
+export const MAX_FILE_PARTS = 999;
 
 /** The session advisory lock key every runner takes: sha256('learnflow-migrations'), first 8 bytes, signed. */
 export const ADVISORY_LOCK_KEY: bigint = createHash('sha256').update('learnflow-migrations').digest().readBigInt64BE(0);
@@ -71,8 +86,11 @@ export const RUNNER = {
     TABLE: APPLIED_MIGRATIONS_TABLE,
     PLAN_KEY,
     PLAN_PARTS_KEY,
+    FILE_PARTS_KEY,
+    MAX_FILE_PARTS,
     TRANSIENT_SQLSTATES: TRANSIENT_SQLSTATES.join(' '),
   },
+  includes: [path.join(__dirname, '..', 'tls-failures.sh')],
 } as const satisfies ScriptContract;
 
 export type RunnerKnob = keyof typeof RUNNER.knobs;

@@ -38,6 +38,7 @@ TX_MARKER=LEARNFLOW_TX_ENDED
 LOCK_LOST_MARKER=LEARNFLOW_LOCK_LOST
 LEXING_MARKER=LEARNFLOW_LEXING
 UNRECORDED_MARKER=LEARNFLOW_UNRECORDED
+IRREVERSIBLE_MARKER=LEARNFLOW_IRREVERSIBLE
 
 say() { printf '%s: %s\n' "$PROG" "$*"; }
 fail() { _code=$1; shift; printf '%s: %s\n' "$PROG" "$*" >&2; exit "$_code"; }
@@ -107,8 +108,9 @@ complete="$tmp/complete"    # created by the session once the database records w
 
 # ---------------------------------------------------------------- the plan
 # plan.tsv: version, name, checksum (of the up file as written: what the table records), tx|notx,
-# and the sha256 of the runner's copies of the up and down files; ascending; a migration's files
-# are <version>_<name>.up.sql and .down.sql. The session loads it with \copy and checks every
+# the sha256 of the runner's copies of the up and down files, and yes|no: whether the down file
+# undoes the up file (no: its down file is marked irreversible, and a rollback past it is
+# refused); ascending; a migration's files are <version>_<name>.up.sql and .down.sql. The session loads it with \copy and checks every
 # field (a bad plan exits 1), then checks the copies it is about to run against their sha256
 # (exit 7): migrate the up and down files of the pending migrations, rollback the down files it
 # will run, status every up file. A re-run with nothing to do reads no SQL file at all.
@@ -129,6 +131,33 @@ if [ -e "$dir/$PLAN_PARTS_KEY" ]; then # a long plan, in parts: concatenate them
   set +f
   plan="$tmp/plan.tsv"
   plan_name="$dir/$PLAN_KEY and the parts $PLAN_PARTS_KEY lists"
+fi
+
+# A copy too large for one ConfigMap comes in parts <key>.part-001, -002, … that files.parts
+# lists (`<key> <parts>` a line); they are joined here, and the session reads the joined file
+# (lf_joined names them) and checks its sha256 against the plan like any other.
+joined=' '
+if [ -e "$dir/$FILE_PARTS_KEY" ]; then
+  mkdir "$tmp/files"
+  while read -r key count rest; do
+    case $key in ''|*[!0-9a-z_.]*|*..*) problem "$dir/$FILE_PARTS_KEY: '$key' is not a migration file"; continue ;; esac
+    case $count in ''|*[!0-9]*|0*) problem "$dir/$FILE_PARTS_KEY: $key: '$count' is not a number of parts"; continue ;; esac
+    [ "$count" -le "$MAX_FILE_PARTS" ] && [ -z "$rest" ] || { problem "$dir/$FILE_PARTS_KEY: $key: malformed line"; continue; }
+    names=''
+    i=1
+    while [ "$i" -le "$count" ]; do
+      n=$((1000 + i))
+      [ -f "$dir/$key.part-${n#1}" ] || problem "$key.part-${n#1}: listed in $FILE_PARTS_KEY but missing from $dir"
+      names="$names $key.part-${n#1}"
+      i=$((i + 1))
+    done
+    set -f
+    # shellcheck disable=SC2086 # one argument per part; globbing is off
+    (cd "$dir" && cat -- $names) >"$tmp/files/$key" || problem "$key: cannot join its parts into $tmp/files (the Job's /tmp must hold it)"
+    set +f
+    joined="$joined$key "
+  done <"$dir/$FILE_PARTS_KEY"
+  report_problems "$EXIT_USAGE"
 fi
 
 if [ "$mode" = rollback ]; then
@@ -156,7 +185,10 @@ fi
 PLAN=pg_temp.learnflow_migrate_plan
 # Its rows with their files' names, which follow from version and name. (Not generated columns
 # of the table: those cost a few ms of catalog work in a new database.)
-PLAN_FILES="(SELECT *, version || '_' || name || '.up.sql' AS up_key, version || '_' || name || '.down.sql' AS down_key FROM $PLAN)"
+# Each file's path too: in the mount, or joined from its parts (lf_joined lists those).
+PLAN_FILES="(SELECT *, CASE WHEN strpos(:'lf_joined', ' ' || up_key || ' ') > 0 THEN '$tmp/files/' ELSE '$dir/' END || up_key AS up_path,
+          CASE WHEN strpos(:'lf_joined', ' ' || down_key || ' ') > 0 THEN '$tmp/files/' ELSE '$dir/' END || down_key AS down_path
+   FROM (SELECT *, version || '_' || name || '.up.sql' AS up_key, version || '_' || name || '.down.sql' AS down_key FROM $PLAN) AS keyed)"
 # A check is a plain query whose column `problems` is NULL or lists what is wrong: $FOUND keeps
 # the list in a setting and tells psql (lf_bad); PL/pgSQL only runs to raise it.
 FOUND="CASE WHEN problems IS NULL THEN false ELSE set_config('learnflow.problems', problems, false) IS NOT NULL END"
@@ -206,15 +238,16 @@ $RAISE$PSQL_MARKER: the runner needs psql 15 or later$RAISED
 \\endif
 \\unset lf_psql_ok
 \\unset lf_ccci_set
-\\set lf_dir '$dir'
+\\set lf_joined '$joined'
 -- Bounded columns: a row this small needs no TOAST table, which costs a few ms to create in a
 -- new database. A longer field fails the copy, whose error context names its line and column.
 CREATE TEMP TABLE learnflow_migrate_plan (
   ord bigint GENERATED ALWAYS AS IDENTITY,
-  version varchar(18), name varchar(255), checksum varchar(64), mode varchar(4), up_sha varchar(64), down_sha varchar(64)
+  version varchar(18), name varchar(255), checksum varchar(64), mode varchar(4), up_sha varchar(64), down_sha varchar(64),
+  rollback varchar(3)
 );
 \\set SHOW_CONTEXT errors
-\\copy $PLAN (version, name, checksum, mode, up_sha, down_sha) FROM '$plan'
+\\copy $PLAN (version, name, checksum, mode, up_sha, down_sha, rollback) FROM '$plan'
 \\set SHOW_CONTEXT never
 \\o '$tmp/plan-loaded'
 \\o
@@ -222,7 +255,7 @@ CREATE TEMP TABLE learnflow_migrate_plan (
 SELECT $FOUND AS lf_bad FROM (
   SELECT string_agg(format('  - $PLAN_KEY line %s: %s', ord, msg), E'\\n' ORDER BY ord) AS problems FROM (
     SELECT ord, CASE
-        WHEN num_nulls(version, name, checksum, mode, up_sha, down_sha) > 0 THEN 'a field is \\N'
+        WHEN num_nulls(version, name, checksum, mode, up_sha, down_sha, rollback) > 0 THEN 'a field is \\N'
         -- Unbounded patterns plus length(): bounded repeats like {64} are slow in PostgreSQL.
         WHEN version !~ '^[0-9]+\$' OR length(version) > 18 THEN format('version %s is not 1 to 18 digits', version)
         WHEN name !~ '^[a-z0-9_]+\$' THEN format('name %s is not lowercase words joined by _', name)
@@ -230,6 +263,7 @@ SELECT $FOUND AS lf_bad FROM (
              OR down_sha !~ '^[0-9a-f]+\$' OR length(down_sha) <> 64
           THEN 'a sha256 is not 64 lowercase hex digits'
         WHEN mode NOT IN ('tx', 'notx') THEN format('mode %s is not tx or notx', mode)
+        WHEN rollback NOT IN ('yes', 'no') THEN format('rollback %s is not yes or no', rollback)
         WHEN CASE WHEN previous ~ '^[0-9]+\$' THEN version::numeric <= previous::numeric END
           THEN format('version %s is not above the line before', version)
       END AS msg
@@ -258,7 +292,7 @@ emit_verify() { # $1: a query for the plan rows whose files to check, $2: the co
 \\o '$sums'
 SELECT concat_ws(E'\\n', $2) FROM ($1) AS files ORDER BY ord;
 \\o
-\\set lf_files_failed \`cd '$dir' && exec sha256sum -c --strict --quiet '$sums' 2>&1\`
+\\set lf_files_failed \`exec sha256sum -c --strict --quiet '$sums' 2>&1\`
 SELECT :'lf_files_failed' = '' AS lf_files_ok \\gset
 \\if :lf_files_ok
 \\else
@@ -364,12 +398,12 @@ run_steps="\\o
 # One step, as a query's column of psql lines: its marker, its start (a transaction, or a clock
 # for a no-transaction file), the file, then one round trip: the session's reset and the
 # bookkeeping statement, which ends as the caller's SQL says.
-step_lines() { # $1 key column, $2 start, $3 bookkeeping; sets _step (no subshell)
+step_lines() { # $1 key column (its path is the *_path column), $2 start, $3 bookkeeping; sets _step (no subshell)
   _step="concat_ws(E'\\n',
          '-- learnflow:step ' || $1,
          $2,
          '\\o /dev/null',
-         format('\\i %L', :'lf_dir' || '/' || $1),
+         format('\\i %L', ${1%_key}_path),
          '\\o',
          '$RESET_SESSION' || :'lf_ccci' || ' \\; ' || $3)"
 }
@@ -444,6 +478,17 @@ $RAISE$UNRECORDED_MARKER: the run ended with migrations above the target still r
 \\endif"
 }
 
+# A rollback that would pass a migration whose down file cannot undo it is refused before
+# anything changes (exit 1): the target must stay at or above the newest such migration.
+emit_irreversible() {
+  printf '%s\n' "SELECT $FOUND AS lf_bad FROM (
+  SELECT string_agg(format('  - %s says it cannot be undone (see its first line)', down_key), E'\\n' ORDER BY ord DESC) AS problems
+    FROM $PLAN_FILES AS plan
+   WHERE rollback = 'no' AND version::numeric > $target_int AND version IN (SELECT version FROM (:lf_applied) AS a (version))
+) AS found \\gset"
+  raise_found "$IRREVERSIBLE_MARKER: rolling back to $target would pass migrations that cannot be undone, nothing was changed:"
+}
+
 # Read-only: no lock, no table creation; works before the first migration.
 emit_status() {
   printf '%s\n' "WITH plan AS $PLAN_FILES,
@@ -490,21 +535,22 @@ case $mode in
     emit_prelude
     emit_lock
     emit_find_table
-    emit_verify "$PENDING" "up_sha || '  ' || up_key, down_sha || '  ' || down_key"
+    emit_verify "$PENDING" "up_sha || '  ' || up_path, down_sha || '  ' || down_path"
     emit_check
     emit_migrate ;;
   rollback)
     emit_prelude
     emit_lock
     emit_find_table
+    emit_irreversible
     emit_verify "SELECT * FROM $PLAN_FILES AS plan WHERE version IN (SELECT version FROM (:lf_applied) AS a (version)) AND version::numeric > $target_int" \
-      "down_sha || '  ' || down_key"
+      "down_sha || '  ' || down_path"
     emit_check
     emit_rollback ;;
   status)
     emit_prelude
     emit_find_table
-    emit_verify "SELECT * FROM $PLAN_FILES AS plan" "up_sha || '  ' || up_key"
+    emit_verify "SELECT * FROM $PLAN_FILES AS plan" "up_sha || '  ' || up_path"
     emit_status
     printf '%s\n' "\\o '$complete'" '\o' ;;
 esac >"$script"
@@ -541,8 +587,9 @@ run_psql() { # connect timeout [seconds until the deadline]
 
 # Until the first connection succeeds (the script then creates $tmp/connected), retry within
 # MIGRATE_DB_WAIT_SECONDS, counted from when the script was written (the clock is read only
-# after a failed attempt). No attempt outlasts that: the first one's connect timeout is at most
-# the wait (the rule's minimum is libpq's, 2 s), later ones are stopped by an alarm.
+# after a failed attempt, in whole seconds: one more second makes the wait at least the setting,
+# never a truncated second less). No attempt outlasts that: the first one's connect timeout is
+# at most the wait (the rule's minimum is libpq's, 2 s), later ones are stopped by an alarm.
 deadline=''
 t=$connect_timeout
 [ "$db_wait" -ge "$t" ] || t=$db_wait
@@ -558,7 +605,8 @@ while :; do
     *'password authentication failed'*|*'no password supplied'*)
       fail "$EXIT_CONNECTION_FAILED" "cannot log in to $server as ${PGUSER:-?}, not retrying: $err" ;;
   esac
-  [ -n "$deadline" ] || deadline=$(($(date -r "$script" +%s) + db_wait))
+  if cause=$(tls_failure "$err"); then fail "$EXIT_CONNECTION_FAILED" "cannot verify the database at $server, not retrying: $cause: $err"; fi
+  [ -n "$deadline" ] || deadline=$(($(date -r "$script" +%s) + db_wait + 1))
   left=$((deadline - $(date +%s) - 1)) # what is left after the second's pause below
   [ -z "$late" ] && [ "$left" -ge 1 ] ||
     fail "$EXIT_CONNECTION_FAILED" "gave up after ${db_wait}s waiting for the database at $server to accept connections: ${err:-no answer}"
@@ -590,6 +638,9 @@ while IFS= read -r line; do
       line=${line#*: } ;;
     "psql:$dir/"*)
       line=${line#"psql:$dir/"}
+      at=${line%%:*} ;;
+    "psql:$tmp/files/"*)
+      line=${line#"psql:$tmp/files/"}
       at=${line%%:*} ;;
   esac
   # "ERROR:  42703: message" (VERBOSITY verbose): the code decides, the message is printed.
@@ -635,15 +686,16 @@ fi
 [ "$marker" != "$PSQL_MARKER" ] ||
   fail "$EXIT_USAGE" "$(psql --version 2>&1 || :): too old, the runner needs psql 15 or later (the database image's own psql; nothing was changed) (exit $EXIT_USAGE)"
 [ -e "$tmp/plan-loaded" ] ||
-  fail "$EXIT_USAGE" "could not load $plan_name into the session (6 tab-separated fields per line, none longer than its column; the role needs TEMP on the database) (exit $EXIT_USAGE)"
+  fail "$EXIT_USAGE" "could not load $plan_name into the session (7 tab-separated fields per line, none longer than its column; the role needs TEMP on the database) (exit $EXIT_USAGE)"
 case $marker in
   "$LOCK_MARKER") fail "$EXIT_LOCK_TIMEOUT" "timed out after ${lock_wait}s waiting for the migration lock; nothing was changed" ;;
   "$PLAN_MARKER") fail "$EXIT_USAGE" "$PLAN_KEY is malformed (exit $EXIT_USAGE)" ;;
+  "$IRREVERSIBLE_MARKER") fail "$EXIT_USAGE" "rollback refused: set MIGRATE_TARGET_VERSION at or above the newest migration that cannot be undone, or restore a backup taken before it (exit $EXIT_USAGE)" ;;
   "$FILES_MARKER")
     while IFS= read -r line; do
       case $line in
-        *': FAILED open or read') problem "${line%: FAILED open or read}: listed in $PLAN_KEY but missing from $dir" ;;
-        *': FAILED') problem "${line%: FAILED}: content differs from the sha256 in $PLAN_KEY (the mounted files and the plan are out of sync)" ;;
+        *': FAILED open or read') _file=${line%: FAILED open or read}; problem "${_file##*/}: listed in $PLAN_KEY but missing from $dir" ;;
+        *': FAILED') _file=${line%: FAILED}; problem "${_file##*/}: content differs from the sha256 in $PLAN_KEY (the mounted files and the plan are out of sync)" ;;
       esac
     done <"$sums.out"
     report_problems "$EXIT_MIGRATION_FAILED"

@@ -23,4 +23,10 @@ export interface Migration {
    * outside a transaction (CREATE INDEX CONCURRENTLY) and must be idempotent.
    */
   readonly transactional: boolean;
+  /**
+   * False when the down file starts with the `-- learnflow:irreversible <reason>` marker: it
+   * cannot undo the up file, and a rollback past this migration is refused.
+   * @default true
+   */
+  readonly reversible?: boolean;
 }

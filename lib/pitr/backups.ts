@@ -3,9 +3,9 @@ import { Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { LOGIN_VOLUMES, PASSWORD_FILE } from '../credentials/passfile-contract';
+import { LOGIN_PATHS, LOGIN_VOLUMES, PASSWORD_FILE } from '../credentials/passfile-contract';
 import { manualJobTemplate } from '../job';
-import { Component, DATABASE_CLIENT_LABEL, OFFSITE_CLIENT_LABEL, resourceName, standardLabels } from '../names';
+import { Component, DATABASE_CLIENT_LABEL, OBJECT_STORE_CLIENT_LABEL, resourceName, standardLabels } from '../names';
 import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES, syncWave } from '../sync-waves';
 import { BackupStorageNames, OffsiteSettings, backupStorageNames, offsiteEnvironment } from './chart-values';
@@ -72,6 +72,8 @@ export interface SuperuserConnection {
   readonly libpq: Readonly<Record<string, string>>;
   readonly secretName: string;
   readonly passwordKey: string;
+  /** With sslmode=verify-full: the Secret whose `ca.crt` the server's certificate is verified against. */
+  readonly caSecret?: string;
 }
 
 export interface BackupCronJobProps {
@@ -103,9 +105,15 @@ export class BackupCronJob extends Construct {
     super(scope, id);
     this.name = resourceName(props.releaseName, props.kind);
     const labels = standardLabels(props.releaseName, 'backup' satisfies Component);
-    // The superuser's password as a file, never in the environment: the one Secret key, mounted.
-    const env = Object.entries({ ...props.connection.libpq, ...props.env, PASSWORD_FILE })
-      .map(([name, value]) => ({ name, value }));
+    // The password as a file, never an environment variable: the script writes libpq's password
+    // file from the Secret's one key (the dump's and the base backup's PASSWORD_FILE knob).
+    const { caSecret } = props.connection;
+    const env = Object.entries({
+      ...props.connection.libpq,
+      PASSWORD_FILE,
+      ...(caSecret ? { PGSSLROOTCERT: `${LOGIN_PATHS.caDir}/ca.crt` } : {}),
+      ...props.env,
+    }).map(([name, value]) => ({ name, value }));
     new k8s.KubeCronJob(this, 'cronjob', {
       metadata: {
         name: this.name,
@@ -156,7 +164,8 @@ export class BackupCronJob extends Construct {
                     { name: 'tmp', mountPath: '/tmp' },
                     { name: 'backups', mountPath: BACKUP_MOUNT },
                     { name: 'scripts', mountPath: SCRIPTS_MOUNT, readOnly: true },
-                    { name: LOGIN_VOLUMES.key, mountPath: path.dirname(PASSWORD_FILE), readOnly: true },
+                    { name: LOGIN_VOLUMES.key, mountPath: LOGIN_PATHS.keyDir, readOnly: true },
+                    ...(caSecret ? [{ name: LOGIN_VOLUMES.ca, mountPath: LOGIN_PATHS.caDir, readOnly: true }] : []),
                   ],
                 }],
                 volumes: [
@@ -164,6 +173,8 @@ export class BackupCronJob extends Construct {
                   { name: 'backups', persistentVolumeClaim: { claimName: props.storage.claim } },
                   { name: 'scripts', configMap: { name: props.storage.scriptsConfigMap, defaultMode: 0o555 } },
                   { name: LOGIN_VOLUMES.key, secret: { secretName: props.connection.secretName, items: [{ key: props.connection.passwordKey, path: path.basename(PASSWORD_FILE) }], defaultMode: 0o440 } },
+                  // ca.crt alone: never the server's key.
+                  ...(caSecret ? [{ name: LOGIN_VOLUMES.ca, secret: { secretName: caSecret, items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 0o444 } }] : []),
                 ],
               },
             },
@@ -226,7 +237,7 @@ export class PitrRestoreTemplate extends Construct {
       backoffLimit: 0,
       failJobOnExitCodes: failJobOnExitCodes(PITR_RESTORE),
       syncWave: SYNC_WAVES.migrations,
-      podLabels: { [DATABASE_CLIENT_LABEL]: 'true', ...(props.offsite ? { [OFFSITE_CLIENT_LABEL]: 'true' } : {}) },
+      podLabels: { [DATABASE_CLIENT_LABEL]: 'true', ...(props.offsite ? { [OBJECT_STORE_CLIENT_LABEL]: 'true' } : {}) },
       volumes: [data, backups, scripts, ...(objectStore ? [objectStore] : [])],
       container: {
         name: 'restore',

@@ -18,10 +18,17 @@ fail() { code=$1; shift; printf '%s: %s\n' "$PROG" "$*" >&2; exit "$code"; }
 check_knob BASEBACKUP_KEEP "$keep" >&2 || exit "$EXIT_FAILED"
 check_knob BASEBACKUP_DB_WAIT_SECONDS "$db_wait" >&2 || exit "$EXIT_FAILED"
 [ -d "$backup_dir" ] || fail "$EXIT_FAILED" "the backup volume is not mounted at $backup_dir"
-# The CronJob mounts the superuser's password as a file (PASSWORD_FILE); PGPASSWORD, where set, wins.
-if [ -z "${PGPASSWORD:-}" ] && [ -n "${PASSWORD_FILE:-}" ]; then PGPASSWORD=$(cat "$PASSWORD_FILE"); export PGPASSWORD; fi
+# The superuser's password alone at PASSWORD_FILE (the CronJob mounts the credentials Secret's one
+# key): libpq's password file from it, for any database (pg_basebackup's replication connection too).
+login=''
+if [ -n "${PASSWORD_FILE:-}" ]; then
+  login=$(mktemp -d "${TMPDIR:-/tmp}/login.XXXXXX")
+  trap 'rm -rf "$login"' EXIT
+  problem=$(write_passfile "$PASSWORD_FILE" "$login/pgpass" "${PGHOST:-localhost}" "${PGPORT:-5432}" '*' "${PGUSER:-postgres}") || fail "$EXIT_FAILED" "$problem"
+  export PGPASSFILE="$login/pgpass"
+fi
 
-deadline=$(($(date +%s) + db_wait))
+deadline=$(($(date +%s) + db_wait + 1)) # whole seconds: at least db_wait
 until pg_isready -q -t 5 -d postgres; do
   [ "$(date +%s)" -lt "$deadline" ] || fail "$EXIT_CONNECTION_FAILED" "no connection to ${PGHOST:-localhost}:${PGPORT:-5432} within ${db_wait}s"
   sleep 2
@@ -43,7 +50,7 @@ mkdir -p "$base"
 # A run killed midway (node lost, pod deleted) leaves its .partial behind; one backup at a time
 # (concurrencyPolicy: Forbid), so any that is here now is stale.
 for stale in "$base"/.*.partial; do [ ! -d "$stale" ] || { rm -rf "$stale"; say "removed the unfinished ${stale##*/} of an earlier run"; }; done
-trap 'rm -rf "$partial"' EXIT
+trap 'rm -rf "$partial" ${login:+"$login"}' EXIT
 say "base backup $name: pg_basebackup from ${PGHOST:-localhost}:${PGPORT:-5432}"
 started=$(date +%s)
 pg_basebackup --pgdata="$partial" --format=tar --compress=gzip:1 --wal-method=stream \

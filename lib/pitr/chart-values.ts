@@ -89,7 +89,7 @@ export function backupVolumeValues(props: BackupVolumeValuesProps) {
         command: ['sh', `${SCRIPTS_MOUNT}/offsite.sh`, 'loop'],
         env: Object.entries(offsiteEnvironment(offsite)).map(([name, value]) => ({ name, value })),
         securityContext: { runAsUser: NON_ROOT_ID, runAsGroup: NON_ROOT_ID, ...structuredClone(RESTRICTED_CONTAINER) },
-        resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+        resources: { requests: { cpu: '10m', memory: '64Mi', 'ephemeral-storage': '50Mi' }, limits: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '1Gi' } },
         volumeMounts: [
           backupsMount(),
           scriptsMount(),

@@ -65,8 +65,11 @@ export const BASEBACKUP = {
     dbWaitSeconds: { env: 'BASEBACKUP_DB_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 2, max: 86400 } },
     /** pg_basebackup's --max-rate (e.g. 100M): spares the database's disk; unset: as fast as it goes. */
     maxRate: { env: 'BASEBACKUP_MAX_RATE' },
+    /** The superuser's password alone, mounted from the credentials Secret; unset: libpq's own (PGPASSWORD, ~/.pgpass). */
+    passwordFile: { env: 'PASSWORD_FILE' },
   },
   constants: BACKUP_LAYOUT,
+  includes: [path.join(__dirname, '..', 'passfile.sh')],
 } as const satisfies ScriptContract;
 
 /** The point-in-time restore template's command. */

@@ -53,7 +53,9 @@ export class Pooler extends Construct {
     const labels = standardLabels(releaseName, 'pooler');
     const metadata = (annotations = syncWave(SYNC_WAVES.migrations)) => ({ name: this.service, namespace, labels, annotations });
 
-    const caFile = props.tls.enabled && props.tls.certificatesSecret ? `${POOLER_PATHS.caDir}/ca.crt` : undefined;
+    // The same CA every client of ours verifies against (the issuer's Certificate Secret with tls.issuer).
+    const caSecret = database.tls?.caSecret;
+    const caFile = caSecret ? `${POOLER_PATHS.caDir}/ca.crt` : undefined;
     const iniText = renderPgbouncerIni({
       databaseName: database.databaseName,
       serverHost: database.host,
@@ -102,7 +104,7 @@ export class Pooler extends Construct {
       { path: POOLER_PATHS.authDir, volume: authVolume, readOnly: true },
     ];
     if (caFile) {
-      const ca = kplus.Volume.fromSecret(this, 'ca-volume', kplus.Secret.fromSecretName(this, 'tls-secret', props.tls.certificatesSecret!), {
+      const ca = kplus.Volume.fromSecret(this, 'ca-volume', kplus.Secret.fromSecretName(this, 'tls-secret', caSecret!), {
         name: 'server-ca', items: { 'ca.crt': { path: 'ca.crt' } }, defaultMode: 0o444,
       });
       mounts.push({ path: POOLER_PATHS.caDir, volume: ca, readOnly: true });

@@ -29,6 +29,7 @@ export const VERIFY = {
     replicaWaitSeconds: { env: 'VERIFY_REPLICA_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 1, max: 86400 } },
   },
   constants: { TABLE: APPLIED_MIGRATIONS_TABLE },
+  includes: [path.join(__dirname, '..', 'tls-failures.sh')],
 } as const satisfies ScriptContract;
 
 /** verify.sh as the Job runs it. */

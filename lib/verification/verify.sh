@@ -40,6 +40,7 @@ deadline=$(($(date +%s) + db_wait))
 t=$connect_timeout
 [ "$db_wait" -ge "$t" ] || t=$db_wait
 until version=$(PGCONNECT_TIMEOUT=$t psql_q -c 'SELECT version()' 2>"$err"); do
+  if cause=$(tls_failure "$(cat "$err")"); then fail "$EXIT_CONNECTION_FAILED" "stage 3: cannot verify $target, not retrying: $cause: $(cat "$err")"; fi
   if grep -q 'authentication failed\|password' "$err"; then fail "$EXIT_CONNECTION_FAILED" "stage 3: login to $target refused: $(cat "$err")"; fi
   left=$((deadline - $(date +%s) - 2)) # what is left after the pause below
   [ "$left" -ge 2 ] || fail "$EXIT_CONNECTION_FAILED" "stage 3: no connection to $target within ${db_wait}s: $(cat "$err")"

@@ -21,13 +21,10 @@ const keep = Number(backupCommand.at(-1));
 const restoreTemplate = findOne(PROFILE, (m) => m.kind === 'CronJob' && m.metadata.name === 'postgres-postgresql-backup-restore', 'restore template');
 const appUser = values.auth.username as string;
 const credentialsSecret = values.auth.existingSecret as string;
-const backupClaim = 'postgres-postgresql-backups';
 const appPassword = randomBytes(18).toString('hex');
 let source: Pg;
 let target: Pg;
 let dir: string;
-/** The backup claim's contents, and its folder of dumps. */
-let claimDir: string;
 let backups: string;
 
 /** A server set up the way the chart sets one up: the application user owning the database. */
@@ -36,21 +33,22 @@ function chartLikeDatabase(pg: Pg): void {
   pg.psql('postgres', `CREATE DATABASE ${values.auth.database} OWNER ${appUser}`);
 }
 
-/** The dump CronJob's pod: its password file from the credentials Secret, the backup claim (no PGPASSWORD). */
-async function runBackup(pg: Pg): Promise<RunnerResult> {
-  const pod = await runPod(manifests(PROFILE), dumpCronJob, mkdtempSync(path.join(dir, 'pod-')), {
-    secrets: { [credentialsSecret]: { 'postgres-password': pg.password } },
-    claims: { [backupClaim]: claimDir },
-    env: { PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGSSLMODE: 'disable' },
-  });
-  return pod.main ?? pod.init.at(-1)!;
+/**
+ * The dump CronJob's pod: PGUSER postgres, PGHOST/PGPORT, PGDUMP_DIR, and the superuser's
+ * password mounted as a file where PASSWORD_FILE says (no PGPASSWORD).
+ */
+function runBackup(pg: Pg): Promise<RunnerResult> {
+  const secret = mkdtempSync(path.join(dir, 'secret-'));
+  writeFileSync(path.join(secret, 'password'), pg.password, { mode: 0o440 });
+  return runCommand(backupCommand, { PATH: pg.env().PATH, PGUSER: 'postgres', PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups, PASSWORD_FILE: path.join(secret, 'password') });
 }
 
 /** The restore template's pod: its login from the credentials Secret, the backup claim, `overrides` on top. */
 async function runRestore(pg: Pg, overrides: Record<string, string>): Promise<RunnerResult> {
   const pod = await runPod(manifests(PROFILE), restoreTemplate, mkdtempSync(path.join(dir, 'pod-')), {
-    secrets: { [credentialsSecret]: { 'postgres-password': pg.password } },
-    claims: { [backupClaim]: claimDir },
+    // The server's CA too (production verifies the server; the test server speaks no TLS: PGSSLMODE below).
+    secrets: { [credentialsSecret]: { 'postgres-password': pg.password }, [values.tls.certificatesSecret]: { 'ca.crt': 'unused' } },
+    claims: { 'postgres-postgresql-backups': path.dirname(backups) },
     env: { PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(pg.port), PGSSLMODE: 'disable', RESTORE_DB_WAIT_SECONDS: '2', ...overrides },
   });
   return pod.main ?? pod.init.at(-1)!;
@@ -65,8 +63,8 @@ const dumpRows = (pg: Pg) => Object.fromEntries(TABLES.map((t) => [t, pg.psql('l
 beforeAll(async () => {
   [source, target] = await Promise.all([startPostgres(), startPostgres()]);
   dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-backup-'));
-  claimDir = path.join(dir, 'claim');
-  backups = path.join(claimDir, 'dumps');
+  // The backup claim's volume; the dumps in its dumps/ folder (PGDUMP_DIR).
+  backups = path.join(dir, 'backup-claim', 'dumps');
   mkdirSync(backups, { recursive: true });
   chartLikeDatabase(source);
   chartLikeDatabase(target);
@@ -98,12 +96,15 @@ describe('backups and restore', () => {
     expect(jobContainer(dumpCronJob).env).toMatchObject({ PGUSER: 'postgres', PGDUMP_DIR: '/backups/dumps' });
     expect(backupCommand.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(backupCommand.slice(3)).toEqual(['backup', 'learnflow', '14']);
-    // The superuser's password alone, mounted where backup.sh reads it by default.
+    // The superuser's password alone, mounted where backup.sh reads it by default; none in the environment.
     const passwordFile = BACKUP.knobs.passwordFile.default;
-    const spec = dumpCronJob.spec.jobTemplate.spec.template.spec;
-    const volume = spec.volumes.find((v: any) => v.secret);
-    expect(volume.secret).toEqual({ secretName: credentialsSecret, items: [{ key: 'postgres-password', path: path.basename(passwordFile) }], defaultMode: 0o440 });
-    expect(spec.containers[0].volumeMounts).toContainEqual({ name: volume.name, mountPath: path.dirname(passwordFile), readOnly: true });
+    const pod = dumpCronJob.spec.jobTemplate.spec.template.spec;
+    expect(pod.volumes).toContainEqual({
+      name: 'database-password',
+      secret: { secretName: credentialsSecret, items: [{ key: 'postgres-password', path: path.basename(passwordFile) }], defaultMode: 0o440 },
+    });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'database-password', mountPath: path.dirname(passwordFile), readOnly: true });
+    expect(JSON.stringify(pod.containers[0].env)).not.toMatch(/PGPASSWORD|secretKeyRef/);
     expect(values.auth.usePasswordFiles).toBe(true);
   });
 

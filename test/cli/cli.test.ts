@@ -62,6 +62,28 @@ describe('usage', () => {
     expect(r.stderr).toContain(usage);
   });
 
+  it('--version prints the version, the chart versions and the supported Kubernetes (exit 0)', async () => {
+    const r = await cli(['--version'], nothing);
+    expect(r.code).toBe(0);
+    const { version } = JSON.parse(readFileSync(path.join(fixtureProject(), 'package.json'), 'utf8'));
+    expect(r.stdout).toBe(`learnflow-postgres ${version} (Bitnami PostgreSQL chart 15.5.38, 16.7.27; Kubernetes 1.28-1.31)\n`);
+  });
+
+  it('--namespace other than the one dist/ is rendered for is exit 1, naming both and the fix', async () => {
+    const r = await cli(['deploy', '--profile', PLAIN.profile, '--namespace', 'elsewhere', '--dry-run'], nothing);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--namespace elsewhere: dist/${PLAIN.profile}/ is rendered for namespace ${PLAIN.namespace}`);
+    expect(r.stderr).toContain(`set namespace: 'elsewhere' in profile '${PLAIN.profile}' of lib/profiles.ts`);
+    expect((await cli(['deploy', '--profile', PLAIN.profile, '-n', PLAIN.namespace, '--dry-run'], nothing)).code).toBe(0);
+  });
+
+  it('status --json prints one JSON object for any failure, an unknown profile too', async () => {
+    const r = await cli(['status', '--profile', 'staging', '--json'], nothing);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ profile: 'staging', exit_code: 1, error: "unknown profile 'staging'" });
+  });
+
   it('names the profiles when given an unknown one', async () => {
     const r = await cli(['status', '--profile', 'staging'], nothing);
     expect(r.code).toBe(1);
@@ -80,6 +102,15 @@ describe('--dry-run contacts nothing', () => {
     expect(r.stdout).toContain('polling every second for up to 42s');
   });
 
+  it('--context goes to every kubectl (--context) and helm (--kube-context) command it prints', async () => {
+    const r = await cli(['deploy', '--profile', PLAIN.profile, '--dry-run', '--context', 'prod-eu'], nothing);
+    expect(r.code, r.stderr).toBe(0);
+    const commands = r.stdout.split('\n').filter((l) => /^(kubectl|helm) /.test(l));
+    expect(commands.length).toBeGreaterThan(8);
+    for (const line of commands) expect(line, line).toMatch(/^kubectl --context prod-eu |^helm .* --kube-context prod-eu( |$)/);
+    expect(r.stdout).toContain(`helm ${PLAIN.helmUpgrade.join(' ')} --kube-context prod-eu`);
+  });
+
   it('backup and restore print theirs the same way', async () => {
     expect((await cli(['backup', '--profile', BACKUPS.profile, '--dry-run'], nothing)).code).toBe(0);
     expect((await cli(['restore', '--profile', BACKUPS.profile, 'learnflow-x.dump', '--dry-run'], nothing)).code).toBe(0);
@@ -91,6 +122,8 @@ describe('dist/ as the source of truth', () => {
   const profileCopy = (name: string) => {
     const root = mkdtempSync(path.join(scratch, `${name}-`));
     cpSync(path.join(fixtureProject(), 'dist', PLAIN.profile), path.join(root, 'dist', PLAIN.profile), { recursive: true });
+    // The vendored chart the profile installs (chartSource repository).
+    for (const entry of ['charts', 'vendored.json']) cpSync(path.join(fixtureProject(), entry), path.join(root, entry), { recursive: true });
     return root;
   };
   const error = (fn: () => unknown): CliError => {
@@ -128,10 +161,19 @@ describe('dist/ as the source of truth', () => {
     const root = profileCopy('stale');
     const values = path.join(root, 'dist', PLAIN.profile, 'helm', 'postgresql-values.yaml');
     const other = PLAIN.chartVersion === '16.7.27' ? '15.5.38' : '16.7.27';
-    writeFileSync(values, readFileSync(values, 'utf8').replace(`--version ${PLAIN.chartVersion}`, `--version ${other}`));
+    writeFileSync(values, readFileSync(values, 'utf8').replace(`# chart: postgresql ${PLAIN.chartVersion} `, `# chart: postgresql ${other} `));
     const e = error(() => fixtureTargetOf(PLAIN.profile, root));
     expect(e.code).toBe(1);
-    expect(e.message).toContain(`is stale: its values file is for chart ${other}`);
+    expect(e.message).toContain(`is stale: its values file is for chart ${other} from repository, not ${PLAIN.chartVersion} from repository`);
+  });
+
+  it('a vendored archive that no longer matches vendored.json is refused, naming the file and the checksums', () => {
+    const root = profileCopy('tampered');
+    const archive = path.join(root, 'charts', `postgresql-${PLAIN.chartVersion}.tgz`);
+    writeFileSync(archive, Buffer.concat([readFileSync(archive), Buffer.from('x')]));
+    const e = error(() => fixtureTargetOf(PLAIN.profile, root));
+    expect(e.code).toBe(1);
+    expect(e.message).toMatch(new RegExp(`chartSource: repository needs the vendored archive, but charts/postgresql-${PLAIN.chartVersion.replace(/\./g, '\\.')}\\.tgz: sha256 is [0-9a-f]{64}, vendored\\.json records [0-9a-f]{64}`));
   });
 
   it('reads every part of a plan split into parts, as plan.parts lists them', () => {

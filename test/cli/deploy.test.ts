@@ -1,18 +1,21 @@
-// `learnflow-postgres deploy` against a real kube-apiserver: preflight exit codes, --dry-run, and
-// whole deploys where the test plays the controllers (Job and StatefulSet controllers, kubelet,
-// volume binder) by writing the statuses they would write. helm is a recording stand-in (see
-// FakeHelm); every Kubernetes object is real. The fixture project's `deploy` profiles, in their
-// own namespaces of the shared API server; the only test file that touches StorageClasses. The
-// tests run in order.
+// `learnflow-postgres deploy` against a real kube-apiserver with the real helm: preflight exit
+// codes, --dry-run, and whole deploys in which deploy's `helm upgrade --install` installs the
+// vendored chart (its StatefulSet, Services, … are the chart's, as helm creates them) and the test
+// plays the controllers the tier lacks (Job and StatefulSet controllers, kubelet, volume binder)
+// by creating the pod and claim and writing the statuses they would write. The fixture project's
+// `deploy` profiles, in their own namespaces of the shared API server; the only test file that
+// touches StorageClasses. The tests run in order, on one release.
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
-import { FIXTURE_VERSIONS, fixtureObject, fixtureProject } from '../support/fixture-project';
-import { Kube, describeKube, kubeBinaries } from '../support/kube';
+import { parse } from 'yaml';
+import { FIXTURE_VERSIONS, fixtureProject } from '../support/fixture-project';
+import { Kube } from '../support/kube';
+import { describeWithTools, helmEnv, toolPath } from '../support/tools';
 import {
-  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited,
-  kubectlDir, setPodReady, startCli, storageClass, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
+  CliEnv, Helm, bindClaim, cli, completeJob, eventually, failJob, fixtureTarget, get, jobPodExited, kubectlDir, releaseInfo,
+  runBootstrap, runStatefulSet, setPodReady, startCli, storageClass, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
 
 const T = fixtureTarget('deploy');
 const FAST = fixtureTarget('deploy-fast-storage');
@@ -20,44 +23,33 @@ const { namespace: NS, chart: CHART, jobs: JOBS } = T;
 const PROFILE = ['--profile', T.profile];
 const HELM_UPGRADE = T.helmUpgrade;
 const HELM_COMMAND = `helm ${HELM_UPGRADE.join(' ')}`;
+/** For tests that run whole deploys (each a few dozen kubectl and helm calls): room for a loaded 2-core machine. */
+const DEPLOYS_MS = 150_000;
 
-describeKube('learnflow-postgres deploy on a real API server', () => {
+describeWithTools('learnflow-postgres deploy on a real API server with the real helm', ['helm'], () => {
   let kube: Kube;
   let scratch: CliCluster['scratch'];
-  let helm: FakeHelm;
+  let helm: Helm;
   let env: CliEnv;
   useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
-  const namespaceExists = async () => (await get(kube, '', `namespace/${NS}`)) !== undefined;
+  const namespaceExists = async (ns = NS) => (await get(kube, '', `namespace/${ns}`)) !== undefined;
   const SECRET = `${CHART.service}-credentials`;
+  const release = () => releaseInfo(helm, T.release, NS);
+  /** The release's revision; undefined before it is installed. */
+  const revision = async () => (await release())?.version;
 
-  /** The credentials bootstrap of dist/, run as the Job's pod would: its script, its env, its ServiceAccount. */
-  const runBootstrap = async () => {
-    const job = fixtureObject(T.profile, 'Job', 'credentials');
-    const [container] = job.spec.template.spec.containers;
-    const vars = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
-    const account = job.spec.template.spec.serviceAccountName;
-    const kubeconfig = await kube.asServiceAccount(NS, account);
-    const tmp = path.join(scratch.dir, 'bootstrap-tmp');
-    mkdirSync(tmp, { recursive: true });
-    const [shell, ...args] = container.command;
-    // RBAC reaches the authorizer through an informer: retry briefly until the Role applies.
-    return eventually('the bootstrap to succeed', () => new Promise<string | undefined>((resolve) => {
-      const child = spawn(shell, args, {
-        env: { ...vars, PATH: `${path.dirname(kubeBinaries().kubectl)}:/usr/bin:/bin`, HOME: tmp, TMPDIR: tmp, KUBECONFIG: kubeconfig },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-      child.on('close', (code) => resolve(code === 0 ? out : undefined));
-    }), 15_000);
-  };
-
-  /** resourceVersion of every object of the profile's dist/ plus the generated Secret. */
+  /** resourceVersion of every object of the profile's dist/, of every object the chart's release holds, and of the generated Secret. */
   const versions = async () => {
-    const list = JSON.parse(await kube.kubectlOk(['get', '-f', path.join(fixtureProject(), 'dist', T.profile, 'learnflow-postgres.yaml'), '-o', 'json']));
-    const secret = await get(kube, NS, `secret/${SECRET}`);
-    return { ...Object.fromEntries(list.items.map((m: any) => [`${m.kind}/${m.metadata.name}`, m.metadata.resourceVersion])), secret: secret.metadata.resourceVersion };
+    const manifest = await helm(['get', 'manifest', T.release, '-n', NS]);
+    expect(manifest.code, manifest.stderr).toBe(0);
+    const list = async (args: string[], input?: string) => JSON.parse(await kube.kubectlOk(['get', ...args, '-o', 'json'], { input })).items;
+    const items = [
+      ...(await list(['-f', path.join(fixtureProject(), 'dist', T.profile, 'learnflow-postgres.yaml')])),
+      ...(await list(['-f', '-'], manifest.stdout)),
+      await get(kube, NS, `secret/${SECRET}`),
+    ];
+    return Object.fromEntries(items.map((m: any) => [`${m.kind}/${m.metadata.name}`, m.metadata.resourceVersion]));
   };
 
   it('exits 2 with what to check when the cluster cannot be reached', async () => {
@@ -65,7 +57,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/Kubernetes API not accessible \(kubectl get --raw \/readyz\): .*(refused|connect)/);
     expect(r.stderr).toContain('kubectl config current-context');
-    expect(helm.calls()).toEqual([]);
+    expect(await namespaceExists()).toBe(false);
   });
 
   it('exits 3 with an install hint when helm is not on PATH', async () => {
@@ -84,7 +76,6 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.stderr).toContain(`the data volume (${T.config.storageSize}) uses the cluster's default StorageClass, and no class is marked default (classes in this cluster: standard)`);
     expect(r.stderr).toContain(`kubectl patch storageclass <name> -p '{"metadata":{"annotations":{"storageclass.kubernetes.io/is-default-class":"true"}}}'`);
     expect(await namespaceExists()).toBe(false);
-    expect(helm.changes()).toEqual([]);
   });
 
   it('exits 6 when the profile names classes the cluster lacks, for the data and the backup volume', async () => {
@@ -92,11 +83,12 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.code, r.stderr).toBe(6);
     expect(r.stderr).toContain(`the data volume (${FAST.config.storageSize}) needs StorageClass '${FAST.config.storageClass}', which does not exist (classes in this cluster: standard)`);
     expect(r.stderr).toContain(`the backup volume (${FAST.config.backup.storageSize}) needs StorageClass '${FAST.config.backup.storageClass}'`);
+    expect(await namespaceExists(FAST.namespace)).toBe(false);
   });
 
   it('--dry-run prints every command in order, contacts nothing and changes nothing', async () => {
-    const helmCalls = helm.calls().length;
-    const r = await cli(['deploy', ...PROFILE, '--dry-run'], env);
+    // Neither kubectl nor helm on PATH and no cluster to reach: a dry run needs none of them.
+    const r = await cli(['deploy', ...PROFILE, '--dry-run'], { ...env, path: [], kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.split('\n');
@@ -108,7 +100,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
       "kubectl apply -f - <<'YAML'",
       `kubectl apply -f dist/${T.profile}/`,
       `kubectl -n ${NS} get job ${JOBS.credentials} -o json --ignore-not-found`,
-      `helm status ${T.release} -n ${NS} -o json`,
+      `helm history ${T.release} -n ${NS} --max 1 -o json`,
       HELM_COMMAND,
       `kubectl -n ${NS} get pod ${CHART.pod} -o json --ignore-not-found`,
       `kubectl -n ${NS} get job ${JOBS.migrations} -o json --ignore-not-found`,
@@ -120,25 +112,24 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.stdout).toContain(`# wait: pod/${CHART.pod} Ready, polling every second for up to 300s`);
     expect(r.stdout).toMatch(/^ {4}pod-security.kubernetes.io\/enforce: restricted$/m); // the Namespace of dist/, verbatim
     expect(await namespaceExists()).toBe(false);
-    expect(helm.calls()).toHaveLength(helmCalls); // not even `helm version`
   });
 
-  it('deploys: applies dist/, waits for each Job and the pod, runs the pinned helm command after the credentials', async () => {
+  it('deploys: applies dist/, waits for each Job and the pod, installs the vendored chart with the rendered values after the credentials', async () => {
     await storageClass(kube, 'standard', true);
-    const helmCalls = helm.calls().length;
     const run = startCli(['deploy', ...PROFILE, '--timeout', '60'], env);
 
     // The Job controller and the bootstrap's pod: the Secret is created, then the Job completes.
     await eventually('the credentials Job', () => get(kube, NS, `job/${JOBS.credentials}`));
     await eventually('deploy to wait for it', async () => (run.output().includes(`waiting`) ? true : undefined));
-    const bootstrap = await runBootstrap();
+    const bootstrap = await runBootstrap(kube, T.profile, scratch.dir);
     expect(bootstrap).toBe(`learnflow-credentials: secret ${NS}/${SECRET} created with generated passwords (${T.config.credentials.generatedPasswordLength} characters)\n`);
-    expect(helm.changes()).toEqual([]); // the database waits for its Secret
+    expect(await release()).toBeUndefined(); // the database waits for its Secret
     await completeJob(kube, NS, JOBS.credentials);
 
-    // helm, then what the chart's StatefulSet, the kubelet and the volume binder would do.
-    await eventually('helm upgrade', async () => (helm.changes().length > 0 ? true : undefined));
-    await createChartObjects(kube, NS, CHART);
+    // helm installs the chart; then what the StatefulSet controller, the kubelet and the volume
+    // binder would do with the chart's StatefulSet: its pod and claim under the names deploy waits for.
+    await eventually('the chart\'s StatefulSet', () => get(kube, NS, `statefulset/${CHART.statefulSet}`));
+    expect(await runStatefulSet(kube, NS, CHART.statefulSet)).toEqual({ pod: CHART.pod, claims: [CHART.dataClaim] });
     await bindClaim(kube, NS, CHART.dataClaim);
     await setPodReady(kube, NS, CHART.pod, true);
     await completeJob(kube, NS, JOBS.migrations);
@@ -147,8 +138,12 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     const r = await run.done;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stderr).toBe('');
-    expect(helm.changes()).toEqual([HELM_UPGRADE]);
-    expect(helm.calls().slice(helmCalls).map((c) => c[0])).toEqual(['version', 'status', 'upgrade']);
+    // The release: the pinned chart, in the profile's namespace, with exactly the values of dist/.
+    expect(await release()).toMatchObject({ namespace: NS, version: 1, info: { status: 'deployed' } });
+    const list = await helm(['list', '-n', NS, '-o', 'json']);
+    expect(JSON.parse(list.stdout)).toMatchObject([{ name: T.release, chart: `postgresql-${T.chartVersion}` }]);
+    const values = await helm(['get', 'values', T.release, '-n', NS, '-o', 'json']);
+    expect(JSON.parse(values.stdout)).toEqual(parse(readFileSync(path.join(fixtureProject(), T.valuesFile), 'utf8')));
     for (const line of [
       '[1/7] preflight',
       `storage: data volume (${T.config.storageSize}): default StorageClass standard`,
@@ -165,7 +160,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
       `deployed: ${T.connection} (password: kubectl -n ${NS} get secret ${SECRET}`,
     ]) expect(r.stdout).toContain(line);
     expect(r.stdout).toMatch(/^\[1\/7\] preflight: ok \(\d+\.\ds\)$/m);
-  });
+  }, DEPLOYS_MS);
 
   it('deploys again without changing anything: namespace exists, Secret kept, release upgraded, Bound claim reused', async () => {
     const before = await versions();
@@ -176,26 +171,83 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.stdout).toMatch(/\d+ objects: 0 created or configured, \d+ unchanged/);
     expect(r.stdout).toContain(`release exists (deployed, revision 1, chart postgresql-${T.chartVersion}): upgrading`);
     expect(r.stdout).toContain(`data claim ${CHART.dataClaim}: Bound, 8Gi on standard: the StatefulSet reuses it (data kept)`);
-    expect(helm.changes()).toEqual([HELM_UPGRADE, HELM_UPGRADE]);
-  });
+    expect(r.stdout).toContain(`[4/7] database (Helm release ${T.release}, chart ${T.chartVersion}): upgraded (revision 2)`);
+    expect(await revision()).toBe(2);
+  }, DEPLOYS_MS);
+
+  it('refuses to start another PostgreSQL major on the data volume, before anything changes; the running chart goes on', async () => {
+    // The volume runs PostgreSQL 17 (as after chart 16.7.27), while dist/ pins chart 15.5.38 (16):
+    // the same refusal as switching 15.5.38 -> 16.7.27 over a volume of 16.
+    const statefulSet = `statefulset/${CHART.statefulSet}`;
+    const setImage = (image: string) => kube.kubectlOk(['set', 'image', statefulSet, `postgresql=${image}`, '-n', NS]);
+    const chartImage = (await get(kube, NS, statefulSet)).spec.template.spec.containers.find((c: any) => c.name === 'postgresql').image;
+    expect(chartImage).toMatch(/postgresql:16\./);
+    await setImage(chartImage.replace(/:16\.[^:]*$/, ':17.6.0-debian-12-r4'));
+    const before = await versions();
+    const r = await cli(['deploy', ...PROFILE, '--timeout', '30'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toContain(`PostgreSQL 17 runs on the data volume ${CHART.dataClaim}, and chart ${T.chartVersion} would start PostgreSQL 16 on it`);
+    expect(r.stderr).toContain("set chartVersion back to '16.7.27'");
+    expect(r.stderr).toContain('README "Upgrading PostgreSQL\'s major version"');
+    expect(r.stdout).not.toContain('[2/7]');
+    expect(await versions()).toEqual(before); // the release too: still revision 2
+    expect(await revision()).toBe(2);
+    // --skip-existing leaves the release (and so the data) alone: nothing to guard.
+    expect((await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '30'], env)).code).toBe(0);
+    // The way through "keep the chart that runs": the same major again, and deploy goes on.
+    await setImage(chartImage);
+    const again = await cli(['deploy', ...PROFILE, '--timeout', '30'], env);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain(`PostgreSQL major: 16 on data claim ${CHART.dataClaim}, as the StatefulSet runs it`);
+    expect(await revision()).toBe(3);
+  }, DEPLOYS_MS);
 
   it('--skip-existing leaves an existing release alone', async () => {
     const r = await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '30'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain(`release exists (deployed, revision 2, chart postgresql-${T.chartVersion}), skipped (--skip-existing)`);
-    expect(helm.changes()).toHaveLength(2);
-  });
+    expect(r.stdout).toContain(`release exists (deployed, revision 3, chart postgresql-${T.chartVersion}), skipped (--skip-existing)`);
+    expect(await revision()).toBe(3);
+  }, DEPLOYS_MS);
+
+  it('stops at a release another helm operation holds (pending-upgrade), naming the rollback; after the rollback, deploy goes on', async () => {
+    // An upgrade with --wait never finishes here (no controller reports the StatefulSet ready):
+    // killed midway, it leaves the release pending-upgrade, as an interrupted helm does.
+    const waiting = spawn(toolPath('helm'), [...HELM_UPGRADE, '--wait', '--timeout', '10m'], {
+      cwd: fixtureProject(), stdio: 'ignore',
+      env: { ...helmEnv(path.join(scratch.dir, 'helm-wait')), KUBECONFIG: kube.kubeconfig, PATH: process.env.PATH ?? '', HOME: scratch.dir },
+    });
+    try {
+      await eventually('the release to be pending-upgrade', async () => ((await release())?.info.status === 'pending-upgrade' ? true : undefined), 60_000);
+    } finally {
+      waiting.kill('SIGKILL');
+    }
+    const r = await cli(['deploy', ...PROFILE, '--timeout', '30'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toContain(`Helm release ${T.release} is pending-upgrade: another helm operation is running or was interrupted`);
+    expect(r.stderr).toContain(`helm rollback ${T.release} <revision> -n ${NS}`);
+    expect(await revision()).toBe(4);
+    // The way through it names: roll back to the last deployed revision, then deploy.
+    const rollback = await helm(['rollback', T.release, '3', '-n', NS]);
+    expect(rollback.code, rollback.stderr).toBe(0);
+    const again = await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '30'], env);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain(`release exists (deployed, revision 5, chart postgresql-${T.chartVersion}), skipped (--skip-existing)`);
+  }, DEPLOYS_MS);
 
   it('exits 4 when the pod does not become ready within --timeout, saying what it saw and what to check', async () => {
     await setPodReady(kube, NS, CHART.pod, false);
-    const started = Date.now();
-    const r = await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '2'], env);
-    expect(r.code, r.stdout + r.stderr).toBe(4);
-    expect(Date.now() - started).toBeLessThan(20_000);
-    expect(r.stderr).toContain(`timed out after 2s waiting for pod/${CHART.pod} to become Ready (last seen: pod/${CHART.pod}: phase Running; postgresql running, not ready)`);
-    expect(r.stderr).toContain(`kubectl -n ${NS} describe pod ${CHART.pod}`);
-    await setPodReady(kube, NS, CHART.pod, true);
-  });
+    try {
+      const started = Date.now();
+      const r = await cli(['deploy', ...PROFILE, '--skip-existing', '--timeout', '2'], env);
+      expect(r.code, r.stdout + r.stderr).toBe(4);
+      // Far below the default wait (300 s), with room for a loaded machine's kubectl and helm calls.
+      expect(Date.now() - started).toBeLessThan(100_000);
+      expect(r.stderr).toContain(`timed out after 2s waiting for pod/${CHART.pod} to become Ready (last seen: pod/${CHART.pod}: phase Running; postgresql running, not ready)`);
+      expect(r.stderr).toContain(`kubectl -n ${NS} describe pod ${CHART.pod}`);
+    } finally {
+      await setPodReady(kube, NS, CHART.pod, true); // the next tests deploy to a Ready pod
+    }
+  }, DEPLOYS_MS);
 
   const DEPLOY_AGAIN = ['deploy', ...PROFILE, '--skip-existing', '--timeout', '60'];
 
@@ -216,7 +268,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.stderr).toContain(`pod ${pod} exited 7; its log is not available here`);
     expect(r.stderr).toContain(`read the log: kubectl -n ${NS} logs ${pod} --tail=-1`);
     expect(r.stderr).toContain('add a new migration, run npm run synth, then deploy again');
-  });
+  }, DEPLOYS_MS);
 
   it('exits 8 when the verification pod could not connect (exit 8)', async () => {
     await kube.kubectlOk(['delete', 'job', JOBS.migrations, JOBS.verification, '-n', NS]);
@@ -230,7 +282,7 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.code, r.stdout + r.stderr).toBe(8);
     expect(r.stderr).toContain(`verification Job ${JOBS.verification} failed: stage 3 (database ping) could not connect to ${T.connection}`);
     expect(r.stderr).toContain('learnflow.io/database-client=true');
-  });
+  }, DEPLOYS_MS);
 
   it('exits 1 when the credentials Job fails, pointing at its log and how to run it again', async () => {
     const { r, pod } = await deployWhileJobFails(JOBS.credentials, 'bootstrap', 1);
@@ -239,6 +291,6 @@ describeKube('learnflow-postgres deploy on a real API server', () => {
     expect(r.stderr).toContain(`read why: kubectl -n ${NS} logs ${pod} --tail=-1`);
     expect(r.stderr).toContain(`Secret is missing while the data claim ${CHART.dataClaim} exists`);
     expect(r.stderr).toContain(`after the fix: kubectl -n ${NS} delete job ${JOBS.credentials}, then run deploy again`);
-    expect(helm.changes()).toHaveLength(2); // helm never ran
-  });
-});
+    expect(await revision()).toBe(5); // helm never ran
+  }, DEPLOYS_MS);
+}, { kube: true });

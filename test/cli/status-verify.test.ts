@@ -1,28 +1,31 @@
-// `status` and `verify` computed from real objects on a real kube-apiserver: the test writes the
-// statuses the StatefulSet and Job controllers, the kubelet and the volume binder would write,
-// and reads what the CLI makes of them. helm (for verify's stage 1) is the recording stand-in.
-// The fixture project's `status` profile (chart 16.7.27, a release named like the chart).
+// `status` and `verify` computed from real objects on a real kube-apiserver: the real helm installs
+// the vendored chart with dist/'s values (the command deploy runs), the test creates what the
+// StatefulSet controller would and writes the statuses the Job controller, the kubelet and the
+// volume binder would write, and reads what the CLI makes of them. The fixture project's `status`
+// profile (chart 16.7.27, a release named like the chart).
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import { DeploymentStatus } from '../../lib/cli/commands/status';
 import { FIXTURE_VERSIONS, fixtureObject, fixtureProject } from '../support/fixture-project';
-import { Kube, describeKube } from '../support/kube';
+import { Kube } from '../support/kube';
+import { describeWithTools, helmEnv, runToolOk } from '../support/tools';
+import { parseAllDocuments } from 'yaml';
 import {
-  CliEnv, FakeHelm, bindClaim, cli, completeJob, createChartObjects, eventually, failJob, fixtureTarget, get, jobPodExited,
-  kubectlDir, setPodReady, startCli, time, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
+  CliEnv, Helm, bindClaim, cli, completeJob, create, eventually, failJob, fixtureTarget, get, jobPodExited, kubectlDir,
+  runBootstrap, runStatefulSet, setPodReady, startCli, time, unreachableKubeconfig, CliCluster, useCliCluster } from './support';
 
 const T = fixtureTarget('status');
 const { namespace: NS, chart: CHART, jobs: JOBS, connection: CONNECTION } = T;
 const PROFILE = ['--profile', T.profile];
 const DIST_DIR = () => path.join(fixtureProject(), 'dist', T.profile);
-const RELEASE = { release: T.release, chartVersion: T.chartVersion };
 const [FIRST, LAST] = [FIXTURE_VERSIONS[0], FIXTURE_VERSIONS.at(-1)!];
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
-describeKube('learnflow-postgres status and verify from real objects', () => {
+describeWithTools('learnflow-postgres status and verify from real objects and a real Helm release', ['helm'], () => {
   let kube: Kube;
   let scratch: CliCluster['scratch'];
-  let helm: FakeHelm;
+  let helm: Helm;
   let env: CliEnv;
   useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
@@ -45,9 +48,18 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     expect(r.stderr).toContain('Kubernetes API not accessible');
   });
 
+  it('status --json is one JSON object even when the cluster cannot be reached: an error field, exit 2', async () => {
+    const r = await cli(['status', ...PROFILE, '--json'], { ...env, kubeconfig: await unreachableKubeconfig(kube, scratch.dir) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ profile: T.profile, exit_code: 2, error: expect.stringContaining('Kubernetes API not accessible') });
+    expect(out.next).toContainEqual(expect.stringContaining('kubectl config current-context'));
+  });
+
   it('NotDeployed on an empty cluster (exit 0), as JSON and as a table', async () => {
     expect(await status()).toEqual({
-      profile: T.profile, namespace: NS, release: T.release,
+      profile: T.profile, namespace: NS, release: T.release, managed_by: null, chart: null,
       phase: 'NotDeployed', pods_ready: 0, pods_total: 0, pvc_bound: false, database_accessible: false,
       migrations_applied: null, migrations_pending: null, connection_string: CONNECTION, last_updated: null,
       jobs: {
@@ -64,12 +76,29 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     expect(table.stdout).toMatch(new RegExp(`^Why +namespace ${NS} does not exist$`, 'm'));
   });
 
+  it('verify: stage 1 fails without a release (exit 5); exit 3 without helm', async () => {
+    const r = await cli(['verify', ...PROFILE], env);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toMatch(new RegExp(`^stage 1 release +FAILED: release ${T.release} not installed in ${NS}$`, 'm'));
+    expect(r.stderr).toContain('health check failed at stage 1 release');
+    expect(r.stderr).toContain(`learnflow-postgres deploy --profile ${T.profile}`);
+    const noHelm = await cli(['verify', ...PROFILE], { ...env, path: [kubectlDir()] });
+    expect(noHelm.code).toBe(3);
+  });
+
   it('Deploying while the pod is not ready and the claim is Pending', async () => {
+    // What deploy does: dist/, the credentials bootstrap's Secret, then the pinned helm command.
     await kube.kubectlOk(['apply', '-f', DIST_DIR()]);
-    await createChartObjects(kube, NS, CHART);
+    await runBootstrap(kube, T.profile, scratch.dir);
+    const install = await helm(T.helmUpgrade);
+    expect(install.code, install.stderr).toBe(0);
+    expect(await runStatefulSet(kube, NS, CHART.statefulSet)).toEqual({ pod: CHART.pod, claims: [CHART.dataClaim] });
     await setPodReady(kube, NS, CHART.pod, false);
     const s = await status();
-    expect(s).toMatchObject({ phase: 'Deploying', pods_ready: 0, pods_total: 1, pvc_bound: false, database_accessible: false, migrations_applied: null });
+    expect(s).toMatchObject({
+      phase: 'Deploying', managed_by: 'helm', chart: `postgresql-${T.chartVersion}`,
+      pods_ready: 0, pods_total: 1, pvc_bound: false, database_accessible: false, migrations_applied: null,
+    });
     expect(s.conditions).toContain(`pod/${CHART.pod} not ready: phase Running; postgresql running, not ready`);
     expect(s.conditions).toContain(`pvc/${CHART.dataClaim} Pending`);
     expect(s.conditions).toContain(`job/${JOBS.migrations} (migrations) not finished yet`);
@@ -103,27 +132,34 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
   });
 
   it('verify: all four stages pass (exit 0)', async () => {
-    helm.setRelease('deployed', RELEASE);
     const r = await cli(['verify', ...PROFILE], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^stage 1 release +ok: release ${T.release} deployed, revision 1, chart postgresql-${escape(T.chartVersion)}$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^stage 2 pod readiness +ok: pod ${CHART.pod} Ready$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^stage 3 database ping +ok: job/${JOBS.verification} Complete$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^stage 4 schema +ok: job/${JOBS.verification} Complete$`, 'm'));
-    expect(helm.calls().at(-1)).toEqual(['status', T.release, '-n', NS, '-o', 'json']);
   });
 
-  it('verify: stage 1 fails without a release (exit 5); exit 3 without helm', async () => {
-    helm.setRelease(undefined, RELEASE);
-    const r = await cli(['verify', ...PROFILE], env);
-    expect(r.code).toBe(5);
-    expect(r.stdout).toMatch(new RegExp(`^stage 1 release +FAILED: release ${T.release} not installed in ${NS}$`, 'm'));
-    expect(r.stderr).toContain('health check failed at stage 1 release');
-    expect(r.stderr).toContain(`learnflow-postgres deploy --profile ${T.profile}`);
-    helm.setRelease('deployed', RELEASE);
-    const noHelm = await cli(['verify', ...PROFILE], { ...env, path: [kubectlDir()] });
-    expect(noHelm.code).toBe(3);
+  it('--context picks the kubeconfig context for every kubectl and helm call', async () => {
+    // A kubeconfig whose current context cannot be reached, and a context that can.
+    const config = JSON.parse(readFileSync(kube.kubeconfig, 'utf8'));
+    const unreachable = JSON.parse(readFileSync(await unreachableKubeconfig(kube, scratch.dir), 'utf8'));
+    config.clusters.push({ ...unreachable.clusters[0], name: 'nowhere' });
+    config.contexts = [{ name: 'lftest-good', context: config.contexts[0].context }, { name: 'nowhere', context: { ...config.contexts[0].context, cluster: 'nowhere' } }];
+    config['current-context'] = 'nowhere';
+    const file = path.join(scratch.dir, 'two-contexts.kubeconfig');
+    writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+    expect((await cli(['status', ...PROFILE], { ...env, kubeconfig: file })).code).toBe(2);
+    const r = await cli(['status', ...PROFILE, '--context', 'lftest-good', '--json'], { ...env, kubeconfig: file });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).profile).toBe(T.profile);
+    // verify's stage 1 is helm's: it found the release through the context, not the current one.
+    const v = await cli(['verify', ...PROFILE, '--context', 'lftest-good'], { ...env, kubeconfig: file });
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout).toMatch(new RegExp(`^stage 1 release +ok: release ${T.release} deployed, revision 1, chart postgresql-${escape(T.chartVersion)}$`, 'm'));
+    expect((await cli(['verify', ...PROFILE], { ...env, kubeconfig: file })).code).toBe(2);
   });
+
 
   it('verify: exit 8 when the verification pod could not connect (stage 3), 5 when the schema check failed (stage 4)', async () => {
     await recreate(JOBS.verification);
@@ -171,3 +207,39 @@ describeKube('learnflow-postgres status and verify from real objects', () => {
     expect(table.stdout).toContain(`unknown until job/${JOBS.migrations} completes (Failed); plan: ${FIXTURE_VERSIONS.join(', ')}`);
   });
 });
+
+describeWithTools('learnflow-postgres status and verify of a deployment Argo CD manages (no Helm release)', ['helm'], () => {
+  const A = fixtureTarget('argocd');
+  let kube: Kube;
+  let env: CliEnv;
+  let scratch: CliCluster['scratch'];
+  useCliCluster((cluster) => ({ kube, env, scratch } = cluster));
+
+  it('reads the chart\'s objects as Argo CD applies them: verify needs no helm, status says who manages it', async () => {
+    const dist = path.join(fixtureProject(), 'dist', A.profile);
+    await kube.kubectlOk(['apply', '-f', dist]);
+    // What the Application syncs: the vendored chart rendered by helm template, each object
+    // carrying Argo CD's tracking annotation.
+    const rendered = await runToolOk('helm', ['template', A.release, path.join(fixtureProject(), `charts/postgresql-${A.chartVersion}.tgz`),
+      '--namespace', A.namespace, '-f', path.join(dist, 'helm', 'postgresql-values.yaml')], { env: helmEnv(path.join(scratch.dir, 'helm')) });
+    const application = `learnflow-postgres-${A.profile}`;
+    const objects = parseAllDocuments(rendered).map((d) => d.toJS()).filter((o) => o?.kind).map((o) => {
+      o.metadata.annotations = { ...o.metadata.annotations, 'argocd.argoproj.io/tracking-id': `${application}:${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}/${o.kind}:${A.namespace}/${o.metadata.name}` };
+      return o;
+    });
+    await create(kube, ...objects);
+    // The StatefulSet controller's pod and the kubelet's report; the Jobs' outcome.
+    const template = objects.find((o) => o.kind === 'StatefulSet').spec.template.spec;
+    await create(kube, { apiVersion: 'v1', kind: 'Pod', metadata: { name: A.chart.pod, namespace: A.namespace, labels: A.chart.podLabels },
+      spec: { ...template, volumes: [...template.volumes, { name: 'data', persistentVolumeClaim: { claimName: A.chart.dataClaim } }] } });
+    await setPodReady(kube, A.namespace, A.chart.pod, true);
+    for (const job of Object.values(A.jobs)) await completeJob(kube, A.namespace, job);
+
+    const noHelm = { ...env, path: [kubectlDir()] };
+    const r = await cli(['verify', '--profile', A.profile], noHelm);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^stage 1 release +ok: managed by Argo CD Application ${application} \\(no Helm release\\): statefulset/${A.chart.statefulSet} from chart postgresql-${A.chartVersion.replace(/\./g, '\\.')}$`, 'm'));
+    const s = JSON.parse((await cli(['status', '--profile', A.profile, '--json'], noHelm)).stdout);
+    expect(s).toMatchObject({ managed_by: 'argocd', chart: `postgresql-${A.chartVersion}`, pods_ready: 1, database_accessible: true });
+  });
+}, { kube: true });

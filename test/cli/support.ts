@@ -1,19 +1,20 @@
-// Running bin/learnflow-postgres as a user would (a child process with kubectl on PATH and a
-// KUBECONFIG), in the fixture project (test/support/fixture-project.ts: profiles and migrations of
-// the tests' own), and playing the parts a real cluster's controllers and kubelet would: the tier
-// has none, so the tests set the status of Jobs, pods and claims themselves through the status
-// subresource, exactly as those components write it.
+// Running bin/learnflow-postgres as a user would (a child process with kubectl and the real helm
+// on PATH and a KUBECONFIG), in the fixture project (test/support/fixture-project.ts: profiles and
+// migrations of the tests' own), and playing the parts a real cluster's controllers and kubelet
+// would: the tier has none, so the tests create what the StatefulSet controller creates for the
+// chart's real StatefulSet (runStatefulSet) and set the status of Jobs, pods and claims themselves
+// through the status subresource, exactly as those components write it.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll } from 'vitest';
 import { ChartObjects, chartObjects } from '../../lib/chart';
 import { DeploymentConfig, resolveConfig } from '../../lib/config';
 import { FIXTURE_PROFILES, FixtureProfile, fixtureObject, fixtureProject } from '../support/fixture-project';
 import { Kube, kubeBinaries, useSharedKube } from '../support/kube';
+import { RunResult, helmEnv, runTool, toolPath } from '../support/tools';
 
 export interface CliResult {
   readonly code: number | null;
@@ -63,66 +64,6 @@ export function startCli(args: readonly string[], env: CliEnv, timeoutMs = 90_00
 
 export const cli = (args: readonly string[], env: CliEnv, timeoutMs?: number) => startCli(args, env, timeoutMs).done;
 
-/**
- * A stand-in for `helm` (a small Node script) that records its argv, one JSON array per line,
- * and keeps a release record in a file: `status` prints it (or "release: not found", exit 1),
- * `upgrade --install` writes it. Used ONLY to assert the exact helm invocations; everything on
- * the Kubernetes side is the real API server. The release record is what `helm status -o json`
- * prints for a deployed release (the fields the CLI reads).
- */
-export class FakeHelm {
-  readonly dir: string;
-  readonly log: string;
-  readonly release: string;
-
-  constructor(parent: string) {
-    this.dir = mkdtempSync(path.join(parent, 'fake-helm-'));
-    this.log = path.join(this.dir, 'argv.jsonl');
-    this.release = path.join(this.dir, 'release.json');
-    const script = `#!${process.execPath}
-const fs = require('fs');
-const args = process.argv.slice(2);
-fs.appendFileSync(${JSON.stringify(this.log)}, JSON.stringify(args) + '\\n');
-const releaseFile = ${JSON.stringify(this.release)};
-if (args[0] === 'version') { console.log('v3.15.4+gfake'); process.exit(0); }
-if (args[0] === 'status') {
-  if (!fs.existsSync(releaseFile)) { console.error('Error: release: not found'); process.exit(1); }
-  process.stdout.write(fs.readFileSync(releaseFile, 'utf8'));
-  process.exit(0);
-}
-if (args[0] === 'upgrade') {
-  const previous = fs.existsSync(releaseFile) ? JSON.parse(fs.readFileSync(releaseFile, 'utf8')) : { version: 0 };
-  const version = previous.version + 1;
-  const chartVersion = args[args.indexOf('--version') + 1];
-  fs.writeFileSync(releaseFile, JSON.stringify({ name: args[2], namespace: args[args.indexOf('--namespace') + 1], version,
-    info: { status: 'deployed' }, chart: { metadata: { name: 'postgresql', version: chartVersion } } }));
-  console.log('Release "' + args[2] + '" has been upgraded. Happy Helming!\\nREVISION: ' + version);
-  process.exit(0);
-}
-console.error('fake helm: unexpected ' + args.join(' '));
-process.exit(64);
-`;
-    writeFileSync(path.join(this.dir, 'helm'), script);
-    chmodSync(path.join(this.dir, 'helm'), 0o755);
-  }
-
-  /** Every argv helm was called with so far. */
-  calls(): string[][] {
-    return existsSync(this.log) ? readFileSync(this.log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
-  }
-
-  /** Only the calls that change something (not version or status). */
-  changes(): string[][] {
-    return this.calls().filter((c) => c[0] !== 'version' && c[0] !== 'status');
-  }
-
-  /** Sets the record of `release` (chart `chartVersion`) as `helm status -o json` would print it; status undefined: no release. */
-  setRelease(status: string | undefined, { release, chartVersion }: { release: string; chartVersion: string }): void {
-    if (status === undefined) rmSync(this.release, { force: true });
-    else writeFileSync(this.release, JSON.stringify({ name: release, version: 1, info: { status }, chart: { metadata: { name: 'postgresql', version: chartVersion } } }));
-  }
-}
-
 /** A scratch directory for a test file; remove() at the end. */
 export function scratchDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-cli-'));
@@ -169,7 +110,8 @@ export async function get(kube: Kube, ns: string, kindName: string): Promise<any
 
 /** Applies objects (JSON documents), as admin. */
 export async function create(kube: Kube, ...objects: object[]): Promise<void> {
-  await kube.kubectlOk(['apply', '-f', '-'], { input: objects.map((o) => stringify(o)).join('---\n') });
+  // A stream of JSON objects: YAML 1.2's plain `no` would reach kubectl's YAML 1.1 reader as a boolean.
+  await kube.kubectlOk(['apply', '-f', '-'], { input: objects.map((o) => JSON.stringify(o)).join('\n') });
 }
 
 /** `kubectl patch <kind/name> --subresource=status --type=merge`: what a controller or kubelet writes. */
@@ -234,11 +176,12 @@ export async function jobPodExited(kube: Kube, ns: string, job: string, containe
 }
 
 
-/** The image of the stand-in database pod: never pulled, nothing runs here. */
-const CHART_IMAGE = 'example.invalid/postgresql:1';
+/** The image of the stand-in database pod: never pulled, nothing runs here; PostgreSQL 16 by its tag, as chart 15.5.38's. */
+export const CHART_IMAGE = 'example.invalid/postgresql:16.4.0-debian-12-r14';
 
 /**
- * What `helm install` and the StatefulSet controller would create: the `default` ServiceAccount
+ * For tests that need a database pod but no Helm release (the restore commands never call helm):
+ * what `helm install` and the StatefulSet controller would create: the `default` ServiceAccount
  * (the ServiceAccount admission plugin needs it), the StatefulSet, its pod and its data claim.
  * Minimal but valid manifests under the chart's names and labels; statuses are set separately.
  */
@@ -269,14 +212,44 @@ export async function createChartObjects(kube: Kube, ns: string, chart: ChartObj
 
 /** The kubelet's report on the database pod: Running and Ready, or Running but not ready. */
 export async function setPodReady(kube: Kube, ns: string, pod: string, ready: boolean, at = time()): Promise<void> {
+  const image = (await get(kube, ns, `pod/${pod}`)).spec.containers.find((c: any) => c.name === 'postgresql').image;
   await patchStatus(kube, ns, `pod/${pod}`, {
     phase: 'Running',
     conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: at, ...(ready ? {} : { reason: 'ContainersNotReady' }) }],
     containerStatuses: [{
-      name: 'postgresql', image: CHART_IMAGE, imageID: '', ready, restartCount: 0,
+      name: 'postgresql', image, imageID: '', ready, restartCount: 0,
       started: true, state: { running: { startedAt: at } },
     }],
   });
+}
+
+/**
+ * What the StatefulSet controller does for the StatefulSet the real chart created (helm
+ * installed it): the claim of each volumeClaimTemplate for ordinal 0 and the pod `<name>-0`
+ * from the template, mounting them, owned by the StatefulSet. Returns the names it created,
+ * so a test can hold them against the names the CLI looks for.
+ */
+export async function runStatefulSet(kube: Kube, ns: string, name: string): Promise<{ pod: string; claims: string[] }> {
+  const sts = await get(kube, ns, `statefulset/${name}`);
+  if (!sts) throw new Error(`statefulset/${name} not found in ${ns}: did helm install the chart?`);
+  const pod = `${name}-0`;
+  const owner = { apiVersion: 'apps/v1', kind: 'StatefulSet', name, uid: sts.metadata.uid, controller: true, blockOwnerDeletion: true };
+  const labels = { ...sts.spec.selector.matchLabels, 'apps.kubernetes.io/pod-index': '0', 'statefulset.kubernetes.io/pod-name': pod };
+  const claims = (sts.spec.volumeClaimTemplates ?? []).map((t: any) => ({
+    apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+    metadata: { name: `${t.metadata.name}-${pod}`, namespace: ns, labels: { ...t.metadata.labels, ...sts.spec.selector.matchLabels } },
+    spec: t.spec,
+  }));
+  const template = sts.spec.template;
+  await create(kube, defaultServiceAccount(ns), ...claims, {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: pod, namespace: ns, labels: { ...template.metadata.labels, ...labels }, annotations: template.metadata.annotations, ownerReferences: [owner] },
+    spec: {
+      ...template.spec, hostname: pod, subdomain: sts.spec.serviceName,
+      volumes: [...(template.spec.volumes ?? []), ...(sts.spec.volumeClaimTemplates ?? []).map((t: any) => ({ name: t.metadata.name, persistentVolumeClaim: { claimName: `${t.metadata.name}-${pod}` } }))],
+    },
+  });
+  return { pod, claims: claims.map((c: any) => c.metadata.name) };
 }
 
 /** The persistent volume controller's report: the claim is Bound. */
@@ -293,28 +266,71 @@ export async function storageClass(kube: Kube, name: string, isDefault: boolean)
   });
 }
 
-/** What a CLI test file works with: the shared API server, a scratch folder, a recording helm, and the CLI's environment. */
+/** The real helm (scripts/test-tools.sh), as the CLI runs it: in the project's root, against the test API server. */
+export type Helm = (args: readonly string[]) => Promise<RunResult>;
+
+/** What a CLI test file works with: the shared API server, a scratch folder, the real helm, and the CLI's environment. */
 export interface CliCluster {
   readonly kube: Kube;
   readonly scratch: { dir: string; remove(): void };
-  readonly helm: FakeHelm;
+  /** The helm on the CLI's PATH, for the test's own calls (`helm status`, `helm get values`, an install). */
+  readonly helm: Helm;
   readonly env: CliEnv;
 }
 
 /**
- * The run's shared API server (inside a describeKube block), a scratch folder and a recording
- * helm for the file, set up before its tests; `ready` hands the pieces to the file's variables.
+ * The run's shared API server (inside a describeKube or describeWithTools block), a scratch
+ * folder, and the CLI's environment: on its PATH the tier's kubectl and the real helm (linked
+ * into a folder of its own, so that leaving it out of PATH leaves out helm alone); `ready` hands
+ * the pieces to the file's variables.
  */
 export function useCliCluster(ready: (cluster: CliCluster) => void): void {
   let scratch: CliCluster['scratch'] | undefined;
   useSharedKube((kube) => {
     scratch = scratchDir();
-    const helm = new FakeHelm(scratch.dir);
     const home = path.join(scratch.dir, 'home');
+    const bin = path.join(scratch.dir, 'bin');
     mkdirSync(home);
-    ready({ kube, scratch, helm, env: { kubeconfig: kube.kubeconfig, path: [helm.dir, kubectlDir()], home } });
+    mkdirSync(bin);
+    symlinkSync(toolPath('helm'), path.join(bin, 'helm'));
+    const helmHome = path.join(scratch.dir, 'helm');
+    const helm: Helm = (args) => runTool('helm', args, { cwd: fixtureProject(), env: { ...helmEnv(helmHome), KUBECONFIG: kube.kubeconfig }, timeoutMs: 120_000 });
+    ready({ kube, scratch, helm, env: { kubeconfig: kube.kubeconfig, path: [bin, kubectlDir()], home } });
   });
   afterAll(() => scratch?.remove());
+}
+
+/** What `helm status -o json` says about `release`; undefined when there is none. */
+export async function releaseInfo(helm: Helm, release: string, ns: string): Promise<{ version: number; info: { status: string }; namespace: string } | undefined> {
+  const r = await helm(['status', release, '-n', ns, '-o', 'json']);
+  if (r.code !== 0 && /release: not found/.test(r.stderr)) return undefined;
+  if (r.code !== 0) throw new Error(`helm status ${release} -n ${ns} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/**
+ * Runs the credentials bootstrap of `profile`'s dist/ as the Job's pod would (its script, its
+ * env, its ServiceAccount) and resolves with its output; dist/ must be applied.
+ */
+export async function runBootstrap(kube: Kube, profile: FixtureProfile, scratchDirectory: string): Promise<string> {
+  const job = fixtureObject(profile, 'Job', 'credentials');
+  const [container] = job.spec.template.spec.containers;
+  const vars = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+  const ns = job.metadata.namespace!;
+  const kubeconfig = await kube.asServiceAccount(ns, job.spec.template.spec.serviceAccountName);
+  const tmp = path.join(scratchDirectory, `bootstrap-${profile}`);
+  mkdirSync(tmp, { recursive: true });
+  const [shell, ...args] = container.command;
+  // RBAC reaches the authorizer through an informer: retry briefly until the Role applies.
+  return eventually('the bootstrap to succeed', () => new Promise<string | undefined>((resolve) => {
+    const child = spawn(shell, args, {
+      env: { ...vars, PATH: `${kubectlDir()}:/usr/bin:/bin`, HOME: tmp, TMPDIR: tmp, KUBECONFIG: kubeconfig },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    child.on('close', (code) => resolve(code === 0 ? out : undefined));
+  }), 15_000);
 }
 
 /** A profile of the fixture project as its tests expect it, derived from its props (not from the CLI). */
@@ -343,7 +359,10 @@ export function fixtureTarget(profile: FixtureProfile): FixtureTarget {
   const valuesFile = `dist/${profile}/helm/postgresql-values.yaml`;
   const jobs = Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
     [component, fixtureObject(profile, 'Job', component).metadata.name])) as FixtureTarget['jobs'];
-  const helmUpgrade = ['upgrade', '--install', release, 'oci://registry-1.docker.io/bitnamicharts/postgresql', '--version', chartVersion, '--namespace', namespace, '-f', valuesFile];
+  // From the project's root, where the CLI runs: the vendored archive (chartSource repository), or a registry's chart.
+  const chartArgs = config.chartSource === 'repository' ? [`charts/postgresql-${chartVersion}.tgz`]
+    : [`${config.chartSource === 'bitnami' ? 'oci://registry-1.docker.io/bitnamicharts' : config.chartMirror}/postgresql`, '--version', chartVersion];
+  const helmUpgrade = ['upgrade', '--install', release, ...chartArgs, '--namespace', namespace, '-f', valuesFile];
   const connection = `postgresql://${appUser}@${chart.service}.${namespace}.svc:${port}/${databaseName}${tls.enabled ? '?sslmode=require' : ''}`;
   return { profile, config, namespace, release, chartVersion, chart, valuesFile, helmUpgrade, jobs, connection };
 }

@@ -202,7 +202,8 @@ describeKube('credentials bootstrap from dist/, run as its ServiceAccount', () =
       writeFileSync(unreachable, JSON.stringify(config), { mode: 0o600 });
       const r = await run(bootstrap, unreachable);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toContain(`learnflow-credentials: cannot read secret/${GENERATED} in namespace ${NAMESPACE}:`);
+      // The first read is the major-version guard's, of the data claim.
+      expect(r.stderr).toContain(`learnflow-credentials: cannot read pvc/${CLAIM} in namespace ${NAMESPACE}:`);
       expect(r.stderr).toMatch(/connection refused|was refused/);
     });
 
@@ -220,15 +221,16 @@ describeKube('credentials bootstrap from dist/, run as its ServiceAccount', () =
       await eventuallyCan(['create', 'secrets'], false);
     });
 
-    it('runs under its own Role alone: reading its Secret is all the account may do', async () => {
+    it('runs under its own Role alone: reading its Secret, the data claim and the StatefulSet (the major-version guard) is all the account may do', async () => {
       const role = await live(kube, `role/${ACCOUNT}`, NAMESPACE);
       const rendered = fixtureManifests(VERIFY).find((m) => m.kind === 'Role' && m.metadata.name === ACCOUNT)!;
       expect(role?.rules).toEqual(rendered.rules);
       expect(bootstrap.env).toMatchObject({ CREDENTIALS_MODE: 'verify', SECRET_NAME: SUPPLIED });
-      for (const args of [['create', 'secrets'], ['patch', `secret/${SUPPLIED}`], ['get', `pvc/${CLAIM}`]]) {
-        const r = await kube.kubectl(['auth', 'can-i', ...args, '-n', NAMESPACE, `--as=system:serviceaccount:${NAMESPACE}:${ACCOUNT}`]);
-        expect(r.stdout.trim(), args.join(' ')).toBe('no');
+      const can = async (args: string[]) => (await kube.kubectl(['auth', 'can-i', ...args, '-n', NAMESPACE, `--as=system:serviceaccount:${NAMESPACE}:${ACCOUNT}`])).stdout.trim();
+      for (const args of [['create', 'secrets'], ['patch', `secret/${SUPPLIED}`], ['get', 'pvc/other'], ['get', 'statefulset/other'], ['patch', `statefulset/${CHART.statefulSet}`]]) {
+        expect(await can(args), args.join(' ')).toBe('no');
       }
+      for (const args of [['get', `pvc/${CLAIM}`], ['get', `statefulset/${CHART.statefulSet}`]]) expect(await can(args), args.join(' ')).toBe('yes');
     });
 
     it('exits 1 with the `kubectl create secret` command when the Secret is missing, and creates nothing', async () => {

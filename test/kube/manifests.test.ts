@@ -18,7 +18,7 @@ import { PROFILES, PROFILE_NAMES, ProfileName } from '../../lib/profiles';
 import { DIST, Manifest, ROOT, manifests } from '../support/dist';
 import { describeKube, Kube, startKube } from '../support/kube';
 import {
-  ProjectVariant, live, manifestFile, mountedConfigMaps, namespaceObjects, podSpec, ref, serverSideApply, synthesizeVariant, versionsOf,
+  ProjectVariant, installCertManagerCrds, live, manifestFile, mountedConfigMaps, namespaceObjects, podSpec, ref, serverSideApply, synthesizeVariant, versionsOf,
 } from '../support/kube-dist';
 
 const configOf = (profile: ProfileName): DeploymentConfig => resolveConfig(PROFILES[profile]);
@@ -43,7 +43,10 @@ const NEXT_MIGRATION = (() => {
  * its rules here.
  */
 function accountRules(config: DeploymentConfig) {
-  const { service, dataClaim } = chartObjects(config.releaseName);
+  const { service, dataClaim, statefulSet } = chartObjects(config.releaseName);
+  // Both modes: the major-version guard reads the data claim and the chart's StatefulSet.
+  const guard = [`get persistentvolumeclaims/${dataClaim}`, `get statefulsets.apps/${statefulSet}`];
+  const guardRefused = [['get', 'statefulsets.apps/other'], ['list', 'statefulsets.apps'], ['patch', `statefulsets.apps/${statefulSet}`]];
   const account = `${service}-credentials`;
   const existing = config.credentials.existingSecret;
   const elsewhere = (...args: string[]) => [...args, '-n', 'default'];
@@ -52,8 +55,8 @@ function accountRules(config: DeploymentConfig) {
     return {
       account,
       // Generate mode: read and create the Secret, label it, look for the database's volume.
-      needs: [`get secrets/${secret}`, 'create secrets', `patch secrets/${secret}`, `get persistentvolumeclaims/${dataClaim}`],
-      refused: [
+      needs: [`get secrets/${secret}`, 'create secrets', `patch secrets/${secret}`, ...guard],
+      refused: [...guardRefused,
         ['get', 'secrets/some-other-secret'], ['list', 'secrets'], ['watch', 'secrets'],
         ['delete', `secrets/${secret}`], ['update', `secrets/${secret}`],
         ['get', `persistentvolumeclaims/${dataClaim.replace(/-0$/, '-1')}`], ['list', 'persistentvolumeclaims'],
@@ -65,10 +68,10 @@ function accountRules(config: DeploymentConfig) {
   return {
     account,
     // Verify mode: the Secret is user-managed; only check it.
-    needs: [`get secrets/${existing}`],
-    refused: [
+    needs: [`get secrets/${existing}`, ...guard],
+    refused: [...guardRefused,
       ['create', 'secrets'], ['patch', `secrets/${existing}`], ['update', `secrets/${existing}`], ['delete', `secrets/${existing}`],
-      ['get', `secrets/${account}`], ['list', 'secrets'], ['get', `persistentvolumeclaims/${dataClaim}`],
+      ['get', `secrets/${account}`], ['list', 'secrets'], ['get', `persistentvolumeclaims/${dataClaim.replace(/-0$/, '-1')}`],
       ['create', 'pods'], elsewhere('get', `secrets/${existing}`),
     ],
   };
@@ -136,7 +139,11 @@ describeKube('dist/ on a real API server', () => {
   beforeAll(async () => {
     const started = Date.now();
     const results = await Promise.allSettled([
-      ...[...PROFILE_NAMES, 'client-side' as const].map((k) => startKube().then((kube) => servers.set(k, kube))),
+      // Clusters with cert-manager: a profile with tls.issuer renders a Certificate.
+      ...[...PROFILE_NAMES, 'client-side' as const].map((k) => startKube().then(async (kube) => {
+        servers.set(k, kube);
+        await installCertManagerCrds(kube);
+      })),
       synthesizeVariant({ files: NEXT_MIGRATION }).then((v) => (v2 = v)),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

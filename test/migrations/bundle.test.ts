@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { PLAN_KEY, PLAN_PARTS_KEY, RUNNER_KEY, migrationBundle, planEntries, renderPlan } from '../../lib/migrations/bundle';
-import { CONFIGMAP_DATA_BUDGET, encodedSize } from '../../lib/migrations/layout';
+import { FILE_PARTS_KEY, PLAN_KEY, PLAN_PARTS_KEY, RUNNER_KEY, bundleEntries, migrationBundle, planEntries, renderPlan } from '../../lib/migrations/bundle';
+import { CONFIGMAP_DATA_BUDGET, encodedSize, splitText } from '../../lib/migrations/layout';
 import { runForm } from '../../lib/migrations/run-form';
 import { ADVISORY_LOCK_KEY, RUNNER, runnerScript } from '../../lib/migrations/runner-contract';
 import { migration } from '../support/runner-harness';
@@ -14,11 +14,13 @@ const users = migration('001', 'create_users', 'CREATE TABLE users (id integer);
 const index = migration('002', 'index_users', '-- learnflow:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_id ON users (id);\n');
 
 describe('renderPlan', () => {
-  it('writes one tab-separated line per migration in ascending version, no header: the recorded checksum of the up file as written, and those of the runner\'s copies', () => {
-    expect(renderPlan([index, users])).toBe(
+  it('writes one tab-separated line per migration in ascending version, no header: the recorded checksum of the up file as written, those of the runner\'s copies, and whether its down file undoes it', () => {
+    const dropped = migration('003', 'drop_users', 'DROP TABLE users;\n', '-- learnflow:irreversible the rows are gone\n', { reversible: false });
+    expect(renderPlan([index, dropped, users])).toBe(
       [
-        ['001', 'create_users', users.up.sha256, 'tx', sha(runForm(users.up)), sha(runForm(users.down))].join('\t'),
-        ['002', 'index_users', index.up.sha256, 'notx', sha(runForm(index.up)), sha(runForm(index.down))].join('\t'),
+        ['001', 'create_users', users.up.sha256, 'tx', sha(runForm(users.up)), sha(runForm(users.down)), 'yes'].join('\t'),
+        ['002', 'index_users', index.up.sha256, 'notx', sha(runForm(index.up)), sha(runForm(index.down)), 'yes'].join('\t'),
+        ['003', 'drop_users', dropped.up.sha256, 'tx', sha(runForm(dropped.up)), sha(runForm(dropped.down)), 'no'].join('\t'),
         '',
       ].join('\n'),
     );
@@ -133,5 +135,37 @@ describe('runner.sh as the Job runs it', () => {
     expect(code).not.toMatch(/:-(300|120|15min|10s)\}/);
     expect(code).not.toContain(String(ADVISORY_LOCK_KEY));
     expect(code).not.toContain('applied_migrations');
+  });
+});
+
+describe('files larger than one ConfigMap entry', () => {
+  const rows = Array.from({ length: 400 }, (_, i) => `(${i}, 'row <${i}> & more')`).join(',\n');
+  const big = migration('001', 'seed', `CREATE TABLE seed (id integer, note text);\nINSERT INTO seed VALUES\n${rows};\n`, 'DROP TABLE seed;\n');
+
+  it('carries a copy over the budget in numbered parts, listed with their count in files.parts, that join back to the copy', () => {
+    const budget = 4000;
+    const entries = new Map(bundleEntries([big], { entryBudget: budget }));
+    expect(entries.has(big.up.key)).toBe(false);
+    const count = Number(/^001_seed\.up\.sql (\d+)\n$/.exec(entries.get(FILE_PARTS_KEY)!)![1]);
+    expect(count).toBeGreaterThan(3);
+    const parts = Array.from({ length: count }, (_, i) => `${big.up.key}.part-${String(i + 1).padStart(3, '0')}`);
+    expect(parts.map((key) => entries.get(key)).join('')).toBe(runForm(big.up));
+    for (const key of parts) expect(encodedSize(key, entries.get(key)!), key).toBeLessThanOrEqual(budget);
+    expect(entries.get(big.down.key)).toBe(runForm(big.down));
+  });
+
+  it('writes no files.parts while every copy fits', () => {
+    expect(Object.keys(migrationBundle([big]))).not.toContain(FILE_PARTS_KEY);
+  });
+
+  it('splits at line ends, and a line longer than a part between characters, never inside a surrogate pair', () => {
+    expect(splitText('aaaa\nbbbb\ncc\n', 12)).toEqual(['aaaa\nbbbb\n', 'cc\n']); // '\n' is two bytes in JSON
+    const line = '😀<'.repeat(50);
+    const parts = splitText(line, 30);
+    expect(parts.join('')).toBe(line);
+    for (const part of parts) {
+      expect(encodedSize('', part) - 6).toBeLessThanOrEqual(30);
+      expect(part.charCodeAt(part.length - 1) >= 0xd800 && part.charCodeAt(part.length - 1) < 0xdc00).toBe(false);
+    }
   });
 });

@@ -10,7 +10,7 @@ import { Migration } from '../../lib/migrations/types';
 import { MigrationTemplate, prepareDistJob, renderedMigrationJob } from '../support/dist-job';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { EXIT, RunnerResult, eventually, migration, migrationSet, runRunner, synthProblems } from '../support/runner-harness';
+import { EXIT, QUICK, RunnerResult, eventually, migration, migrationSet, runRunner, synthProblems } from '../support/runner-harness';
 import { migrationBundle } from '../../lib/migrations/bundle';
 import { ADVISORY_LOCK_KEY } from '../../lib/migrations/runner-contract';
 
@@ -22,7 +22,6 @@ const { freshDatabase, appConnection } = usePostgres('engine', (server, dir) => 
   mounts = dir;
 }, { appUser: APP_USER });
 
-const QUICK = { MIGRATE_DB_WAIT_SECONDS: '2', MIGRATE_LOCK_WAIT_SECONDS: '2' };
 
 /** Runs the rendered Job for `migrations` on `db`, as the application user unless `superuser`. */
 async function run(db: string, migrations: readonly Migration[], options: { superuser?: boolean; env?: Record<string, string>; template?: MigrationTemplate } = {}): Promise<RunnerResult> {

@@ -8,12 +8,15 @@ import { compareVersions } from '../../lib/migrations/versions';
 import {
   MigrationFileError,
   MigrationSourceEntry,
+  IRREVERSIBLE_MARKER,
   NO_TRANSACTION_HEADER,
   loadMigrations,
   parseMigrations,
   scanSql,
   statementsOf,
 } from '../../lib/migrations/files';
+import { runForm } from '../../lib/migrations/run-form';
+import { statementText } from '../../lib/migrations/sql-scanner';
 
 const UP = 'CREATE TABLE a (id INTEGER);\n';
 const DOWN = 'DROP TABLE a;\n';
@@ -46,6 +49,7 @@ describe('layouts', () => {
       version: '001',
       name: 'create_users',
       transactional: true,
+      reversible: true,
       up: expect.objectContaining({ key: '001_create_users.up.sql', source: 'migrations/001_create_users.up.sql', sql: UP }),
       down: expect.objectContaining({ key: '001_create_users.down.sql', source: 'migrations/001_create_users.down.sql', sql: DOWN }),
     });
@@ -127,19 +131,19 @@ describe('checksums and text', () => {
 describe('file and folder names', () => {
   it('rejects a .sql file without .up or .down', () => {
     expect(problemsOf([...flat('001_a'), file('002_x.sql', UP)])).toEqual([
-      'migrations/002_x.sql: unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md and .gitkeep)',
+      'migrations/002_x.sql: unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md, .gitkeep and released.tsv)',
     ]);
   });
 
   it('rejects an upper-case .UP.sql suffix', () => {
     expect(problemsOf([...flat('001_a'), file('002_x.UP.sql', UP)])).toEqual([
-      'migrations/002_x.UP.sql: unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md and .gitkeep)',
+      'migrations/002_x.UP.sql: unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md, .gitkeep and released.tsv)',
     ]);
   });
 
   it('rejects other files such as notes.txt', () => {
     expect(problemsOf([file('notes.txt', 'x')])).toEqual([
-      'migrations/notes.txt: unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md and .gitkeep)',
+      'migrations/notes.txt: unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md, .gitkeep and released.tsv)',
     ]);
   });
 
@@ -281,7 +285,7 @@ describe('encoding and line endings', () => {
 
   it('rejects an empty file', () => {
     expect(downProblems('')).toEqual([
-      'migrations/001_a.down.sql: no SQL statements (at least one statement; whitespace and comments alone are not a migration)',
+      "migrations/001_a.down.sql: no SQL statements (at least one statement; whitespace and comments alone are not a migration; a down file that cannot undo its up file starts with '-- learnflow:irreversible <reason>')",
     ]);
   });
 
@@ -477,7 +481,7 @@ describe('the no-transaction header', () => {
     'rejects the unknown directive %s',
     (directive) => {
       expect(upProblems(`${directive}\n${UP}`)).toEqual([
-        `migrations/001_a.up.sql:1: unknown directive '${directive}' (only '${NO_TRANSACTION_HEADER}', as the first line of an up file)`,
+        `migrations/001_a.up.sql:1: unknown directive '${directive}' (only '${NO_TRANSACTION_HEADER}' as the first line of an up file, or '-- learnflow:irreversible <reason>' as the first line of a down file)`,
       ]);
     },
   );
@@ -503,7 +507,7 @@ describe('every problem at once', () => {
       file('notes.txt', ''),
     ]);
     expect(result.problems).toEqual([
-      'migrations/001_a.down.sql: no SQL statements (at least one statement; whitespace and comments alone are not a migration)',
+      "migrations/001_a.down.sql: no SQL statements (at least one statement; whitespace and comments alone are not a migration; a down file that cannot undo its up file starts with '-- learnflow:irreversible <reason>')",
       "migrations/001_a.down.sql:1: psql meta-command \\i (plain SQL only; backslash commands are not run)",
       `migrations/001_a.up.sql:1: transaction control statement BEGIN (none: the runner wraps each file in a transaction, or runs it in autocommit under '${NO_TRANSACTION_HEADER}')`,
       'migrations/001_a.up.sql:2: CRLF line ending (LF line endings only)',
@@ -511,7 +515,7 @@ describe('every problem at once', () => {
       "migrations/002_B.up.sql: name 'B' is not lowercase words (a-z and 0-9 words joined by '_', starting with a letter: [a-z][a-z0-9]*(_[a-z0-9]+)*)",
       'migrations/002_B.up.sql: has no matching down file (every migration has both: add migrations/002_B.down.sql)',
       'migrations/003_c/up.sql: has no matching down file (every migration has both: add migrations/003_c/down.sql)',
-      'migrations/notes.txt: unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md and .gitkeep)',
+      'migrations/notes.txt: unexpected file (NNN_name.up.sql, NNN_name.down.sql, NNN_name/ folders, README.md, .gitkeep and released.tsv)',
     ]);
   });
 });
@@ -538,6 +542,115 @@ describe('scanSql', () => {
     expect(statementsOf(migration.up)).toBe(statementsOf(migration.up));
     const other = { ...migration.up, sql: 'SELECT 1; SELECT 2;' };
     expect(statementsOf(other).map((s) => s.text)).toEqual(['SELECT 1', 'SELECT 2']);
+  });
+});
+
+describe('COPY … FROM STDIN with inline data, as pg_dump writes it', () => {
+  const DUMP = [
+    'CREATE TABLE t (id integer, name text);',
+    'COPY public.t (id, name) FROM stdin;',
+    "1\to'brien",
+    '2\t\\N',
+    '3\tback\\\\slash; -- not a comment',
+    '\\.',
+    'SELECT 1;',
+    '',
+  ].join('\n');
+
+  it('takes the data lines, up to the line holding only \\., as part of the COPY statement', () => {
+    const scan = scanSql(DUMP);
+    expect(scan.statements.map((s) => [s.line, s.keyword])).toEqual([[1, 'CREATE'], [2, 'COPY'], [7, 'SELECT']]);
+    const copy = scan.statements[1];
+    expect(DUMP.slice(copy.copyData!.start, copy.copyData!.end)).toBe("1\to'brien\n2\t\\N\n3\tback\\\\slash; -- not a comment\n\\.\n");
+    expect(scan.metaCommands).toEqual([]);
+    expect(scan.lineComments).toEqual([]);
+    expect(upProblems(DUMP)).toEqual([]);
+  });
+
+  it('hands the grammar the statements with the data blanked, lines kept', () => {
+    const text = statementText(DUMP, scanSql(DUMP));
+    expect(text.split('\n')).toEqual(['CREATE TABLE t (id integer, name text);', 'COPY public.t (id, name) FROM stdin;', '', '', '', '', 'SELECT 1;', '']);
+  });
+
+  it("puts the data after the COPY's \\gexec line in the runner's copy, byte for byte", () => {
+    const [migration] = valid(flat('001_a', DUMP));
+    const lines = runForm(migration.up).split('\n');
+    expect(lines.slice(1, 6)).toEqual([
+      'SELECT :lf_if $lf2$COPY public.t (id, name) FROM stdin $lf2$ :lf_else \\gexec',
+      "1\to'brien", '2\t\\N', '3\tback\\\\slash; -- not a comment', '\\.',
+    ]);
+    expect(lines[6]).toMatch(/^SELECT :lf_if \$lf3\$SELECT 1 \$lf3\$ :lf_else \\gexec$/);
+  });
+
+  it('refuses data without its closing \\. line, naming the COPY', () => {
+    expect(upProblems('COPY t FROM stdin;\n1\ta\nSELECT 1;\n')).toEqual([
+      'migrations/001_a.up.sql:1: COPY … FROM STDIN without the line \\. that ends its data (pg_dump ends the rows with a line holding only \\.)',
+    ]);
+  });
+
+  it('refuses text after the COPY on its line: psql would run it after the data', () => {
+    expect(upProblems('COPY t FROM stdin; SELECT 2;\n1\ta\n\\.\n')).toEqual([
+      "migrations/001_a.up.sql:1: text after COPY … FROM STDIN's ';' on its line (the inline data starts on the next line; put 'SELECT 2;' after the data's closing \\. line)",
+    ]);
+  });
+
+  it('refuses binary COPY data, which cannot be written inline', () => {
+    expect(upProblems("COPY t FROM stdin WITH (FORMAT binary);\n\\.\n")).toEqual([
+      'migrations/001_a.up.sql:1: COPY … FROM STDIN in binary format (inline data is text: pg_dump\'s default text format, or CSV)',
+    ]);
+  });
+
+  it('still refuses backslash lines outside COPY data, and leaves COPY … TO STDOUT and FROM a file alone', () => {
+    expect(upProblems("COPY t TO STDOUT;\n\\.\n")).toEqual(['migrations/001_a.up.sql:2: psql meta-command \\. (plain SQL only; backslash commands are not run)']);
+    expect(scanSql("COPY t FROM '/tmp/x';\nSELECT 1;\n").statements.map((s) => s.copyData)).toEqual([undefined, undefined]);
+  });
+});
+
+describe("pg_dump's \\restrict and \\unrestrict lines", () => {
+  const DUMPED = '--\n-- PostgreSQL database dump\n--\n\n\\restrict Abc123\n\nCREATE TABLE t (id integer);\n\n\\unrestrict Abc123\n';
+
+  it('are accepted between statements and become comments in the runner\'s copy', () => {
+    expect(upProblems(DUMPED)).toEqual([]);
+    const [migration] = valid(flat('001_a', DUMPED));
+    const lines = runForm(migration.up).split('\n');
+    expect(lines[4]).toBe('-- \\restrict Abc123');
+    expect(lines[8]).toBe('-- \\unrestrict Abc123');
+    expect(statementText(DUMPED, scanSql(DUMPED)).split('\n')[4]).toBe('');
+  });
+
+  it('are refused anywhere else, like any backslash command', () => {
+    expect(upProblems('CREATE TABLE t (id integer) \\restrict Abc123\n;\n')).toEqual([
+      'migrations/001_a.up.sql:1: psql meta-command \\restrict (plain SQL only; backslash commands are not run)',
+    ]);
+    expect(upProblems('\\restrict not-a-key!\nCREATE TABLE t (id integer);\n')).toEqual([
+      'migrations/001_a.up.sql:1: psql meta-command \\restrict (plain SQL only; backslash commands are not run)',
+    ]);
+  });
+});
+
+describe('the irreversible marker', () => {
+  const IRREVERSIBLE = `${IRREVERSIBLE_MARKER} the dropped column's data is gone\n`;
+
+  it('marks a migration whose down file holds only the marker and a reason as not reversible', () => {
+    const [migration] = valid(flat('001_a', UP, IRREVERSIBLE));
+    expect(migration.reversible).toBe(false);
+    expect(valid(flat('001_a'))[0].reversible).toBe(true);
+  });
+
+  it('is refused without a reason, below the first line, in an up file, or above statements', () => {
+    expect(downProblems(`${IRREVERSIBLE_MARKER}\n`)).toEqual([
+      `migrations/001_a.down.sql:1: '${IRREVERSIBLE_MARKER}' without a reason (say why it cannot be undone: '${IRREVERSIBLE_MARKER} the dropped column's data is gone')`,
+    ]);
+    expect(downProblems(`-- note\n${IRREVERSIBLE}`)).toEqual([
+      `migrations/001_a.down.sql: no SQL statements (at least one statement; whitespace and comments alone are not a migration; a down file that cannot undo its up file starts with '${IRREVERSIBLE_MARKER} <reason>')`,
+      `migrations/001_a.down.sql:2: '${IRREVERSIBLE_MARKER}' below the first line (only as the first line of the down file)`,
+    ]);
+    expect(upProblems(`${IRREVERSIBLE}${UP}`)).toEqual([
+      `migrations/001_a.up.sql:1: '${IRREVERSIBLE_MARKER}' in an up file (only as the first line of a down file that cannot undo its up file)`,
+    ]);
+    expect(downProblems(`${IRREVERSIBLE}${DOWN}`)).toEqual([
+      `migrations/001_a.down.sql:2: statements in a down file marked '${IRREVERSIBLE_MARKER}' (rollback never runs it: remove the statements, or the marker if they undo the up file)`,
+    ]);
   });
 });
 

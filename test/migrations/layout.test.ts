@@ -48,7 +48,7 @@ describe('splitIntoConfigMaps', () => {
     }
   });
 
-  it('names every file too large for one ConfigMap, by its source, with what to do', () => {
+  it('names every entry too large for one ConfigMap, by its source (the bundle never hands it one: it splits large files first)', () => {
     const entries: [string, string][] = [['001_a.up.sql', 'x'.repeat(2000)], ['002_b.up.sql', 'ok'], ['003_c.down.sql', '&'.repeat(200)]];
     const sources: Record<string, string> = { '001_a.up.sql': 'migrations/001_a/up.sql', '003_c.down.sql': 'migrations/003_c.down.sql' };
     let error: unknown;
@@ -61,7 +61,7 @@ describe('splitIntoConfigMaps', () => {
     const lines = (error as Error).message.split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^migrations\/001_a\/up\.sql: 2\d{3} bytes once JSON-encoded as kubectl apply stores it, more than one ConfigMap may carry \(1000 bytes/);
-    expect(lines[0]).toContain('split this migration into several smaller ones');
+    expect(lines[0]).toContain('larger migration files are carried in parts');
     expect(lines[1]).toMatch(/^migrations\/003_c\.down\.sql: 12\d\d bytes/);
   });
 });

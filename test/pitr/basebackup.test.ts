@@ -78,7 +78,11 @@ describe('base backups', () => {
     expect(bases()).toEqual(before);
     const remains = readdirSync(path.join(ws.backupDir, 'base')).filter((d) => d.endsWith('.partial'));
     expect(remains).toHaveLength(1);
-    const next = await ws.run('basebackup.sh', [], primary.env());
+    // As the CronJob runs it: the password only as the mounted Secret key (PASSWORD_FILE), no PGPASSWORD.
+    const { PGPASSWORD, ...noPassword } = primary.env();
+    const passwordFile = path.join(ws.dir, 'password');
+    writeFileSync(passwordFile, `${PGPASSWORD}\n`, { mode: 0o444 });
+    const next = await ws.run('basebackup.sh', [], { ...noPassword, PASSWORD_FILE: passwordFile });
     expect(next.code, next.stderr).toBe(EXIT.ok);
     expect(next.stdout).toContain(`removed the unfinished ${remains[0]} of an earlier run`);
     expect(readdirSync(path.join(ws.backupDir, 'base')).filter((d) => d.startsWith('.'))).toEqual([]);

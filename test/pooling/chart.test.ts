@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { LearnflowPostgresProps, resolveConfig } from '../../lib/config';
 import { renderProfile } from '../../lib/synth';
 import { Manifest } from '../support/dist';
-import { renderChart } from '../support/helm-render';
+import { renderChart } from '../support/chart-render';
 import { Kube, useSharedKube } from '../support/kube';
 import { describeWithTools } from '../support/tools';
 import { FIXTURE_MIGRATIONS, VARIANTS } from '../support/variants';

@@ -1,11 +1,13 @@
 // A migration set of more than 5 MiB, synthesized by the real app in a copy of the project and
 // applied by the synthesized Job on a real PostgreSQL: the split across ConfigMaps holds up at
-// the size where one ConfigMap could never carry it.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// the size where one ConfigMap could never carry it; a single file too large for one ConfigMap is
+// carried in parts and applies whole.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../lib/config';
 import { CONFIGMAP_DATA_BUDGET } from '../../lib/migrations/layout';
+import { FILE_PARTS_KEY } from '../../lib/migrations/runner-contract';
 import { PROFILES } from '../../lib/profiles';
 import { resourceName } from '../../lib/names';
 import { Manifest } from '../support/dist';
@@ -14,7 +16,7 @@ import { largeMigrationSet, totalBytes } from '../support/generated-migrations';
 import { runForm } from '../../lib/migrations/run-form';
 import { Pg } from '../support/postgres';
 import { usePostgres } from '../support/postgres-fixture';
-import { distMigrationJobIn, projectCopy, synthProject, synthProjectOrThrow } from '../support/project';
+import { distMigrationJobIn, projectCopy, synthProjectOrThrow } from '../support/project';
 import { migrationSet, runRunner } from '../support/runner-harness';
 
 const PROFILE = 'development';
@@ -137,7 +139,7 @@ describe('a migration set of more than 5 MiB', () => {
 });
 
 describe('a single migration file too large for one ConfigMap', () => {
-  it('fails the synth naming the file, its encoded size and what to do, and leaves dist/ alone', () => {
+  it('is carried in parts by the synth (dist/ as always), and applies whole through the synthesized Job', async () => {
     // 108 KB on disk and to JSON.stringify, but kubectl writes each <, > and & as six bytes: 216 KB.
     const html = `INSERT INTO pages (body) VALUES ('${'<p>Fish &amp; chips</p>'.repeat(4500)}');\n`;
     const copy = projectCopy({
@@ -149,11 +151,17 @@ describe('a single migration file too large for one ConfigMap', () => {
       },
     });
     try {
-      const run = synthProject(copy, { LEARNFLOW_PROFILE: PROFILE });
-      expect(run.status).toBe(1);
-      expect(run.stderr).toMatch(/migrations\/002_seed_pages\/up\.sql: \d+ bytes once JSON-encoded as kubectl apply stores it, more than one ConfigMap may carry \(204800 bytes/);
-      expect(run.stderr).toContain('split this migration into several smaller ones');
-      expect(existsSync(path.join(copy, 'dist'))).toBe(false);
+      synthProjectOrThrow(copy, { LEARNFLOW_PROFILE: PROFILE });
+      const parted = distMigrationJobIn(path.join(copy, 'dist'), PROFILE);
+      expect(parted.files[FILE_PARTS_KEY]).toBe('002_seed_pages.up.sql 2\n');
+      expect(parted.files['002_seed_pages.up.sql']).toBeUndefined();
+      for (const cm of parted.configMaps) expect(Buffer.byteLength(lastAppliedJson(cm))).toBeLessThan(ANNOTATIONS_LIMIT);
+      const db = freshDatabase();
+      const prepared = prepareDistJob(parted, mounts, appConnection(db));
+      const result = await runRunner(prepared.dir, prepared.env, prepared.args);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(pg.psql(db, 'SELECT md5(body) FROM pages')).toBe(pg.psql(db, `SELECT md5(${"'" + '<p>Fish &amp; chips</p>'.repeat(4500) + "'"})`));
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }

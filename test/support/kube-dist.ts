@@ -1,11 +1,11 @@
 // dist/ on a test API server (test/support/kube.ts): apply it the ways the README documents,
 // read back what the server holds, and synthesize a variant of the project (one more migration).
 import { execFile } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import * as path from 'node:path';
-import { stringify } from 'yaml';
-import { DIST, Manifest, manifests } from './dist';
-import { Kube, KubectlResult } from './kube';
+import { DIST, Manifest, ROOT, manifests } from './dist';
+import { Kube, KubectlResult, kubeBinaries, runProcess } from './kube';
 import { APP_COMMAND, projectCopy, writeProfiles } from './project';
 import { LearnflowPostgresProps } from '../../lib/config';
 
@@ -20,7 +20,8 @@ export function serverSideApply(kube: Kube, file: string, ...extra: string[]): P
 /** Server-side applies these objects (as they are in dist/) for a test's set-up; throws on any error or warning. */
 export async function applyObjects(kube: Kube, objects: Manifest[]): Promise<void> {
   // Separate documents, as in dist/: kubectl checks a `kind: List` against its own OpenAPI copy instead.
-  const input = objects.map((m) => stringify(m)).join('---\n');
+  // Each as JSON: kubectl reads YAML 1.1, where a plain `no` (the chart's env values) is false.
+  const input = objects.map((m) => JSON.stringify(m)).join('\n');
   const r = await kube.kubectl(['apply', '--server-side', '--field-manager=learnflow', '-f', '-'], { input });
   if (r.code !== 0 || r.stderr !== '') throw new Error(`server-side apply of ${objects.map(ref).join(', ')} exited ${r.code}:\n${r.stderr}`);
 }
@@ -98,4 +99,45 @@ export async function synthesizeVariant(options: VariantOptions): Promise<Projec
   }
   const dist = path.join(dir, 'dist');
   return { dist, manifests: (profile) => manifests(profile, dist), remove };
+}
+
+/**
+ * Runs the one container of a Job from dist/ here, exactly as rendered (its command and plain
+ * environment), with our kubectl first on PATH and `kubeconfig` (e.g. the Job's ServiceAccount
+ * from kube.asServiceAccount): the script talks to the test API server as it would in the pod.
+ */
+export function runJobHere(kube: Kube, job: Manifest, kubeconfig: string, scratch: { home: string; tmp: string }): Promise<KubectlResult> {
+  const [container] = job.spec.template.spec.containers;
+  const env: Record<string, string> = {};
+  for (const e of container.env ?? []) {
+    if (e.valueFrom) throw new Error(`${ref(job)}: variable ${e.name} is not a plain value`);
+    env[e.name] = e.value ?? '';
+  }
+  const [file, ...args] = container.command as string[];
+  return runProcess(file, args, {
+    env: { ...env, PATH: `${kubeBinaries(kube.version).binDir}${path.delimiter}${process.env.PATH}`, HOME: scratch.home, TMPDIR: scratch.tmp, KUBECONFIG: kubeconfig },
+    timeoutMs: 30_000,
+  });
+}
+
+/** cert-manager's CRDs as vendored in reference/crds/ (v1.21.1): what a cluster running cert-manager serves. */
+export const CERT_MANAGER_CRDS = ['certificates', 'issuers', 'clusterissuers'].map((plural) => ({
+  file: path.join(ROOT, 'reference', 'crds', `cert-manager.io_${plural}.yaml`),
+  name: `${plural}.cert-manager.io`,
+}));
+
+/**
+ * Installs cert-manager's CRDs (server-side: they are too large for client-side apply's annotation) and waits until
+ * they are served. Servers before Kubernetes 1.30 do not know the CRDs' `selectableFields` (what cert-manager
+ * releases for those versions ship without): it is left out there; `cert-manager.io/v1` is the same.
+ */
+export async function installCertManagerCrds(kube: Kube): Promise<void> {
+  const knowsSelectableFields = Number(kube.version.split('.')[1]) >= 30;
+  for (const crd of CERT_MANAGER_CRDS) {
+    const manifest = parse(readFileSync(crd.file, 'utf8'));
+    if (!knowsSelectableFields) for (const v of manifest.spec.versions) delete v.selectableFields;
+    const r = await kube.kubectl(['apply', '--server-side', '--field-manager=cert-manager', '-f', '-'], { input: JSON.stringify(manifest) });
+    if (r.code !== 0) throw new Error(`installing ${crd.name}: ${r.stderr}`);
+  }
+  await kube.kubectlOk(['wait', '--for=condition=established', '--timeout=60s', ...CERT_MANAGER_CRDS.map((c) => `crd/${c.name}`)]);
 }

@@ -73,6 +73,8 @@ export interface Kube extends KubeInfo {
 }
 
 export interface StartKubeOptions {
+  /** Kubernetes version of the server (and its kubectl), built by scripts/kube-test-env.sh. @default kubeVersion() */
+  version?: string;
   /** Extra kube-apiserver flags, e.g. `['--feature-gates=Foo=true']`. */
   apiserverArgs?: string[];
   /** Give up waiting for /readyz after this long (default 90 s). */
@@ -113,11 +115,10 @@ export function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** Where the binaries are; throws with what is missing and how to get it. */
-export function kubeBinaries(): KubeBinaries {
-  const version = kubeVersion();
+/** Where the binaries of `version` are; throws with what is missing and how to get it. */
+export function kubeBinaries(version = kubeVersion()): KubeBinaries {
   const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  const binDir = process.env.LEARNFLOW_KUBE_BIN_DIR || path.join(cache, 'learnflow-postgres', 'kube', version);
+  const binDir = (version === kubeVersion() && process.env.LEARNFLOW_KUBE_BIN_DIR) || path.join(cache, 'learnflow-postgres', 'kube', version);
   const kubeApiserver = path.join(binDir, 'kube-apiserver');
   const kubectl = path.join(binDir, 'kubectl');
   const etcd = onPath('etcd') ?? (isExecutable('/usr/bin/etcd') ? '/usr/bin/etcd' : undefined);
@@ -126,14 +127,15 @@ export function kubeBinaries(): KubeBinaries {
     isExecutable(kubectl) ? null : kubectl,
     etcd ? null : 'etcd (on PATH or /usr/bin/etcd)',
   ].filter((m): m is string => m !== null);
-  if (missing.length > 0) throw new Error(`Kubernetes test binaries missing: ${missing.join(', ')}; ${SETUP_HINT}`);
+  const hint = version === kubeVersion() ? SETUP_HINT : SETUP_HINT.replace('`sh scripts', `\`LEARNFLOW_KUBE_VERSION=${version} sh scripts`);
+  if (missing.length > 0) throw new Error(`Kubernetes test binaries missing: ${missing.join(', ')}; ${hint}`);
   return { version, binDir, kubeApiserver, kubectl, etcd: etcd! };
 }
 
-/** Whether startKube() can run here; `reason` says what is missing. */
-export function kubeAvailable(): { ok: boolean; reason?: string } {
+/** Whether startKube() can run here (for `version`); `reason` says what is missing. */
+export function kubeAvailable(version?: string): { ok: boolean; reason?: string } {
   try {
-    kubeBinaries();
+    kubeBinaries(version);
     return { ok: true };
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
@@ -280,7 +282,7 @@ function kubeconfigYaml(server: string, ca: string, user: string, token: string)
 /** Starts etcd + kube-apiserver on free loopback ports and waits until the apiserver is ready. */
 export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
   const started = Date.now();
-  const bins = kubeBinaries();
+  const bins = kubeBinaries(options.version);
   const dir = makeTempDir();
   let etcd: ChildProcess | undefined;
   let apiserver: ChildProcess | undefined;
@@ -400,7 +402,7 @@ export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
 
 /** A handle on the server `info` locates, e.g. one a globalSetup started; its stop() does nothing. */
 export function connectKube(info: KubeInfo): Kube {
-  const bins = kubeBinaries();
+  const bins = kubeBinaries(info.version);
   const kubectl = (args: string[], opts: KubectlOptions = {}) =>
     runKubectl(bins.kubectl, ['--kubeconfig', opts.kubeconfig ?? info.kubeconfig, ...args], info.dir, opts);
   const kubectlOk = async (args: string[], opts: KubectlOptions = {}) => {

@@ -21,7 +21,14 @@ export interface Pg {
   psql(db: string, sql: string): string;
   /** A long-lived psql session, e.g. to hold a lock while something else runs. */
   session(db: string): PsqlSession;
+  /** `pg_ctl reload` (SIGHUP: the server re-reads its configuration and certificates) or a restart with the same settings. */
+  ctl(action: 'reload' | 'restart'): void;
   stop(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  /** Server settings beside the test defaults, e.g. `{ ssl: 'on', ssl_cert_file: '/…' }` (files readable by the server's user). */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 export interface PsqlSession {
@@ -74,12 +81,7 @@ export function asServerUser(): { uid: number; gid: number; wrap: (cmd: string, 
   };
 }
 
-export interface StartPostgresOptions {
-  /** Server settings given on the command line, e.g. { max_connections: '20' }. */
-  readonly settings?: Readonly<Record<string, string>>;
-}
-
-export async function startPostgres(options: StartPostgresOptions = {}): Promise<Pg> {
+export async function startPostgres(startOptions: PostgresOptions = {}): Promise<Pg> {
   const bindir = findPostgresBindir();
   const server = asServerUser();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'learnflow-pg-'));
@@ -103,17 +105,18 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   };
 
   let port = 0;
+  let options = '';
   try {
     run('initdb', ['-D', data, '-U', user, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '--no-sync', '--no-locale', '-E', 'UTF8']);
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const serverOptions = [
+      options = [
         `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockets}`,
         '-c fsync=off -c full_page_writes=off -c synchronous_commit=off',
-        ...Object.entries(options.settings ?? {}).map(([k, v]) => `-c ${k}=${v}`),
+        ...Object.entries(startOptions.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`),
       ].join(' ');
       try {
-        run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o', serverOptions, 'start']);
+        run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o', options, 'start']);
         break;
       } catch (e) {
         // Most likely the port was taken between freePort() and the start: try another.
@@ -154,6 +157,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     // FILE_COPY (PostgreSQL 15+) copies the small template at about twice the speed of WAL_LOG.
     createDatabase: (name) => void psql('postgres', `CREATE DATABASE "${name}"${serverVersion >= 150000 ? ' STRATEGY FILE_COPY' : ''}`),
     session: (db) => openSession(path.join(bindir, 'psql'), env(db)),
+    ctl: (action) => void run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', ...(action === 'restart' ? ['-o', options] : []), action]),
     stop: async () => {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);

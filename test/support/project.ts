@@ -10,7 +10,7 @@ import { ROOT, manifests } from './dist';
 import { LearnflowPostgresProps } from '../../lib/config';
 
 /** What a synth and the command line need from the checkout, besides node_modules. */
-export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'bin', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference'] as const;
+export const PROJECT_ENTRIES = ['main.ts', 'lib', 'migrations', 'imports', 'scripts', 'bin', 'cdk8s.yaml', 'package.json', 'tsconfig.json', 'reference', 'charts', 'vendored.json'] as const;
 
 export interface ProjectCopyOptions {
   /** Folder for the copy's temp directory. @default os.tmpdir() */

@@ -14,6 +14,9 @@ import { Migration, MigrationFile } from '../../lib/migrations/types';
 /** The runner's exit codes by name, from its contract. */
 export const EXIT = exitCodes(RUNNER);
 
+/** Short waits for the database and the lock: a test server is up, and no other runner should hold the lock. */
+export const QUICK = { MIGRATE_DB_WAIT_SECONDS: '2', MIGRATE_LOCK_WAIT_SECONDS: '2' } as const;
+
 export interface RunnerResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
@@ -96,7 +99,7 @@ function file(key: string, sql: string): MigrationFile {
 }
 
 /** A migration built in a test, checksums computed like files.ts does. */
-export function migration(version: string, name: string, up: string, down = '-- nothing to undo\n', options: { transactional?: boolean } = {}): Migration {
+export function migration(version: string, name: string, up: string, down = '-- nothing to undo\n', options: { transactional?: boolean; reversible?: boolean } = {}): Migration {
   const transactional = options.transactional ?? !up.startsWith('-- learnflow:no-transaction\n');
   return {
     version,
@@ -104,6 +107,7 @@ export function migration(version: string, name: string, up: string, down = '-- 
     up: file(`${version}_${name}.up.sql`, up),
     down: file(`${version}_${name}.down.sql`, down),
     transactional,
+    reversible: options.reversible ?? !down.startsWith('-- learnflow:irreversible'),
   };
 }
 

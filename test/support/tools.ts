@@ -78,6 +78,8 @@ export function toolsRequired(): boolean {
 export interface DescribeWithToolsOptions {
   /** The suite also starts the Kubernetes API tier (startKube). @default false */
   readonly kube?: boolean;
+  /** Other versions of the API tier it starts (scripts/kube-test-env.sh with LEARNFLOW_KUBE_VERSION). @default none */
+  readonly kubeVersions?: readonly string[];
 }
 
 /**
@@ -86,8 +88,8 @@ export interface DescribeWithToolsOptions {
  * registers one failing test naming what is missing and how to get it.
  */
 export function describeWithTools(name: string, tools: readonly ToolName[], fn: () => void, options: DescribeWithToolsOptions = {}): void {
-  const kube = options.kube ? kubeAvailable() : { ok: true };
-  const reason = [missingTools(tools), kube.ok ? undefined : kube.reason].filter(Boolean).join('; ');
+  const kube = [...(options.kube ? [kubeAvailable()] : []), ...(options.kubeVersions ?? []).map((v) => kubeAvailable(v))];
+  const reason = [missingTools(tools), ...kube.map((k) => k.reason)].filter(Boolean).join('; ');
   if (!reason) {
     describe(name, fn);
   } else if (toolsRequired()) {

@@ -38,6 +38,9 @@ export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
     serviceType: 'LoadBalancer', allowedCidrs: ['10.0.0.0/8'], tls: { enabled: true },
     cluster: { podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] },
   },
+  'tls-from-cert-manager': {
+    tls: { enabled: true, issuer: { kind: 'ClusterIssuer', name: 'internal-ca' }, extraDnsNames: ['db.example.com'] }, cluster: { domain: 'corp.internal' },
+  },
   'backups': { backup: { enabled: true, schedule: '0 3 * * 0', keep: 4, storageSize: '50Gi', storageClass: 'standard' } },
   'pitr-with-object-store': {
     pitr: { enabled: true, archiveTimeoutSeconds: 30, baseBackupSchedule: '0 4 * * *', baseBackupKeep: 3 },
@@ -45,6 +48,11 @@ export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
   },
   'image-registry-mirror': { imageRegistry: 'mirror.example.com:5000' },
   'chart-16.7.27': { chartVersion: '16.7.27' },
+  'kubernetes-1.28': { kubernetesVersion: '1.28' },
+  'chart-from-a-mirror-with-argocd': {
+    chartSource: 'mirror', chartMirror: 'oci://harbor.example.com/bitnamicharts',
+    argocd: { repoURL: 'https://git.example.com/platform/learnflow-postgres.git' },
+  },
   'managed-credentials': { credentials: { existingSecret: 'pg-credentials' } },
   'names-namespaces-and-argocd': {
     namespace: 'data', releaseName: 'learnflow', databaseName: 'app', appUser: 'app', allowedNamespaces: ['web', 'workers'],

@@ -5,7 +5,9 @@
 import { stringify } from 'yaml';
 import { CliError, EXIT } from '../exit-codes';
 import { commandLine, run, tail } from '../exec';
+import { describeRelease, parseRelease, releaseNotFound } from '../helm-release';
 import { HELM, KUBECTL, Kubectl, calls, isNotAccessible, notAccessible } from '../kubectl';
+import { majorVersionRefusal, targetMajor } from '../../major-version';
 import { checkCluster, checkHelm, checkStorage, volumeNeeds } from '../preflight';
 import { Progress } from '../progress';
 import { Target, loadTarget } from '../target';
@@ -61,6 +63,7 @@ export async function deploy(options: DeployOptions, progress = new Progress()):
   progress.info(`cluster: ${await checkCluster(kubectl)} answers /readyz`);
   progress.info(`helm: ${await checkHelm()}`);
   progress.info(`storage: ${await checkStorage(kubectl, target)}`);
+  if (existing === 'upgrade') progress.info(`PostgreSQL major: ${await checkMajorVersion(kubectl, target)}`);
   progress.done('ok');
 
   // 2. Namespace: the one of dist/, applied alone first; an existing one is fine.
@@ -107,7 +110,9 @@ export async function deploy(options: DeployOptions, progress = new Progress()):
       if (/Kubernetes cluster unreachable/.test(upgrade.stderr)) throw notAccessible(args, upgrade);
       throw new CliError(EXIT.general, `helm upgrade --install failed (exit ${upgrade.code}): ${tail(upgrade.stderr, 5).trim()}`, [
         `see the release: helm status ${target.release} -n ${ns} and helm history ${target.release} -n ${ns}`,
-        `pulling ${target.chartUrl} needs access to registry-1.docker.io (or a mirror); then run deploy again`,
+        target.chart.vendored
+          ? `the chart is ${target.chartRef}, vendored in this repository (chartSource repository): check helm's error above, then run deploy again`
+          : `pulling ${target.chartRef} needs access to its registry (chartSource ${target.chart.source}; air-gapped: chartSource repository, or a mirror with chartSource mirror); then run deploy again`,
       ]);
     }
     const revision = /REVISION: (\d+)/.exec(upgrade.stdout)?.[1];
@@ -146,30 +151,37 @@ export async function deploy(options: DeployOptions, progress = new Progress()):
   return EXIT.ok;
 }
 
+/**
+ * Exit 1 when the data volume holds another PostgreSQL major than the chart would run (before
+ * anything changes); returns a line for the report otherwise.
+ */
+async function checkMajorVersion(kubectl: Kubectl, target: Target): Promise<string> {
+  const ns = target.namespace;
+  const claim = await kubectl.json(calls.get(ns, 'persistentvolumeclaim', target.database.dataClaim));
+  const statefulSet = claim ? await kubectl.json(calls.get(ns, 'statefulset', target.database.statefulSet)) : undefined;
+  const refusal = majorVersionRefusal(target.config, target.profile, { dataClaim: claim?.metadata.name, statefulSet });
+  if (refusal) throw new CliError(EXIT.general, refusal.message, refusal.next);
+  const major = targetMajor(target.config);
+  return claim ? `${major} on data claim ${target.database.dataClaim}${statefulSet ? ', as the StatefulSet runs it' : ''}` : `${major} (no data volume yet)`;
+}
+
 /** `deployed, revision 3, chart postgresql-15.5.38` when the release exists; undefined when not. */
 async function helmRelease(target: Target): Promise<string | undefined> {
-  const args = calls.helmStatus(target);
-  const status = await run(HELM, args, { timeoutMs: 60_000 });
-  if (status.code !== 0) {
-    if (/not found/.test(status.stderr)) return undefined;
-    if (/Kubernetes cluster unreachable/.test(status.stderr) || isNotAccessible(status)) throw notAccessible(args, status);
-    throw new CliError(EXIT.general, `${commandLine(HELM, args)} failed (exit ${status.code}): ${tail(status.stderr, 3).trim()}`);
+  const args = calls.helmRelease(target);
+  const result = await run(HELM, args, { timeoutMs: 60_000 });
+  if (releaseNotFound(result)) return undefined;
+  if (result.code !== 0) {
+    if (/Kubernetes cluster unreachable/.test(result.stderr) || isNotAccessible(result)) throw notAccessible(args, result);
+    throw new CliError(EXIT.general, `${commandLine(HELM, args)} failed (exit ${result.code}): ${tail(result.stderr, 3).trim()}`);
   }
-  let info: any = {};
-  try {
-    info = JSON.parse(status.stdout);
-  } catch {
-    // an older helm or a plugin wrapper: the release exists, details unknown
-  }
-  const state: string = info.info?.status ?? 'unknown status';
-  if (state.startsWith('pending-')) {
-    throw new CliError(EXIT.general, `Helm release ${target.release} is ${state}: another helm operation is running or was interrupted`, [
+  const release = parseRelease(result.stdout);
+  if (release.status.startsWith('pending-')) {
+    throw new CliError(EXIT.general, `Helm release ${target.release} is ${release.status}: another helm operation is running or was interrupted`, [
       `see: helm history ${target.release} -n ${target.namespace}; if nothing is running, roll back to the last deployed revision: helm rollback ${target.release} <revision> -n ${target.namespace}`,
       'then run deploy again',
     ]);
   }
-  const chart = info.chart?.metadata ? `chart ${info.chart.metadata.name}-${info.chart.metadata.version}` : undefined;
-  return [state, info.version !== undefined ? `revision ${info.version}` : undefined, chart].filter(Boolean).join(', ');
+  return describeRelease(release);
 }
 
 /** Next steps when a Job could not reach the database (exit 8). */
@@ -223,6 +235,10 @@ export function deployPlan(target: Target, existing: ExistingRelease, limits: Wa
     k(calls.readyz(), 'cluster reachable, else exit 2'),
     `${commandLine(HELM, calls.helmVersion())}   # helm on PATH, 3.8+, else exit 3`,
     k(calls.storageClasses(), `${storage}; else exit 6`),
+    ...(existing === 'upgrade' ? [
+      k(calls.get(ns, 'persistentvolumeclaim', target.database.dataClaim), 'read-only: a data volume?'),
+      k(calls.get(ns, 'statefulset', target.database.statefulSet), `read-only: the PostgreSQL major it runs must be ${targetMajor(target.config)}, else exit 1`),
+    ] : []),
     `# [2/${STEPS}] namespace ${ns} (an existing one is fine)`,
     k(calls.namespace(ns), 'read-only: exists?'),
     `${commandLine(KUBECTL, calls.applyStdin())} <<'YAML'`,
@@ -232,7 +248,7 @@ export function deployPlan(target: Target, existing: ExistingRelease, limits: Wa
     k(calls.applyDir(target)),
     ...wait(`job/${target.jobs.credentials} Complete`, limits.credentials, 'Failed: exit 1 with its log', calls.get(ns, 'job', target.jobs.credentials)),
     `# [4/${STEPS}] database: Helm release ${target.release}`,
-    `${commandLine(HELM, calls.helmStatus(target))}   # read-only: does the release exist?`,
+    `${commandLine(HELM, calls.helmRelease(target))}   # read-only: does the release exist, which chart runs?`,
     k(calls.get(ns, 'persistentvolumeclaim', target.database.dataClaim), 'read-only: a Bound claim is reused'),
     `${commandLine(HELM, calls.helmUpgrade(target))}${existing === 'skip' ? '   # only when the release does not exist (--skip-existing)' : ''}`,
     `# [5/${STEPS}] readiness`,

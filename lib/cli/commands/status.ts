@@ -1,7 +1,7 @@
 // `status`: a DeploymentStatus, computed from the objects the API server holds (one
 // `kubectl get` of the namespace's StatefulSets, pods, claims and Jobs). Read-only; no helm.
 import { EXIT } from '../exit-codes';
-import { JobPhase, KubeObject, jobState, lastChange, matchesLabels, podReady, podSummary } from '../k8s-state';
+import { JobPhase, KubeObject, jobState, lastChange, managerOf, matchesLabels, podReady, podSummary } from '../k8s-state';
 import { Kubectl, calls } from '../kubectl';
 import { Progress } from '../progress';
 import { Target, loadTarget } from '../target';
@@ -14,6 +14,10 @@ export interface DeploymentStatus {
   readonly profile: string;
   readonly namespace: string;
   readonly release: string;
+  /** Who installed the chart: `helm` (a release) or `argocd` (an Application; no release); null before it exists. */
+  readonly managed_by: 'helm' | 'argocd' | null;
+  /** The chart the StatefulSet comes from (`postgresql-15.5.38`); null before it exists. */
+  readonly chart: string | null;
   readonly phase: Phase;
   readonly pods_ready: number;
   readonly pods_total: number;
@@ -158,10 +162,15 @@ export function computeStatus(target: Target, observed: Observed): DeploymentSta
   else if (podsTotal > 0 && podsReady === podsTotal && pvcBound && databaseAccessible && migrationsDone) phase = 'Ready';
   else phase = 'Deploying';
 
+  const manager = managerOf(statefulSet);
+  const pinned = `postgresql-${target.chartVersion}`;
+  if (manager?.chart !== undefined && manager.chart !== pinned) conditions.push(`statefulset/${database.statefulSet} is from chart ${manager.chart}, dist/ pins ${pinned}: deploy (or sync) to upgrade it`);
   return {
     profile: target.profile,
     namespace: target.namespace,
     release: target.release,
+    managed_by: manager?.by ?? null,
+    chart: manager?.chart ?? null,
     phase,
     pods_ready: podsReady,
     pods_total: podsTotal,
@@ -218,6 +227,7 @@ export function statusTable(s: DeploymentStatus, target: Target): string {
     : `${s.migrations_applied.length} of ${target.migrationPlan.length} applied${s.migrations_applied.length ? ` (${s.migrations_applied[0]}..${s.migrations_applied[s.migrations_applied.length - 1]})` : ''}`;
   const rows: [string, string][] = [
     ['Phase', s.phase],
+    ['Managed by', s.managed_by === null ? '-' : `${s.managed_by === 'argocd' ? 'Argo CD (no Helm release)' : 'Helm release'}${s.chart ? `, chart ${s.chart}` : ''}`],
     ['Pods ready', `${s.pods_ready}/${s.pods_total}`],
     ['PVC bound', `${yesNo(s.pvc_bound)} (${target.database.dataClaim})`],
     ['Database accessible', `${yesNo(s.database_accessible)} (pod Ready and verification Job ${s.jobs.verification.phase})`],

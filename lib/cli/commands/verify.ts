@@ -3,7 +3,8 @@
 import { stringify } from 'yaml';
 import { CliError, EXIT, ExitCode } from '../exit-codes';
 import { commandLine, run } from '../exec';
-import { jobState, podReady, podSummary } from '../k8s-state';
+import { jobState, managerOf, podReady, podSummary } from '../k8s-state';
+import { describeRelease, parseRelease, releaseNotFound } from '../helm-release';
 import { HELM, KUBECTL, Kubectl, calls } from '../kubectl';
 import { checkCluster, checkHelm } from '../preflight';
 import { Progress } from '../progress';
@@ -35,7 +36,10 @@ export async function verify(options: VerifyOptions, progress = new Progress()):
   const kubectl = new Kubectl();
   const { namespace: ns } = target;
   await checkCluster(kubectl);
-  await checkHelm();
+  // An Application renders the chart with helm template: no release to ask helm about.
+  const statefulSet = await kubectl.json(calls.get(ns, 'statefulset', target.database.statefulSet));
+  const manager = managerOf(statefulSet);
+  if (manager?.by !== 'argocd') await checkHelm();
   progress.line(`learnflow-postgres verify: profile ${target.profile}, namespace ${ns}, release ${target.release}`);
   const job = target.jobs.verification;
   if (options.rerun) {
@@ -45,7 +49,7 @@ export async function verify(options: VerifyOptions, progress = new Progress()):
     progress.line(`re-created job/${job} from ${target.distDir}/: ${created.trim()}`);
   }
 
-  const stages: Stage[] = [await releaseStage(target), await podStage(kubectl, target)];
+  const stages: Stage[] = [manager?.by === 'argocd' ? argoStage(target, manager) : await releaseStage(target), await podStage(kubectl, target)];
   stages.push(...(await jobStages(kubectl, progress, target, options.timeoutS ?? (options.rerun ? DEFAULT_WAITS.verification : 0))));
 
   const width = Math.max(...STAGE_NAMES.map((n) => n.length)) + 6;
@@ -56,24 +60,29 @@ export async function verify(options: VerifyOptions, progress = new Progress()):
 }
 
 async function releaseStage(target: Target): Promise<Stage> {
-  const args = calls.helmStatus(target);
+  const args = calls.helmRelease(target);
   const result = await run(HELM, args, { timeoutMs: 60_000 });
   const name = STAGE_NAMES[0];
   const next = [`install or upgrade it: learnflow-postgres deploy --profile ${target.profile}`, `details: helm history ${target.release} -n ${target.namespace}`];
   if (result.code !== 0) {
-    const detail = /not found/.test(result.stderr) ? `release ${target.release} not installed in ${target.namespace}` : `${commandLine(HELM, args)}: ${result.stderr.trim()}`;
+    const detail = releaseNotFound(result) ? `release ${target.release} not installed in ${target.namespace}` : `${commandLine(HELM, args)}: ${result.stderr.trim()}`;
     return { name, ok: false, detail, code: EXIT.healthCheckFailed, next };
   }
-  let info: any = {};
-  try {
-    info = JSON.parse(result.stdout);
-  } catch {
-    // unparseable: the release exists, status unknown
-  }
-  const state = info.info?.status ?? 'unknown';
-  const chart = info.chart?.metadata ? `, chart ${info.chart.metadata.name}-${info.chart.metadata.version}` : '';
-  const detail = `release ${target.release} ${state}${info.version !== undefined ? `, revision ${info.version}` : ''}${chart}`;
-  return { name, ok: state === 'deployed', detail, code: EXIT.healthCheckFailed, next };
+  const release = parseRelease(result.stdout);
+  return { name, ok: release.status === 'deployed', detail: `release ${target.release} ${describeRelease(release)}`, code: EXIT.healthCheckFailed, next };
+}
+
+/** Stage 1 where Argo CD manages the chart: its StatefulSet is there, from the pinned chart. */
+function argoStage(target: Target, manager: NonNullable<ReturnType<typeof managerOf>>): Stage {
+  const pinned = `postgresql-${target.chartVersion}`;
+  const ok = manager.chart === pinned;
+  return {
+    name: STAGE_NAMES[0],
+    ok,
+    detail: `managed by Argo CD Application ${manager.application} (no Helm release): statefulset/${target.database.statefulSet} from chart ${manager.chart ?? '(unknown)'}${ok ? '' : `, dist/ pins ${pinned}`}`,
+    code: EXIT.healthCheckFailed,
+    next: [`sync the Application: argocd app sync ${manager.application} (or wait for auto-sync), then verify again`],
+  };
 }
 
 async function podStage(kubectl: Kubectl, target: Target): Promise<Stage> {
