@@ -73,6 +73,8 @@ interface TestSuite {
   readonly seconds: number;
   readonly ok: boolean;
   readonly summary: string;
+  /** The GitOps tier's one start-up inside the run (test/gitops/), as its test logs it. */
+  readonly gitopsStartupMs?: number;
 }
 
 async function main(): Promise<void> {
@@ -225,7 +227,8 @@ function runTestSuite(): TestSuite {
     .map((what) => new RegExp(`^\\s*${what}\\s+(.+)$`, 'm').exec(output)?.[1]?.trim())
     .filter(Boolean)
     .join('; ');
-  return { seconds, ok: run.status === 0, summary: summary || `exit ${run.status}` };
+  const gitops = /GitOps tier start-up \([^)]*\): (\d+) ms/.exec(output);
+  return { seconds, ok: run.status === 0, summary: summary || `exit ${run.status}`, ...(gitops ? { gitopsStartupMs: Number(gitops[1]) } : {}) };
 }
 
 const shellWord = (word: string) => (/^[A-Za-z0-9_./=:-]+$/.test(word) ? word : `"${word.replace(/(["\\$`])/g, '\\$1')}"`);
@@ -346,7 +349,10 @@ function render(input: RenderInput): string {
   const synthCost = s('precompiled').median - s('modules').median;
 
   const tests = input.tests
-    ? `\`npx vitest run\`, once: **${input.tests.seconds.toFixed(1)} s** wall time (${input.tests.summary}${input.tests.ok ? '' : '; the suite FAILED, so this time may be short'}).`
+    ? `\`npx vitest run\`, once: **${input.tests.seconds.toFixed(1)} s** wall time (${input.tests.summary}${input.tests.ok ? '' : '; the suite FAILED, so this time may be short'}).` +
+      (input.tests.gitopsStartupMs !== undefined
+        ? ` Of it, the GitOps tier's one start-up (API server, redis, Argo CD's repo-server and application controller, the OCI registry, the Git repository synthesized and committed), shared by its tests: **${(input.tests.gitopsStartupMs / 1000).toFixed(1)} s**.`
+        : '')
     : 'Not run (`--skip-tests`).';
 
   return `# Benchmarks

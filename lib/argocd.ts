@@ -81,7 +81,12 @@ export class ArgoApplicationChart extends Chart {
           ignoreDifferences: [{ kind: 'Secret', name: `${chartFullname(props.releaseName)}-crt`, jsonPointers: ['/data'] }],
         } : {}),
         syncPolicy: {
-          ...(props.automated ?? true ? { automated: { prune: true, selfHeal: true } } : {}),
+          ...(props.automated ?? true ? {
+            automated: { prune: true, selfHeal: true },
+            // Argo CD's own defaults, written out, plus refresh: a fix committed while a failed sync
+            // is being retried (a broken migration) is what the next retry syncs.
+            retry: { limit: 5, backoff: { duration: '5s', factor: 2, maxDuration: '3m' }, refresh: true },
+          } : {}),
           syncOptions: ['RespectIgnoreDifferences=true', 'PruneLast=true'],
         },
       },

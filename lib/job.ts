@@ -28,6 +28,12 @@ export interface ProjectJobProps {
   readonly failJobOnExitCodes: readonly number[];
   /** Argo CD sync wave: the next wave starts only once this one is healthy (a Job: complete). */
   readonly syncWave: number;
+  /**
+   * Argo CD deletes and re-creates the Job at every sync (`Force=true,Replace=true`), so a sync
+   * runs it again even when a Job of the same name failed before. kubectl ignores it.
+   * @default false: an unchanged Job is left as it is
+   */
+  readonly rerunOnEverySync?: boolean;
 }
 
 /**
@@ -154,7 +160,10 @@ function workloadProps(scope: Construct, id: string, props: ProjectJobProps) {
   const tmp = kplus.Volume.fromEmptyDir(scope, `${id}-tmp`, 'tmp');
   const login = props.login;
   return {
-    metadata: { name: props.name, namespace: props.namespace, labels, annotations: syncWave(props.syncWave) },
+    metadata: {
+      name: props.name, namespace: props.namespace, labels,
+      annotations: { ...syncWave(props.syncWave), ...(props.rerunOnEverySync ? { 'argocd.argoproj.io/sync-options': 'Force=true,Replace=true' } : {}) },
+    },
     podMetadata: { labels: { ...labels, ...props.podLabels } },
     restartPolicy: kplus.RestartPolicy.NEVER,
     serviceAccount: props.serviceAccount,

@@ -13,6 +13,9 @@ const path = require('node:path');
 const SOURCE_DIRS = ['lib', 'imports'];
 // Compilations kept besides the current one (other branches, other copies of the project).
 const KEEP = 4;
+// Older ones are removed only when unused for this long: a command of another copy of the
+// project may still be running from one (the command line loads its modules as it needs them).
+const UNUSED_MS = 60 * 60 * 1000;
 
 function files(dir) {
   if (!fs.existsSync(dir)) return [];
@@ -29,7 +32,7 @@ function compiledProject(root) {
   for (const file of sources) hash.update(path.relative(root, file)).update('\0').update(fs.readFileSync(file)).update('\0');
   const cacheRoot = path.join(root, 'node_modules', '.cache', 'learnflow-postgres');
   const compiled = path.join(cacheRoot, hash.digest('hex').slice(0, 16));
-  if (fs.existsSync(compiled)) return compiled;
+  if (fs.existsSync(compiled)) return markUsed(compiled);
 
   const { transformSync } = require('esbuild');
   const staging = `${compiled}.${process.pid}.tmp`;
@@ -51,12 +54,31 @@ function compiledProject(root) {
     fs.rmSync(staging, { recursive: true, force: true });
     if (!fs.existsSync(compiled)) throw error;
   }
-  const old = fs.readdirSync(cacheRoot).map((name) => path.join(cacheRoot, name))
-    .filter((dir) => dir !== compiled && !dir.endsWith('.tmp'))
-    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)
-    .slice(KEEP);
-  for (const dir of old) fs.rmSync(dir, { recursive: true, force: true });
+  removeUnused(cacheRoot, compiled);
   return compiled;
 }
 
-module.exports = { compiledProject };
+/** Records that `dir` is in use now (its mtime), so that no other copy removes it; returns it. */
+function markUsed(dir) {
+  const now = new Date();
+  try {
+    fs.utimesSync(dir, now, now);
+  } catch {
+    // A read-only cache is still a usable one.
+  }
+  return dir;
+}
+
+/** Removes compilations beyond the KEEP most recently used, and abandoned staging folders, unused for UNUSED_MS. */
+function removeUnused(cacheRoot, current) {
+  const unusedSince = Date.now() - UNUSED_MS;
+  const entries = fs.readdirSync(cacheRoot).map((name) => path.join(cacheRoot, name)).filter((dir) => dir !== current)
+    .map((dir) => ({ dir, used: fs.statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? Infinity }));
+  const staging = entries.filter((e) => e.dir.endsWith('.tmp'));
+  const compilations = entries.filter((e) => !e.dir.endsWith('.tmp')).sort((a, b) => b.used - a.used);
+  for (const { dir, used } of [...staging, ...compilations.slice(KEEP)]) {
+    if (used < unusedSince) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+module.exports = { compiledProject, KEEP, UNUSED_MS };

@@ -23,6 +23,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/credentials.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 log() { printf '%s: %s\n' "$PROG" "$*"; }
+# How this Job runs again once the cause is fixed: Argo CD re-creates it at every sync attempt
+# (sync-options Force=true,Replace=true); a Failed Job of the same name never runs again by itself.
+RERUN="sync again: Argo CD re-creates this Job at every sync attempt (its automatic retries, or argocd app sync <app>); with kubectl: kubectl -n $NAMESPACE delete job -l app.kubernetes.io/component=credentials, then apply dist/ again."
 fail() { code=$1; shift; for line; do printf '%s: %s\n' "$PROG" "$line"; done >&2; exit "$code"; }
 
 # kubectl get: 0 found, 1 not found, exits 2 on any other error (RBAC, network, ...).
@@ -132,7 +135,7 @@ if [ "$CREDENTIALS_MODE" = verify ]; then
   fail "$EXIT_REFUSED" "secret $NAMESPACE/$SECRET_NAME not found. It is user-managed (credentials.existingSecret): nothing is generated." \
     "Fix: create it with keys '$ADMIN_PASSWORD_KEY' and '$PASSWORD_KEY'${extra_keys:+ and $extra_keys} ($MIN_PASSWORD_LENGTH+ characters each), e.g." \
     "  kubectl -n $NAMESPACE create secret generic $SECRET_NAME --from-literal=$ADMIN_PASSWORD_KEY=\"\$(openssl rand -hex 24)\" --from-literal=$PASSWORD_KEY=\"\$(openssl rand -hex 24)\"$(for key in $extra_keys; do printf ' --from-literal=%s="$(openssl rand -hex 24)"' "$key"; done)" \
-    "or let External Secrets / Sealed Secrets create it; then re-run the sync."
+    "or let External Secrets / Sealed Secrets create it; then $RERUN"
 fi
 
 if exists pvc "$DATA_CLAIM"; then
@@ -141,7 +144,8 @@ if exists pvc "$DATA_CLAIM"; then
     "Recover one of these ways:" \
     "  1. restore the secret from your backup (kubectl apply -f <saved secret>), or" \
     "  2. recreate it with the passwords the database already has (keys '$ADMIN_PASSWORD_KEY' and '$PASSWORD_KEY'), or" \
-    "  3. if the data is disposable: kubectl -n $NAMESPACE delete pvc $DATA_CLAIM (ALL DATA IS LOST), then re-run the sync."
+    "  3. if the data is disposable: kubectl -n $NAMESPACE delete pvc $DATA_CLAIM (ALL DATA IS LOST)," \
+    "then $RERUN"
 fi
 
 random_password >"$work/admin"

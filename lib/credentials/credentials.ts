@@ -104,6 +104,9 @@ export class DatabaseCredentials extends Construct {
       backoffLimit: 3,
       failJobOnExitCodes: failJobOnExitCodes(BOOTSTRAP),
       syncWave: SYNC_WAVES.credentials,
+      // A failed check (a user-managed Secret missing) is fixed outside Git: the next sync must run
+      // the Job again, not find the Failed one unchanged. It only ever reads or creates the Secret.
+      rerunOnEverySync: true,
       container: {
         name: 'bootstrap',
         image: props.image ?? imageName(DEFAULT_KUBECTL_IMAGE),

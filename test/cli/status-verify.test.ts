@@ -179,7 +179,7 @@ describeWithTools('learnflow-postgres status and verify from real objects and a 
     expect(schema.code).toBe(5);
     expect(schema.stdout).toMatch(/^stage 3 database ping +ok: passed \(the Job got to stage 4\)$/m);
     expect(schema.stdout).toMatch(/^stage 4 schema +FAILED: /m);
-  });
+  }, 150_000); // two verify runs, each re-creating the Job: the deploy tests' limit on a loaded machine
 
   it('verify --rerun creates the verification Job again from dist/ and waits for it', async () => {
     const before = await get(kube, NS, `job/${JOBS.verification}`);

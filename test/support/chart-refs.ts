@@ -5,6 +5,7 @@
 //   for (const ref of secretRefs(c.all)) expect(secretsIn(c.all)...)
 //   podTemplates(c.chart).filter((t) => selects(policy.spec.podSelector, t.labels))
 import { Manifest } from './dist';
+import { selects as labelSelectorHolds } from './network-policy-evaluator';
 
 /** A pod template of a workload (or a Pod): where it is, its labels and its spec. */
 export interface PodTemplate {
@@ -68,20 +69,12 @@ export function secretRefs(manifests: readonly Manifest[]): SecretRef[] {
   ]);
 }
 
-/** Whether a Kubernetes label selector (matchLabels and matchExpressions) selects `labels`. */
-export function selects(selector: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] } | undefined, labels: Readonly<Record<string, string>>): boolean {
-  if (!selector) return false;
-  const plain = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
-  return plain && (selector.matchExpressions ?? []).every((e) => {
-    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
-    switch (e.operator) {
-      case 'In': return has && (e.values ?? []).includes(labels[e.key]);
-      case 'NotIn': return !has || !(e.values ?? []).includes(labels[e.key]);
-      case 'Exists': return has;
-      case 'DoesNotExist': return !has;
-      default: throw new Error(`unknown selector operator ${e.operator}`);
-    }
-  });
+/**
+ * Whether a Kubernetes label selector (matchLabels and matchExpressions) selects `labels`; a
+ * missing selector selects nothing here (the evaluator's reading, everything, is for policy peers).
+ */
+export function selects(selector: Parameters<typeof labelSelectorHolds>[0], labels: Readonly<Record<string, string>>): boolean {
+  return selector !== undefined && labelSelectorHolds(selector, labels);
 }
 
 /** The pod templates of `manifests` that `selector` selects. */
