@@ -8,6 +8,7 @@ import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
 import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES } from '../sync-waves';
 import { expectedTables } from './expected-schema';
+import { TERMINATION_MESSAGE_PATH, VERIFY_CONTAINER } from './replica-report';
 import { VERIFY, verifyScript } from './verify-contract';
 
 export interface VerificationJobProps {
@@ -60,6 +61,7 @@ export class VerificationJob extends Construct {
         [k.replicas.env]: props.replicas.hosts.join(' '),
         [k.maxLagBytes.env]: String(props.replicas.maxLagBytes),
         [k.replicaWaitSeconds.env]: String(dbWait),
+        [k.reportFile.env]: TERMINATION_MESSAGE_PATH,
       } : {}),
     };
     projectJob(this, 'job', {
@@ -73,7 +75,7 @@ export class VerificationJob extends Construct {
       failJobOnExitCodes: failJobOnExitCodes(VERIFY),
       syncWave: SYNC_WAVES.verification,
       container: {
-        name: 'verify',
+        name: VERIFY_CONTAINER,
         image: props.image,
         command: ['/bin/sh', '-c', verifyScript(), 'verify'],
         envVariables: containerEnvironment(env),

@@ -27,6 +27,8 @@ export const VERIFY = {
     maxLagBytes: { env: 'VERIFY_MAX_LAG_BYTES', default: String(16 * 2 ** 20), rule: { kind: 'whole', unit: 'bytes', min: 2 ** 20, max: 64 * 2 ** 30 } },
     /** Seconds a replica has to answer and catch up before exit 5. */
     replicaWaitSeconds: { env: 'VERIFY_REPLICA_WAIT_SECONDS', default: '300', rule: { kind: 'whole', unit: 'seconds', min: 1, max: 86400 } },
+    /** Where each replica's finding goes, one line (lib/verification/replica-report.ts): the pod's termination message file. */
+    reportFile: { env: 'VERIFY_REPORT_FILE' },
   },
   constants: { TABLE: APPLIED_MIGRATIONS_TABLE },
   includes: [path.join(__dirname, '..', 'tls-failures.sh')],

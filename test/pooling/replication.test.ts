@@ -16,6 +16,8 @@ import { Manifest } from '../support/dist';
 import { Pg, startPostgres } from '../support/postgres';
 import { Standby, primaryReplicationSettings, startStandby, waitUntil } from '../support/replication';
 import { renderHelmValues } from '../../lib/helm-values';
+import { parseReplicaReport } from '../../lib/verification/replica-report';
+import { freePort } from '../support/ports';
 import { resolveConfig } from '../../lib/config';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -60,18 +62,18 @@ describe('read replicas, on a real primary and a real standby', () => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    /** The verification Job as rendered, at the primary, checking the standby (its address here). */
-    const verify = async () => {
+    /** The verification Job as rendered, at the primary, checking the standby (its address here) or `replicas`; with its termination message. */
+    const verifyPod = async (replicas = `${standby.host}:${standby.port}`) => {
       const job = all.find((m) => m.kind === 'Job' && m.metadata.name.includes('-verify-'))!;
       const secret = job.spec.template.spec.volumes.find((v: any) => v.secret).secret.secretName;
       const pod = await runPod(all, job, mkdtempSync(path.join(dir, 'pod-')), {
         secrets: { [secret]: { password: appPassword } },
         env: {
           PATH: primary.env().PATH, PGHOST: primary.host, PGPORT: String(primary.port), PGSSLMODE: 'disable',
-          VERIFY_REPLICAS: `${standby.host}:${standby.port}`, PASSFILE_EXTRA_HOSTS: standby.host, VERIFY_REPLICA_WAIT_SECONDS: '2', VERIFY_DB_WAIT_SECONDS: '2',
+          VERIFY_REPLICAS: replicas, PASSFILE_EXTRA_HOSTS: standby.host, VERIFY_REPLICA_WAIT_SECONDS: '2', VERIFY_DB_WAIT_SECONDS: '2',
         },
       });
-      return pod.main ?? pod.init.at(-1)!;
+      return { result: pod.main ?? pod.init.at(-1)!, findings: parseReplicaReport(pod.message ?? '') };
     };
 
     it('renders the replica checks: each replica pod by name, the lag bound, its login', () => {
@@ -79,25 +81,44 @@ describe('read replicas, on a real primary and a real standby', () => {
       const env = Object.fromEntries(job.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
       expect(env.VERIFY_REPLICAS).toBe('postgres-postgresql-read-0.postgres-postgresql-read-hl.postgres.svc');
       expect(env.VERIFY_MAX_LAG_BYTES).toBe(String(2 ** 20));
+      // Its findings go to the termination message, which the kubelet copies into the pod's status.
+      expect(env.VERIFY_REPORT_FILE).toBe('/dev/termination-log');
       expect(env.PGHOST).toBe('postgres-postgresql-primary.postgres.svc');
       const login = Object.fromEntries(job.spec.template.spec.initContainers[0].env.map((e: any) => [e.name, e.value]));
       expect(login.PASSFILE_EXTRA_HOSTS).toBe(env.VERIFY_REPLICAS);
     });
 
-    it('passes while the standby streams', async () => {
-      const result = await verify();
+    it('passes while the standby streams, and reports it in its termination message (what status reads)', async () => {
+      const { result, findings } = await verifyPod();
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(new RegExp(`stage 3 replica ${standby.host}:${standby.port}: streaming, \\d+ bytes behind`));
+      expect(findings).toEqual([{ host: standby.host, port: standby.port, state: 'streaming', lagBytes: expect.any(Number) }]);
+      expect(findings[0].lagBytes).toBeLessThanOrEqual(2 ** 20);
+    });
+
+    it('checks every replica before failing: one streams, one does not answer; exit 5 naming that one, both reported', async () => {
+      const closed = await freePort();
+      const { result, findings } = await verifyPod(`${standby.host}:${standby.port} ${standby.host}:${closed}`);
+      expect(result.code).toBe(5);
+      expect(result.stdout).toMatch(new RegExp(`stage 3 replica ${standby.host}:${standby.port}: streaming`));
+      expect(result.stderr).toContain(`stage 3 replica ${standby.host}:${closed} does not answer`);
+      expect(result.stderr).toContain(`stage 3 replicas: 1 of 2 not streaming within the bound: ${standby.host}:${closed}`);
+      expect(findings).toEqual([
+        { host: standby.host, port: standby.port, state: 'streaming', lagBytes: expect.any(Number) },
+        { host: standby.host, port: closed, state: 'unreachable', lagBytes: null },
+      ]);
     });
 
     it('fails with exit 5 naming the replica when it falls behind more than the bound', async () => {
       standby.psql('postgres', 'SELECT pg_wal_replay_pause()');
       try {
         primary.psql('learnflow', 'CREATE TABLE filler AS SELECT g, repeat(md5(g::text), 20) AS pad FROM generate_series(1, 20000) g');
-        const result = await verify();
+        const { result, findings } = await verifyPod();
         expect(result.code).toBe(5);
         expect(result.stderr).toMatch(new RegExp(`replica ${standby.host}:${standby.port} is \\d+ bytes of WAL behind the primary \\(at most ${2 ** 20} allowed`));
+        expect(findings).toEqual([{ host: standby.host, port: standby.port, state: 'lagging', lagBytes: expect.any(Number) }]);
+        expect(findings[0].lagBytes).toBeGreaterThan(2 ** 20);
       } finally {
         standby.psql('postgres', 'SELECT pg_wal_replay_resume()');
       }
@@ -106,9 +127,10 @@ describe('read replicas, on a real primary and a real standby', () => {
     it('fails with exit 5 naming the replica when it stops', async () => {
       standby.stop();
       try {
-        const result = await verify();
+        const { result, findings } = await verifyPod();
         expect(result.code).toBe(5);
         expect(result.stderr).toContain(`stage 3 replica ${standby.host}:${standby.port} does not answer`);
+        expect(findings).toEqual([{ host: standby.host, port: standby.port, state: 'unreachable', lagBytes: null }]);
       } finally {
         standby.start();
       }

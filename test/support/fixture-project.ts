@@ -33,6 +33,8 @@ export const FIXTURE_PROFILES = {
     namespace: 'lftest-backups', releaseName: 'pg', tls: { enabled: true }, credentials: { existingSecret: 'pg-credentials' },
     backup: { enabled: true, schedule: '15 1 * * *', keep: 3 },
   },
+  // test/cli/status-verify.test.ts: two read replicas, whose state and lag status shows.
+  'replicas': { namespace: 'lftest-replicas', releaseName: 'pg', readReplicas: { count: 2 } },
   // test/cli/status-verify.test.ts: a deployment an Argo CD Application manages (no Helm release).
   'argocd': { namespace: 'lftest-argocd', releaseName: 'pg' },
   // test/cli/pitr-restore.test.ts: point-in-time recovery with an object store.
