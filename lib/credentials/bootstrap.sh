@@ -77,22 +77,25 @@ random_password() {
 # generated into a Secret of ours that lacks them, required in a user-managed one.
 extra_keys=${EXTRA_PASSWORD_KEYS:-}
 
-# add_keys <key>...: adds each key, with a new random password, to the existing Secret.
-add_keys() {
+# set_keys <key> <file>...: sets each key of the existing Secret to its file's content, in one merge patch.
+set_keys() {
   printf '{"data":{' >"$work/patch"
   sep=''
-  for key; do
-    printf '%s"%s":"%s"' "$sep" "$key" "$(random_password | base64 | tr -d '\n')" >>"$work/patch"
+  while [ $# -gt 1 ]; do
+    printf '%s"%s":"%s"' "$sep" "$1" "$(base64 <"$2" | tr -d '\n')" >>"$work/patch"
     sep=','
+    shift 2
   done
   printf '}}' >>"$work/patch"
   kubectl patch secret "$SECRET_NAME" -n "$NAMESPACE" --type merge --patch-file "$work/patch" >/dev/null 2>"$work/err" ||
-    fail "$EXIT_API_UNAVAILABLE" "cannot add $* to secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
+    fail "$EXIT_API_UNAVAILABLE" "cannot update secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
   rm -f "$work/patch"
-  log "secret $NAMESPACE/$SECRET_NAME: added $* (generated)"
 }
 
-# pooled_uri: the application's connection string through the pooler, from the user's password in $work/user.
+# The application's connection strings, from the user's password in $work/user: direct, and through the pooler.
+database_uri() {
+  printf 'postgresql://%s:%s@%s:%s/%s%s' "$APP_USER" "$(cat "$work/user")" "$DATABASE_HOST" "$DATABASE_PORT" "$DATABASE_NAME" "${URI_QUERY:-}"
+}
 pooled_uri() {
   printf 'postgresql://%s:%s@%s:%s/%s' "$APP_USER" "$(cat "$work/user")" "$POOLER_HOST" "$POOLER_PORT" "$DATABASE_NAME"
 }
@@ -114,20 +117,33 @@ if exists secret "$SECRET_NAME"; then
       "secret $NAMESPACE/$SECRET_NAME: key '$key' holds a line break (a file with a trailing newline, given to --from-file?): passwords reach libpq through a password file, which cannot hold one." \
       "Fix: set it without, e.g. kubectl -n $NAMESPACE patch secret $SECRET_NAME --type merge -p '{\"stringData\":{\"$key\":\"<$MIN_PASSWORD_LENGTH+ characters, one line>\"}}'"
   done
-  [ -z "$missing" ] || add_keys $missing
-  if [ "$CREDENTIALS_MODE" = generate ] && [ -n "${POOLER_HOST:-}" ]; then
-    secret_value "$POOLED_URI_KEY"
-    if [ ! -s "$work/decoded" ]; then
-      secret_value "$PASSWORD_KEY"
-      cp "$work/decoded" "$work/user"
-      printf '{"data":{"%s":"%s"}}' "$POOLED_URI_KEY" "$(pooled_uri | base64 | tr -d '\n')" >"$work/patch"
-      kubectl patch secret "$SECRET_NAME" -n "$NAMESPACE" --type merge --patch-file "$work/patch" >/dev/null 2>"$work/err" ||
-        fail "$EXIT_API_UNAVAILABLE" "cannot add $POOLED_URI_KEY to secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
-      rm -f "$work/patch"
-      log "secret $NAMESPACE/$SECRET_NAME: added $POOLED_URI_KEY"
+  # Ours (generated): a key this deployment now needs (replicas or the pooler turned on later)
+  # gets a new password, the passwords there stay as they are, and the connection strings follow
+  # the current host, port and TLS (with replicas the primary's Service is another).
+  if [ "$CREDENTIALS_MODE" = generate ]; then
+    changes='' added='' derived=''
+    for key in $missing; do
+      random_password >"$work/key-$key"
+      changes="$changes $key $work/key-$key" added="$added $key"
+    done
+    secret_value "$PASSWORD_KEY"
+    cp "$work/decoded" "$work/user"
+    database_uri >"$work/uri"
+    [ -n "${POOLER_HOST:-}" ] && pooled_uri >"$work/pooled-uri" || rm -f "$work/pooled-uri"
+    for pair in "$URI_KEY:$work/uri" "$POOLED_URI_KEY:$work/pooled-uri"; do
+      key=${pair%%:*} file=${pair#*:}
+      [ -f "$file" ] || continue
+      secret_value "$key"
+      [ "$(cat "$work/decoded")" = "$(cat "$file")" ] || changes="$changes $key $file" derived="$derived $key"
+    done
+    if [ -n "$changes" ]; then
+      set_keys $changes
+      [ -z "$added" ] || log "secret $NAMESPACE/$SECRET_NAME: added$added (generated); the passwords there kept as they are"
+      [ -z "$derived" ] || log "secret $NAMESPACE/$SECRET_NAME: set$derived to the current connection ($DATABASE_HOST:$DATABASE_PORT${POOLER_HOST:+, pooler $POOLER_HOST:$POOLER_PORT})"
+      exit "$EXIT_OK"
     fi
   fi
-  log "secret $NAMESPACE/$SECRET_NAME exists with keys $ADMIN_PASSWORD_KEY and $PASSWORD_KEY${extra_keys:+ and $extra_keys}: kept as it is"
+  log "secret $NAMESPACE/$SECRET_NAME exists with keys $ADMIN_PASSWORD_KEY and $PASSWORD_KEY${extra_keys:+ and$(printf ' %s' $extra_keys)}: kept as it is"
   exit "$EXIT_OK"
 fi
 

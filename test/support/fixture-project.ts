@@ -45,6 +45,9 @@ export const FIXTURE_PROFILES = {
   // test/kube/credentials.test.ts: both credential modes, one after the other in one namespace.
   'credentials-generated': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { generatedPasswordLength: 48 } },
   'credentials-managed': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { existingSecret: 'pg-credentials' } },
+  // test/kube/credentials.test.ts: the same deployment with the pooler and read replicas turned on later.
+  'credentials-pooled': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { generatedPasswordLength: 48 }, pooler: { enabled: true }, readReplicas: { count: 1 } },
+  'credentials-managed-replicas': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { existingSecret: 'pg-credentials' }, readReplicas: { count: 1 } },
 } as const satisfies Record<string, LearnflowPostgresProps>;
 export type FixtureProfile = keyof typeof FIXTURE_PROFILES;
 
