@@ -3,8 +3,12 @@
 // against direct connections, runs interleaved; 4× max_connections clients through each; and a
 // standby's replay lag under a write load.
 import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
 import * as path from 'node:path';
+import { formatRatio } from './measure';
+import { table } from './report';
 import { renderManifests } from '../test/support/dist-job';
 import { Pg, startPostgres } from '../test/support/postgres';
 import { runPoolerAuthJob, startPooler } from '../test/support/pooler';
@@ -17,17 +21,33 @@ export interface PgbenchRun {
   readonly transactions: number;
   readonly ok: boolean;
   readonly error?: string;
+  /** CPU seconds pgbench itself used (its client threads): on this machine they share the cores with the servers. */
+  readonly clientCpuS: number;
 }
+
+/** A select-only run with where the machine's CPU went during it. */
+export interface SelectOnlyRun extends PgbenchRun {
+  /** CPU seconds of the whole machine (every core, /proc/stat) during the run. */
+  readonly machineCpuS: number;
+  /** CPU seconds of the PgBouncer process (0 for direct connections). */
+  readonly poolerCpuS: number;
+}
+
+export type SelectOnlyCase = 'direct' | 'pooled' | 'pooledNoReset';
 
 export interface PoolingResults {
   readonly clients: number;
-  readonly selectOnly: { readonly direct: number[]; readonly pooled: number[] };
+  readonly seconds: number;
+  /** Interleaved runs: direct, through the pooler as rendered, and (a diagnostic, not what ships) without the reset query. */
+  readonly selectOnly: Readonly<Record<SelectOnlyCase, readonly SelectOnlyRun[]>>;
   readonly maxConnections: number;
   readonly overload: { readonly clients: number; readonly expected: number; readonly direct: PgbenchRun; readonly pooled: PgbenchRun };
   readonly lag: { readonly samples: number; readonly medianBytes: number; readonly maxBytes: number; readonly writeTps: number };
 }
 
 const MAX_CONNECTIONS = 20;
+const SELECT_ONLY_SECONDS = 8;
+const CLOCK_TICKS = 100; // USER_HZ: /proc's CPU times are in 1/100 s on Linux
 
 /** Debian's PgBouncer, where scripts/test-tools.sh and test/support/tools.ts find it. */
 function pgbouncerPath(): string {
@@ -37,16 +57,43 @@ function pgbouncerPath(): string {
 }
 const APP_USER = 'learnflow';
 
+/** Busy CPU seconds of the whole machine so far (every core: all but idle and iowait). */
+function machineCpuS(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const ticks = fields.slice(0, 8).map(Number);
+  return (ticks.reduce((a, b) => a + b, 0) - ticks[3] - ticks[4]) / CLOCK_TICKS;
+}
+
+/** CPU seconds (user + system) of the PgBouncer process running `iniFile`; 0 when not found. */
+function poolerCpuS(iniFile: string): number {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!cmdline[0].endsWith('pgbouncer') || !cmdline.includes(iniFile)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return 0;
+}
+
 function pgbench(pg: Pg, port: number, password: string, args: string[]): PgbenchRun {
-  const r = spawnSync(path.join(pg.bindir, 'pgbench'), args, {
+  // `times` prints the shell's and then its children's CPU times: pgbench's own.
+  const r = spawnSync('sh', ['-c', '"$0" "$@"; s=$?; times >&2; exit $s', path.join(pg.bindir, 'pgbench'), ...args], {
     encoding: 'utf8',
     env: { PATH: pg.env().PATH, PGHOST: pg.host, PGPORT: String(port), PGUSER: APP_USER, PGPASSWORD: password, PGDATABASE: 'learnflow', PGSSLMODE: 'disable' },
     maxBuffer: 64 * 2 ** 20,
   });
   const tps = Number(/tps = ([0-9.]+)/.exec(r.stdout)?.[1] ?? 0);
   const transactions = Number(/number of transactions actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-  const error = r.status === 0 ? undefined : (r.stderr.split('\n').find((l) => /too many clients|connection|error/i.test(l)) ?? r.stderr.trim().split('\n').at(-1));
-  return { tps, transactions, ok: r.status === 0 && !/aborted/.test(r.stdout), error };
+  const times = [...r.stderr.matchAll(/^(\d+)m([0-9.]+)s (\d+)m([0-9.]+)s$/gm)].at(-1);
+  const clientCpuS = times ? 60 * Number(times[1]) + Number(times[2]) + 60 * Number(times[3]) + Number(times[4]) : 0;
+  const stderr = r.stderr.replace(/^\d+m[0-9.]+s \d+m[0-9.]+s\n?/gm, '');
+  const error = r.status === 0 ? undefined : (stderr.split('\n').find((l) => /too many clients|connection|error/i.test(l)) ?? stderr.trim().split('\n').at(-1));
+  return { tps, transactions, ok: r.status === 0 && !/aborted/.test(r.stdout), error, clientCpuS };
 }
 
 export async function benchPooling(rounds: number, log: (m: string) => void): Promise<PoolingResults> {
@@ -59,6 +106,11 @@ export async function benchPooling(rounds: number, log: (m: string) => void): Pr
     const job = await runPoolerAuthJob(all, pg, { 'postgres-password': pg.password, 'pooler-password': poolerPassword });
     if (job.code !== 0) throw new Error(`pooler-auth failed: ${job.stderr}`);
     const pooler = await startPooler(all, pg, poolerPassword, pgbouncerPath());
+    // Diagnostic only: the same configuration without the reset after each transaction, which
+    // the rendered one keeps (test/pooling/pgbouncer.test.ts fails without it).
+    const noReset = await startPooler(all, pg, poolerPassword, pgbouncerPath(), {
+      adjustIni: (ini) => ini.replace(/^server_reset_query_always = 1$/m, 'server_reset_query_always = 0'),
+    });
     try {
       log('pooling: pgbench -i');
       const init = spawnSync(path.join(pg.bindir, 'pgbench'), ['-i', '-s', '5', '-q'], {
@@ -66,12 +118,19 @@ export async function benchPooling(rounds: number, log: (m: string) => void): Pr
       });
       if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
       const clients = 8;
-      const selectOnly = { direct: [] as number[], pooled: [] as number[] };
+      const selectOnly: Record<SelectOnlyCase, SelectOnlyRun[]> = { direct: [], pooled: [], pooledNoReset: [] };
+      const ports: Record<SelectOnlyCase, { port: number; ini?: string }> = {
+        direct: { port: pg.port }, pooled: { port: pooler.port, ini: pooler.iniFile }, pooledNoReset: { port: noReset.port, ini: noReset.iniFile },
+      };
+      const args = ['-S', '-n', '-c', String(clients), '-j', '2', '-T', String(SELECT_ONLY_SECONDS)];
       for (let i = 0; i < rounds; i++) {
-        log(`pooling: select-only, 8 clients, round ${i + 1}/${rounds}`);
-        const args = ['-S', '-n', '-c', String(clients), '-j', '2', '-T', '8'];
-        selectOnly.direct.push(pgbench(pg, pg.port, appPassword, args).tps);
-        selectOnly.pooled.push(pgbench(pg, pooler.port, appPassword, args).tps);
+        log(`pooling: select-only, ${clients} clients, round ${i + 1}/${rounds}`);
+        for (const which of Object.keys(ports) as SelectOnlyCase[]) {
+          const { port, ini } = ports[which];
+          const [machine0, pooler0] = [machineCpuS(), ini ? poolerCpuS(ini) : 0];
+          const run = pgbench(pg, port, appPassword, args);
+          selectOnly[which].push({ ...run, machineCpuS: machineCpuS() - machine0, poolerCpuS: ini ? poolerCpuS(ini) - pooler0 : 0 });
+        }
       }
       log(`pooling: ${4 * MAX_CONNECTIONS} clients`);
       const overloadClients = 4 * MAX_CONNECTIONS;
@@ -80,8 +139,9 @@ export async function benchPooling(rounds: number, log: (m: string) => void): Pr
       const direct = pgbench(pg, pg.port, appPassword, overloadArgs);
       const pooled = pgbench(pg, pooler.port, appPassword, overloadArgs);
       const lag = await benchLag(log);
-      return { clients, selectOnly, maxConnections: MAX_CONNECTIONS, overload: { clients: overloadClients, expected: overloadClients * perClient, direct, pooled }, lag };
+      return { clients, seconds: SELECT_ONLY_SECONDS, selectOnly, maxConnections: MAX_CONNECTIONS, overload: { clients: overloadClients, expected: overloadClients * perClient, direct, pooled }, lag };
     } finally {
+      await noReset.stop();
       await pooler.stop();
     }
   } finally {
@@ -123,4 +183,61 @@ async function benchLag(log: (m: string) => void): Promise<PoolingResults['lag']
   } finally {
     await primary.stop();
   }
+}
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const LABELS: Record<SelectOnlyCase, string> = {
+  direct: 'direct connections',
+  pooled: 'through the pooler, as rendered',
+  pooledNoReset: 'through the pooler without the reset (diagnostic)',
+};
+
+/** Median select-only throughput of `which` over direct connections'. */
+export function poolingRatio(p: PoolingResults, which: SelectOnlyCase): number {
+  return median(p.selectOnly[which].map((r) => r.tps)) / median(p.selectOnly.direct.map((r) => r.tps));
+}
+
+/** CPU milliseconds per 1,000 transactions over the runs of a case. */
+function cpuPerThousand(runs: readonly SelectOnlyRun[], cpu: (r: SelectOnlyRun) => number): string {
+  const transactions = runs.reduce((a, r) => a + r.transactions, 0);
+  return transactions ? ((1000 * 1000 * runs.reduce((a, r) => a + cpu(r), 0)) / transactions).toFixed(0) : '-';
+}
+
+export function poolingSection(p: PoolingResults | undefined): string {
+  if (!p) return 'Not measured (`--skip-pooling`).';
+  const cases = Object.keys(LABELS) as SelectOnlyCase[];
+  const rows = cases.map((which) => {
+    const runs = p.selectOnly[which];
+    return [
+      LABELS[which],
+      runs.map((r) => r.tps.toFixed(0)).join(', '),
+      median(runs.map((r) => r.tps)).toFixed(0),
+      which === 'direct' ? '1.00×' : formatRatio(poolingRatio(p, which)),
+      cpuPerThousand(runs, (r) => r.clientCpuS),
+      which === 'direct' ? '-' : cpuPerThousand(runs, (r) => r.poolerCpuS),
+      cpuPerThousand(runs, (r) => r.machineCpuS - r.clientCpuS - r.poolerCpuS),
+      `${(100 * median(runs.map((r) => r.machineCpuS / (cpus().length * p.seconds)))).toFixed(0)} %`,
+    ];
+  });
+  return `PgBouncer (Debian's) with the pgbouncer.ini the synth renders (\`pooler.defaultPoolSize: 8\`), PostgreSQL with
+max_connections ${p.maxConnections}, \`pgbench -S -n -c ${p.clients} -j 2 -T ${p.seconds}\` (select-only, scale 5), the three cases
+interleaved in each round. CPU in milliseconds per 1,000 transactions: pgbench's own (its \`times\`), PgBouncer's
+(\`/proc/<pid>/stat\`), and the rest of the machine's (\`/proc/stat\`: PostgreSQL, and anything else running).
+
+${table(['', 'tps, each run', 'median', 'of direct', 'pgbench CPU', 'PgBouncer CPU', 'PostgreSQL and rest', 'machine busy'], rows)}
+
+Everything shares ${cpus().length} cores here, and a select-only transaction is so cheap that the cores are the limit: the
+pooler's CPU per transaction (the protocol, and with \`server_reset_query_always = 1\` a \`DISCARD ALL\` on the
+server after every transaction, so that no client's session state reaches the next) is taken from PostgreSQL and
+pgbench, and the extra network hop adds latency to every transaction. Without the reset (a diagnostic: in transaction
+pooling it would hand one client's \`SET\`s, temporary tables and prepared statements to the next, which
+test/pooling/pgbouncer.test.ts shows) the pooler reaches the ratio of the third row. The rendered configuration
+keeps the reset.
+
+${p.overload.clients} clients, 50 select-only transactions each: through the pooler ${p.overload.pooled.transactions} of
+${p.overload.expected} completed (${p.overload.pooled.tps.toFixed(0)} tps); direct: ${p.overload.direct.ok ? 'completed' : `failed (${p.overload.direct.error})`}.
+
+A standby from \`pg_basebackup\` streaming (asynchronous, the settings the values render) while \`pgbench\` writes
+(TPC-B, 4 clients, 15 s, ${p.lag.writeTps.toFixed(0)} tps): replay lag sampled ${p.lag.samples} times on the primary,
+median ${p.lag.medianBytes} bytes, at most ${p.lag.maxBytes} bytes of WAL (verification allows 16 MiB by default).`;
 }

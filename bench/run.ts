@@ -3,7 +3,7 @@
 // migrations, the migration runner against plain psql and dbmate, and the test suite's wall
 // time, all in one run; prints the tables and writes BENCHMARKS.md.
 //
-//   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling] [-- --pitr-scale N]
+//   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling | --only-pooling] [-- --pitr-scale N]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { Command, Sample, formatMs, formatRatio, sampleInterleaved, timeCommand 
 import { LintCase, RELEASED_COUNT, benchLint } from './lint';
 import { RunnerCase, Tool, benchMigrations } from './migrations';
 import { PitrResults, benchPitr } from './pitr';
-import { PoolingResults, benchPooling } from './pooling';
+import { PoolingResults, benchPooling, poolingRatio, poolingSection } from './pooling';
 import { ProfileShare, phaseTimings, precompile, profileByOwner, stairs } from './profile';
 import { APP_COMMAND, appProject, minimalProject, outputOnlyProject } from './projects';
 import { Machine, Target, loadAverage, machine, table, verdict } from './report';
@@ -31,6 +31,8 @@ interface Options {
   readonly skipTests: boolean;
   readonly skipPitr: boolean;
   readonly skipPooling: boolean;
+  /** Only the pooling and replicas part, printed (BENCHMARKS.md untouched). */
+  readonly onlyPooling: boolean;
   /** pgbench scale of the point-in-time recovery case (about 15 MB each; 75 is just over 1 GB). */
   readonly pitrScale: number;
   readonly output: string;
@@ -41,16 +43,18 @@ function parseOptions(argv: readonly string[]): Options {
   let skipTests = false;
   let skipPitr = false;
   let skipPooling = false;
+  let onlyPooling = false;
   let pitrScale = 75;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--runs' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) runs = Number(argv[++i]);
     else if (argv[i] === '--skip-tests') skipTests = true;
     else if (argv[i] === '--skip-pitr') skipPitr = true;
     else if (argv[i] === '--skip-pooling') skipPooling = true;
+    else if (argv[i] === '--only-pooling') onlyPooling = true;
     else if (argv[i] === '--pitr-scale' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) pitrScale = Number(argv[++i]);
-    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling] [-- --pitr-scale N])`);
+    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling | --only-pooling] [-- --pitr-scale N])`);
   }
-  return { runs, skipTests, skipPitr, skipPooling, pitrScale, output: path.join(ROOT, 'BENCHMARKS.md') };
+  return { runs, skipTests, skipPitr, skipPooling, onlyPooling, pitrScale, output: path.join(ROOT, 'BENCHMARKS.md') };
 }
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
@@ -79,6 +83,12 @@ interface TestSuite {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (options.onlyPooling) {
+    const pooling = await benchPooling(3, log);
+    const targets = poolingTargets(pooling);
+    process.stdout.write(`${table(['Target', 'Measured', 'Result'], targets.map((t) => [t.what, t.measured, `**${verdict(t.pass)}**`]))}\n\n${poolingSection(pooling)}\n`);
+    return;
+  }
   const started = Date.now();
   const info = machine();
   const work = mkdtempSync(path.join(tmpdir(), 'learnflow-bench-'));
@@ -528,10 +538,8 @@ main().catch((error) => {
   process.exitCode = 1;
 });
 
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 function poolingTargets(p: PoolingResults | undefined): Target[] {
-  const ratioPooled = p ? median(p.selectOnly.pooled) / median(p.selectOnly.direct) : undefined;
+  const ratioPooled = p ? poolingRatio(p, 'pooled') : undefined;
   return [
     { ...target('select-only through the pooler at 8 clients ≥ 0.8× direct connections', 1 / 0.8, ratioPooled ? 1 / ratioPooled : undefined), goal: '≥ 0.80×', measured: ratioPooled === undefined ? 'not measured' : `${formatRatio(ratioPooled)} of direct` },
     {
@@ -541,30 +549,4 @@ function poolingTargets(p: PoolingResults | undefined): Target[] {
       pass: !!p && p.overload.pooled.ok && p.overload.pooled.transactions === p.overload.expected && !p.overload.direct.ok,
     },
   ];
-}
-
-function poolingSection(p: PoolingResults | undefined): string {
-  if (!p) return 'Not measured (`--skip-pooling`).';
-  const tps = (xs: readonly number[]) => xs.map((x) => x.toFixed(0)).join(', ');
-  return `PgBouncer (Debian's) with the pgbouncer.ini the synth renders (\`pooler.defaultPoolSize: 8\`), PostgreSQL with
-max_connections ${p.maxConnections}, \`pgbench -S -n -c ${p.clients} -j 2 -T 8\` (select-only, scale 5), the two runs interleaved.
-
-${table(['', 'tps, each run', 'median'], [
-    ['direct connections', tps(p.selectOnly.direct), median(p.selectOnly.direct).toFixed(0)],
-    ['through the pooler', tps(p.selectOnly.pooled), median(p.selectOnly.pooled).toFixed(0)],
-    ['ratio', '', formatRatio(median(p.selectOnly.pooled) / median(p.selectOnly.direct))],
-  ])}
-
-On this machine every client, PgBouncer and PostgreSQL share two cores: the pooler's own CPU per query
-(parsing the protocol, and the \`DISCARD ALL\` that \`server_reset_query_always\` sends after each transaction so
-that no client's session state reaches the next) comes out of PostgreSQL's share, and a select-only query is
-so cheap that this is the whole cost. The 0.8× target assumes a pooler with cores of its own; the rendered
-configuration keeps the reset, which the tests require.
-
-${p.overload.clients} clients, 50 select-only transactions each: through the pooler ${p.overload.pooled.transactions} of
-${p.overload.expected} completed (${p.overload.pooled.tps.toFixed(0)} tps); direct: ${p.overload.direct.ok ? 'completed' : `failed (${p.overload.direct.error})`}.
-
-A standby from \`pg_basebackup\` streaming (asynchronous, the settings the values render) while \`pgbench\` writes
-(TPC-B, 4 clients, 15 s, ${p.lag.writeTps.toFixed(0)} tps): replay lag sampled ${p.lag.samples} times on the primary,
-median ${p.lag.medianBytes} bytes, at most ${p.lag.maxBytes} bytes of WAL (verification allows 16 MiB by default).`;
 }

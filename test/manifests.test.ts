@@ -150,6 +150,18 @@ describe.each(CASES)('%s', (_name, render, props) => {
     expect(egressOf(poolerPods)).toEqual([dnsAndDatabase]);
   });
 
+  it('points the pooler\'s Service at the pooler\'s pods alone: no Job pod (its setup Job\'s included) can become an endpoint', () => {
+    const service = all.find((m) => m.kind === 'Service' && m.metadata.labels?.['app.kubernetes.io/component'] === 'pooler');
+    if (!config.pooler) {
+      expect(service).toBeUndefined();
+      return;
+    }
+    const selector = service!.spec.selector as Record<string, string>;
+    const templates = all.filter((m) => podSpecOf(m)).map((m) => ({ kind: m.kind, labels: (m.kind === 'CronJob' ? m.spec.jobTemplate.spec.template : m.spec.template).metadata.labels as Record<string, string> }));
+    const selected = templates.filter((t) => Object.entries(selector).every(([k, v]) => t.labels[k] === v));
+    expect(selected.map((t) => t.kind)).toEqual(['Deployment']);
+  });
+
   it('denies all ingress and egress to every pod of the namespace, besides what the rules allow', () => {
     const deny = all.filter((m) => m.kind === 'NetworkPolicy' && Object.keys(m.spec.podSelector).length === 0);
     expect(deny.map((m) => m.spec)).toEqual([{ podSelector: {}, policyTypes: ['Ingress', 'Egress'] }]);

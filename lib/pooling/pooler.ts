@@ -155,7 +155,9 @@ export class Pooler extends Construct {
       name: resourceName(releaseName, 'pooler-auth'),
       namespace,
       releaseName,
-      component: 'pooler',
+      // A component of its own: the pooler's Service and policies select component `pooler`,
+      // and a running Job pod must never become one of the Service's endpoints.
+      component: 'pooler-auth',
       backoffLimit: 6,
       podLabels: { [DATABASE_CLIENT_LABEL]: 'true' },
       failJobOnExitCodes: failJobOnExitCodes(POOLER_AUTH),

@@ -14,6 +14,8 @@ import { Pg, asServerUser } from './postgres';
 
 export interface RunningPooler {
   readonly port: number;
+  /** The configuration file PgBouncer runs with here (its paths mapped). */
+  readonly iniFile: string;
   /** The rendered pgbouncer.ini as PgBouncer ran it here. */
   readonly ini: string;
   readonly log: () => string;
@@ -43,11 +45,16 @@ export async function runPoolerAuthJob(all: readonly Manifest[], pg: Pg, secret:
   }
 }
 
+export interface PoolerOptions {
+  /** Changes the rendered pgbouncer.ini before PgBouncer reads it: for diagnostics only (the bench), never a test of what ships. */
+  readonly adjustIni?: (ini: string) => string;
+}
+
 /**
  * Starts PgBouncer with the rendered Deployment's configuration, in front of `pg`. The pod's
  * init container writes the auth_file from `poolerPassword`. `bin`: PgBouncer (toolPath('pgbouncer')).
  */
-export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPassword: string, bin: string): Promise<RunningPooler> {
+export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPassword: string, bin: string, options: PoolerOptions = {}): Promise<RunningPooler> {
   const deployment = find(all, 'Deployment', '-pooler');
   const spec = deployment.spec.template.spec;
   const main = spec.containers[0];
@@ -71,7 +78,7 @@ export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPasswo
     .replace(/^listen_addr = .*$/m, 'listen_addr = 127.0.0.1')
     .replace(/^listen_port = .*$/m, `listen_port = ${port}`);
   const iniFile = path.join(dir, 'pgbouncer.ini');
-  writeFileSync(iniFile, ini);
+  writeFileSync(iniFile, options.adjustIni ? options.adjustIni(ini) : ini);
   const server = asServerUser();
   if (server) for (const p of [dir, ...walk(dir)]) chownSync(p, server.uid, server.gid);
 
@@ -92,6 +99,7 @@ export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPasswo
   void logFile;
   return {
     port,
+    iniFile,
     ini: rendered,
     log,
     stop: async () => {
