@@ -45,7 +45,8 @@ export interface PoolingResults {
   readonly lag: { readonly samples: number; readonly medianBytes: number; readonly maxBytes: number; readonly writeTps: number };
 }
 
-const MAX_CONNECTIONS = 20;
+/** Room for both poolers' server connections (8 each, kept open between runs) and 8 direct clients at once. */
+const MAX_CONNECTIONS = 40;
 const SELECT_ONLY_SECONDS = 8;
 const CLOCK_TICKS = 100; // USER_HZ: /proc's CPU times are in 1/100 s on Linux
 

@@ -3,7 +3,7 @@
 // the lookup role on a real PostgreSQL as the superuser, and Debian's PgBouncer runs the rendered
 // pgbouncer.ini with only the pod's paths and the database's address mapped onto this machine.
 import { ChildProcess, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Manifest } from './dist';
@@ -76,7 +76,9 @@ export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPasswo
   const ini = onMount(rendered)
     .replace(/^(\S+ = host=)\S+ port=\d+/m, `$1${pg.host} port=${pg.port}`)
     .replace(/^listen_addr = .*$/m, 'listen_addr = 127.0.0.1')
-    .replace(/^listen_port = .*$/m, `listen_port = ${port}`);
+    .replace(/^listen_port = .*$/m, `listen_port = ${port}`)
+    // Here only: PgBouncer's own pid, to stop it (as root it runs under runuser, which does not pass signals on).
+    .replace(/^\[pgbouncer\]$/m, `[pgbouncer]\npidfile = ${path.join(dir, 'pgbouncer.pid')}`);
   const iniFile = path.join(dir, 'pgbouncer.ini');
   writeFileSync(iniFile, options.adjustIni ? options.adjustIni(ini) : ini);
   const server = asServerUser();
@@ -103,12 +105,22 @@ export async function startPooler(all: readonly Manifest[], pg: Pg, poolerPasswo
     ini: rendered,
     log,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGINT');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      const pidFile = path.join(dir, 'pgbouncer.pid');
+      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;
+      const alive = () => {
+        if (pid === undefined) return child.exitCode === null;
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      const signal = (name: NodeJS.Signals) => (pid === undefined ? child.kill(name) : alive() && process.kill(pid, name));
+      signal('SIGINT');
+      for (const deadline = Date.now() + 5000; alive() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
+      if (alive()) signal('SIGKILL');
+      if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };
