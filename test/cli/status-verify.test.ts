@@ -22,6 +22,14 @@ const DIST_DIR = () => path.join(fixtureProject(), 'dist', T.profile);
 const [FIRST, LAST] = [FIXTURE_VERSIONS[0], FIXTURE_VERSIONS.at(-1)!];
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** `status --profile <profile> --json`: exit 0, nothing on stderr, one JSON object. */
+async function statusJson(profile: string, env: CliEnv): Promise<DeploymentStatus> {
+  const r = await cli(['status', '--profile', profile, '--json'], env);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout);
+}
+
 describeWithTools('learnflow-postgres status and verify from real objects and a real Helm release', ['helm'], () => {
   let kube: Kube;
   let scratch: CliCluster['scratch'];
@@ -29,12 +37,7 @@ describeWithTools('learnflow-postgres status and verify from real objects and a 
   let env: CliEnv;
   useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
-  const status = async (): Promise<DeploymentStatus> => {
-    const r = await cli(['status', ...PROFILE, '--json'], env);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe('');
-    return JSON.parse(r.stdout);
-  };
+  const status = () => statusJson(T.profile, env);
 
   /** Deletes a Job of dist/ and applies dist/ again: a fresh Job with no status, as after a new sync. */
   const recreate = async (name: string) => {
@@ -256,12 +259,7 @@ describeWithTools('learnflow-postgres status and verify of a deployment with rea
   let env: CliEnv;
   useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
-  const status = async (): Promise<DeploymentStatus> => {
-    const r = await cli(['status', '--profile', R.profile, '--json'], env);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe('');
-    return JSON.parse(r.stdout);
-  };
+  const status = () => statusJson(R.profile, env);
 
   /** A fresh verification Job from dist/, its pod terminated with `exitCode` and the lines verify.sh writes to its termination message. */
   const verificationRun = async (exitCode: number, message: string) => {
