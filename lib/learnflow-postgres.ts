@@ -15,7 +15,7 @@ import { RestoreTemplate, dumpCommand, DUMP_DIR } from './backup/backup';
 import { BACKUP } from './backup/script-contracts';
 import { BASEBACKUP_COMMAND, BASEBACKUP_FAIL_JOB_ON, BackupCronJob, BackupStorage, KEEP_DATA_ANNOTATIONS, PitrRestoreTemplate, baseBackupEnvironment } from './pitr/backups';
 import { offsiteSettings } from './pitr/chart-values';
-import { CREDENTIAL_KEYS } from './credentials/keys';
+import { CREDENTIAL_KEYS, passwordKeys } from './credentials/keys';
 import { libpqVariables } from './database-client';
 import { failJobOnExitCodes } from './script-contract';
 import { VerificationJob } from './verification/verification-job';
@@ -79,10 +79,8 @@ export class LearnflowPostgresChart extends Chart {
       database: endpoint,
       ...props.credentials,
       image: imageName(images.kubectl),
-      extraPasswordKeys: [
-        ...(this.config.readReplicas ? [CREDENTIAL_KEYS.replicationPassword] : []),
-        ...(this.config.pooler ? [CREDENTIAL_KEYS.poolerPassword] : []),
-      ],
+      // Besides the two every Secret holds.
+      extraPasswordKeys: passwordKeys(this.config).slice(2),
       pooler: poolerService,
       postgresqlMajor: targetMajor(this.config),
     });
