@@ -3,7 +3,7 @@
 // migrations, the migration runner against plain psql and dbmate, and the test suite's wall
 // time, all in one run; prints the tables and writes BENCHMARKS.md.
 //
-//   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --pitr-scale N]
+//   npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling | --only-pooling] [-- --pitr-scale N]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { Command, Sample, formatMs, formatRatio, sampleInterleaved, timeCommand 
 import { LintCase, RELEASED_COUNT, benchLint } from './lint';
 import { RunnerCase, Tool, benchMigrations } from './migrations';
 import { PitrResults, benchPitr } from './pitr';
+import { PoolingResults, benchPooling, poolingRatio, poolingSection } from './pooling';
 import { ProfileShare, phaseTimings, precompile, profileByOwner, stairs } from './profile';
 import { APP_COMMAND, appProject, minimalProject, outputOnlyProject } from './projects';
 import { Machine, Target, loadAverage, machine, table, verdict } from './report';
@@ -29,6 +30,9 @@ interface Options {
   readonly runs: number;
   readonly skipTests: boolean;
   readonly skipPitr: boolean;
+  readonly skipPooling: boolean;
+  /** Only the pooling and replicas part, printed (BENCHMARKS.md untouched). */
+  readonly onlyPooling: boolean;
   /** pgbench scale of the point-in-time recovery case (about 15 MB each; 75 is just over 1 GB). */
   readonly pitrScale: number;
   readonly output: string;
@@ -38,15 +42,19 @@ function parseOptions(argv: readonly string[]): Options {
   let runs = 7;
   let skipTests = false;
   let skipPitr = false;
+  let skipPooling = false;
+  let onlyPooling = false;
   let pitrScale = 75;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--runs' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) runs = Number(argv[++i]);
     else if (argv[i] === '--skip-tests') skipTests = true;
     else if (argv[i] === '--skip-pitr') skipPitr = true;
+    else if (argv[i] === '--skip-pooling') skipPooling = true;
+    else if (argv[i] === '--only-pooling') onlyPooling = true;
     else if (argv[i] === '--pitr-scale' && /^[1-9][0-9]*$/.test(argv[i + 1] ?? '')) pitrScale = Number(argv[++i]);
-    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --pitr-scale N])`);
+    else throw new Error(`unknown argument '${argv[i]}' (usage: npm run bench [-- --runs N] [-- --skip-tests] [-- --skip-pitr] [-- --skip-pooling | --only-pooling] [-- --pitr-scale N])`);
   }
-  return { runs, skipTests, skipPitr, pitrScale, output: path.join(ROOT, 'BENCHMARKS.md') };
+  return { runs, skipTests, skipPitr, skipPooling, onlyPooling, pitrScale, output: path.join(ROOT, 'BENCHMARKS.md') };
 }
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
@@ -80,6 +88,12 @@ const SUITE_TARGET_SECONDS = 150;
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (options.onlyPooling) {
+    const pooling = await benchPooling(3, log);
+    const targets = poolingTargets(pooling);
+    process.stdout.write(`${table(['Target', 'Measured', 'Result'], targets.map((t) => [t.what, t.measured, `**${verdict(t.pass)}**`]))}\n\n${poolingSection(pooling)}\n`);
+    return;
+  }
   const started = Date.now();
   const info = machine();
   const work = mkdtempSync(path.join(tmpdir(), 'learnflow-bench-'));
@@ -136,9 +150,11 @@ async function main(): Promise<void> {
     }
 
     const pitr = options.skipPitr ? undefined : await benchPitr(work, 3, options.pitrScale);
+    const pooling = options.skipPooling ? undefined : await benchPooling(3, log);
     const tests = options.skipTests ? undefined : runTestSuite();
     const markdown = render({
       pitr,
+      pooling,
       info,
       loadAtEnd: loadAverage(),
       postgresVersion,
@@ -251,6 +267,7 @@ interface RenderInput {
   readonly runner: RunnerCase[];
   readonly tests: TestSuite | undefined;
   readonly pitr: PitrResults | undefined;
+  readonly pooling: PoolingResults | undefined;
   /** Why the synth with the generated migrations failed, if it did. */
   readonly smallSynthError: string | undefined;
   readonly options: Options;
@@ -322,7 +339,7 @@ function render(input: RenderInput): string {
           target(`${c.label}: runner no slower than dbmate`, 1, runnerRatio(c, 'dbmate')),
         ]),
   ];
-  targets.push(...pitrTargets(input.pitr));
+  targets.push(...pitrTargets(input.pitr), ...poolingTargets(input.pooling));
   if (input.tests) targets.push(target(`the whole suite (\`npx vitest run\`) ≤ ${SUITE_TARGET_SECONDS} s wall time`, SUITE_TARGET_SECONDS, input.tests.seconds, 's'));
   const targetTable = table(['Target', 'Measured', 'Result'], targets.map((t) => [t.what, t.measured, `**${verdict(t.pass)}**`]));
 
@@ -426,6 +443,10 @@ ${runnerTable}
 ### Point-in-time recovery
 
 ${pitrSection(input.pitr)}
+
+### Pooling and replicas
+
+${poolingSection(input.pooling)}
 
 ### Test suite
 
@@ -551,3 +572,16 @@ main().catch((error) => {
   process.stderr.write(`bench: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
   process.exitCode = 1;
 });
+
+function poolingTargets(p: PoolingResults | undefined): Target[] {
+  const ratioPooled = p ? poolingRatio(p, 'pooled') : undefined;
+  return [
+    { ...target('select-only through the pooler at 8 clients ≥ 0.8× direct connections', 1 / 0.8, ratioPooled ? 1 / ratioPooled : undefined), goal: '≥ 0.80×', measured: ratioPooled === undefined ? 'not measured' : `${formatRatio(ratioPooled)} of direct` },
+    {
+      what: `${p?.overload.clients ?? 80} clients (4× max_connections): the pooler completes every transaction, direct connections fail`,
+      goal: 'pooled all, direct fails',
+      measured: p ? `pooled ${p.overload.pooled.transactions}/${p.overload.expected}; direct ${p.overload.direct.ok ? 'completed' : 'failed'}` : 'not measured',
+      pass: !!p && p.overload.pooled.ok && p.overload.pooled.transactions === p.overload.expected && !p.overload.direct.ok,
+    },
+  ];
+}

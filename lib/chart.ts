@@ -83,9 +83,9 @@ export function chartSecretNames(releaseName: string): { readonly name: string; 
   ];
 }
 
-/** Names and labels of what the chart creates for a standalone release. */
+/** Names and labels of what the chart creates for a release, standalone or with read replicas. */
 export interface ChartObjects {
-  /** ClusterIP (or LoadBalancer) Service, also the StatefulSet's name. */
+  /** The primary's ClusterIP (or LoadBalancer) Service, also its StatefulSet's name. */
   readonly service: string;
   readonly headlessService: string;
   readonly statefulSet: string;
@@ -94,20 +94,46 @@ export interface ChartObjects {
   readonly dataClaim: string;
   /** Labels on the primary pod, for selectors and `kubectl wait -l`. */
   readonly podLabels: Readonly<Record<string, string>>;
+  /** Labels every database pod of the release has, the primary's and the replicas'. */
+  readonly databasePodLabels: Readonly<Record<string, string>>;
+  /** With read replicas (`architecture: replication`): their Services, StatefulSet and pods. */
+  readonly read?: {
+    readonly service: string;
+    readonly headlessService: string;
+    readonly statefulSet: string;
+    /** `<statefulSet>-0`, `-1`, ... */
+    readonly pods: readonly string[];
+    readonly podLabels: Readonly<Record<string, string>>;
+  };
 }
 
-export function chartObjects(releaseName: string): ChartObjects {
+/**
+ * The chart's names (templates/_helpers.tpl): with `architecture: replication` the primary's
+ * objects are `<fullname>-primary` (primary.name) and the replicas' `<fullname>-read`
+ * (readReplicas.name); standalone, the primary's are `<fullname>`.
+ */
+export function chartObjects(releaseName: string, readReplicas = 0): ChartObjects {
   const fullname = chartFullname(releaseName);
+  const name = (suffix: string) => `${fullname}-${suffix}`.slice(0, 63).replace(/-+$/, '');
+  const primary = readReplicas > 0 ? name('primary') : fullname;
+  const databasePodLabels = { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': releaseName };
+  const read = name('read');
   return {
-    service: fullname,
-    headlessService: `${fullname}-hl`.slice(0, 63),
-    statefulSet: fullname,
-    pod: `${fullname}-0`,
-    dataClaim: `data-${fullname}-0`,
-    podLabels: {
-      'app.kubernetes.io/name': 'postgresql',
-      'app.kubernetes.io/instance': releaseName,
-      'app.kubernetes.io/component': 'primary',
-    },
+    service: primary,
+    headlessService: `${primary}-hl`.slice(0, 63).replace(/-+$/, ''),
+    statefulSet: primary,
+    pod: `${primary}-0`,
+    dataClaim: `data-${primary}-0`,
+    podLabels: { ...databasePodLabels, 'app.kubernetes.io/component': 'primary' },
+    databasePodLabels,
+    ...(readReplicas > 0 ? {
+      read: {
+        service: read,
+        headlessService: `${read}-hl`.slice(0, 63).replace(/-+$/, ''),
+        statefulSet: read,
+        pods: Array.from({ length: readReplicas }, (_, i) => `${read}-${i}`),
+        podLabels: { ...databasePodLabels, 'app.kubernetes.io/component': 'read' },
+      },
+    } : {}),
   };
 }

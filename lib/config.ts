@@ -7,6 +7,7 @@ import { DEFAULT_KUBECTL_IMAGE } from './images';
 import { DEFAULT_KUBERNETES_VERSION, KubernetesVersion } from './kubernetes';
 import { RUNNER } from './migrations/runner-contract';
 import { ObjectStoreProps, PITR_DEFAULTS, PitrProps } from './pitr/props';
+import { PoolerConfig, PoolerProps, ReadReplicasConfig, ReadReplicasProps, resolvePooler, resolveReadReplicas } from './pooling/props';
 
 /** The usual storage class of each platform. */
 export const STORAGE_CLASS_PRESETS = {
@@ -187,6 +188,10 @@ export interface LearnflowPostgresProps {
   readonly objectStore?: ObjectStoreProps;
   /** Renders an Argo CD Application for this deployment. @default none: no Application */
   readonly argocd?: ArgoCdProps;
+  /** PgBouncer in front of the primary. @default off */
+  readonly pooler?: PoolerProps;
+  /** Streaming read replicas (the chart's replication architecture). @default none: standalone */
+  readonly readReplicas?: ReadReplicasProps;
 }
 
 /** Every prop with its default applied: what the renderers read. */
@@ -229,6 +234,10 @@ export interface DeploymentConfig {
     readonly bucket: string; readonly prefix: string; readonly provider: string; readonly endpoint?: string; readonly region?: string;
     readonly secretName: string; readonly uploadIntervalSeconds: number; readonly keep: number; readonly image: ImageProps;
   };
+  /** Present when the pooler is enabled. */
+  readonly pooler?: PoolerConfig;
+  /** Present when there are read replicas. */
+  readonly readReplicas?: ReadReplicasConfig;
 }
 
 /** The runner's defaults, from its contract (lib/migrations/runner-contract.ts). */
@@ -314,5 +323,7 @@ export function resolveConfig(props: LearnflowPostgresProps): DeploymentConfig {
         image: props.objectStore.image ?? {},
       },
     } : {}),
+    pooler: resolvePooler(props.pooler),
+    readReplicas: resolveReadReplicas(props.readReplicas),
   };
 }

@@ -34,7 +34,7 @@ export interface DatabaseEndpoint {
 }
 
 export function databaseEndpoint(config: DeploymentConfig): DatabaseEndpoint {
-  const objects = chartObjects(config.releaseName);
+  const objects = chartObjects(config.releaseName, config.readReplicas?.count ?? 0);
   return {
     namespace: config.namespace,
     releaseName: config.releaseName,
@@ -96,6 +96,8 @@ export interface DatabaseLoginProps {
   readonly password: { readonly secret: kplus.ISecret; readonly key: string };
   /** Image of the init container, with `sh` and `sed`: the Job's own. */
   readonly image: string;
+  /** More hosts the same login is for, on any port (the read replicas a Job checks). @default none */
+  readonly extraHosts?: readonly string[];
 }
 
 /** What a pod needs to log in: its volumes, the Job container's mounts and variables, the init container. */
@@ -144,6 +146,7 @@ export function databaseLogin(scope: Construct, id: string, props: DatabaseLogin
         ...libpqVariables(props.connection),
         PASSWORD_FILE,
         PGPASSFILE: passfile,
+        ...(props.extraHosts?.length ? { PASSFILE_EXTRA_HOSTS: props.extraHosts.join(' ') } : {}),
       }),
       volumeMounts: [
         { path: LOGIN_PATHS.keyDir, volume: secret, readOnly: true },

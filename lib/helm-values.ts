@@ -18,9 +18,12 @@ export interface BitnamiPostgresqlValues {
     username: string;
     database: string;
     existingSecret: string;
-    secretKeys: { adminPasswordKey: string; userPasswordKey: string };
+    secretKeys: { adminPasswordKey: string; userPasswordKey: string; replicationPasswordKey?: string };
+    replicationUsername?: string;
   };
-  architecture: 'standalone';
+  architecture: 'standalone' | 'replication';
+  replication?: ReturnType<typeof replicationValues>['replication'];
+  readReplicas?: ReturnType<typeof replicationValues>['readReplicas'];
   containerPorts: { postgresql: number };
   tls: {
     enabled: boolean;
@@ -64,9 +67,15 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
       username: config.appUser,
       database: config.databaseName,
       existingSecret: secretName,
-      secretKeys: { adminPasswordKey: CREDENTIAL_KEYS.adminPassword, userPasswordKey: CREDENTIAL_KEYS.password },
+      secretKeys: {
+        adminPasswordKey: CREDENTIAL_KEYS.adminPassword,
+        userPasswordKey: CREDENTIAL_KEYS.password,
+        ...(config.readReplicas ? { replicationPasswordKey: CREDENTIAL_KEYS.replicationPassword } : {}),
+      },
+      ...(config.readReplicas ? { replicationUsername: REPLICATION_USER } : {}),
     },
-    architecture: 'standalone',
+    architecture: config.readReplicas ? 'replication' : 'standalone',
+    ...(config.readReplicas ? replicationValues(config, config.readReplicas) : {}),
     containerPorts: { postgresql: CONTAINER_PORT },
     tls: config.tls.enabled
       ? config.tls.certificatesSecret
@@ -97,6 +106,35 @@ export function renderHelmValues(config: DeploymentConfig, secretName: string): 
     // Only what the chart renders: the os-shell image runs only to copy TLS certificates (the
     // volume-permissions container and the metrics exporter are off, so their images are unused).
     ...(config.tls.enabled ? { volumePermissions: { image: images.osShell } } : {}),
+  };
+}
+
+/** The replication user the chart creates and the replicas stream as. */
+export const REPLICATION_USER = 'repl_user';
+/**
+ * The `application_name` every replica streams under (the chart gives all of them the same one):
+ * what `synchronous_standby_names` names.
+ */
+export const REPLICATION_APPLICATION_NAME = 'learnflow_replica';
+
+/**
+ * The chart's replication architecture: `readReplicas.replicaCount` replicas streaming from the
+ * primary, each with its own volume as large as the primary's, and the same resources.
+ */
+function replicationValues(config: DeploymentConfig, replicas: NonNullable<DeploymentConfig['readReplicas']>) {
+  return {
+    replication: {
+      synchronousCommit: replicas.synchronousCommit,
+      numSynchronousReplicas: replicas.numSynchronousReplicas,
+      applicationName: REPLICATION_APPLICATION_NAME,
+    },
+    readReplicas: {
+      replicaCount: replicas.count,
+      persistence: { enabled: true as const, size: config.storageSize, ...(config.storageClass ? { storageClass: config.storageClass } : {}) },
+      ...(config.resources.requests || config.resources.limits ? { resources: compact(config.resources) } : {}),
+      // As for the primary: lib/network-policy.ts holds every policy.
+      networkPolicy: { enabled: false },
+    },
   };
 }
 

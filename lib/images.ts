@@ -1,5 +1,6 @@
 import { CHART_RELEASES, ImageRef } from './chart';
 import { DeploymentConfig } from './config';
+import { DEFAULT_PGBOUNCER_IMAGE } from './pooling/props';
 
 /** The image of the credentials bootstrap when none is given: it needs `sh` and `kubectl`. */
 export const DEFAULT_KUBECTL_IMAGE: ImageRef = { registry: 'docker.io', repository: 'bitnamilegacy/kubectl', tag: '1.33.4' };
@@ -9,6 +10,8 @@ export interface DeploymentImages {
   readonly postgresql: ImageRef;
   readonly osShell: ImageRef;
   readonly kubectl: ImageRef;
+  /** PgBouncer's, with `pooler` (pooler.image over the default). */
+  readonly pgbouncer: ImageRef;
 }
 
 export function deploymentImages(config: DeploymentConfig): DeploymentImages {
@@ -22,6 +25,7 @@ export function deploymentImages(config: DeploymentConfig): DeploymentImages {
     }),
     osShell: mirror(chart.osShell),
     kubectl: mirror(config.kubectlImage),
+    pgbouncer: mirror({ ...DEFAULT_PGBOUNCER_IMAGE, ...config.pooler?.image }),
   };
 }
 

@@ -15,11 +15,12 @@ import { RestoreTemplate, dumpCommand, DUMP_DIR } from './backup/backup';
 import { BACKUP } from './backup/script-contracts';
 import { BASEBACKUP_COMMAND, BASEBACKUP_FAIL_JOB_ON, BackupCronJob, BackupStorage, KEEP_DATA_ANNOTATIONS, PitrRestoreTemplate, baseBackupEnvironment } from './pitr/backups';
 import { offsiteSettings } from './pitr/chart-values';
-import { CREDENTIAL_KEYS } from './credentials/keys';
+import { CREDENTIAL_KEYS, passwordKeys } from './credentials/keys';
 import { libpqVariables } from './database-client';
 import { failJobOnExitCodes } from './script-contract';
 import { VerificationJob } from './verification/verification-job';
-import { standardLabels } from './names';
+import { resourceName, standardLabels } from './names';
+import { Pooler } from './pooling/pooler';
 import { SYNC_WAVES, syncWave } from './sync-waves';
 import { finishManifest } from './job';
 import { forKubernetes } from './kubernetes';
@@ -50,7 +51,7 @@ export class LearnflowPostgresChart extends Chart {
     if (problems.length > 0) throw new ValidationError(id, problems);
     super(scope, id, { disableResourceNameHashes: true });
     this.config = resolveConfig(props);
-    this.database = chartObjects(this.config.releaseName);
+    this.database = chartObjects(this.config.releaseName, this.config.readReplicas?.count ?? 0);
 
     new kplus.Namespace(this, 'namespace', {
       metadata: {
@@ -67,6 +68,7 @@ export class LearnflowPostgresChart extends Chart {
     });
     const endpoint = databaseEndpoint(this.config);
     const images = deploymentImages(this.config);
+    const poolerService = this.config.pooler ? { host: `${resourceName(this.config.releaseName, 'pooler')}.${this.config.namespace}.svc`, port: this.config.pooler.port } : undefined;
     const { issuer, certificatesSecret, extraDnsNames } = this.config.tls;
     if (issuer && certificatesSecret) {
       new DatabaseCertificate(this, 'certificate', {
@@ -77,6 +79,9 @@ export class LearnflowPostgresChart extends Chart {
       database: endpoint,
       ...props.credentials,
       image: imageName(images.kubectl),
+      // Besides the two every Secret holds.
+      extraPasswordKeys: passwordKeys(this.config).slice(2),
+      pooler: poolerService,
       postgresqlMajor: targetMajor(this.config),
     });
     const networkPolicy = new DatabaseNetworkPolicy(this, 'network-policy', {
@@ -86,6 +91,7 @@ export class LearnflowPostgresChart extends Chart {
       ...this.config.cluster,
     });
     networkPolicy.allowKubernetesApi('credentials');
+    if (this.config.readReplicas) networkPolicy.allowReplication();
     const jobs = {
       namespace: this.config.namespace,
       releaseName: this.config.releaseName,
@@ -96,8 +102,29 @@ export class LearnflowPostgresChart extends Chart {
     };
     const m = this.config.migrations;
     this.migrations = new MigrationJob(this, 'migrations', { ...jobs, ...m });
-    new VerificationJob(this, 'verification', { ...jobs, waitForDatabaseSeconds: m.waitForDatabaseSeconds });
+    const read = endpoint.objects.read;
+    new VerificationJob(this, 'verification', {
+      ...jobs,
+      waitForDatabaseSeconds: m.waitForDatabaseSeconds,
+      // Each replica by its own pod's name (the read Service would pick one at random).
+      replicas: read && this.config.readReplicas
+        ? { hosts: read.pods.map((pod) => `${pod}.${read.headlessService}.${endpoint.namespace}.svc`), maxLagBytes: this.config.readReplicas.maxLagBytes }
+        : undefined,
+    });
     this.addBackups(endpoint, imageName(images.postgresql), networkPolicy, props.migrations?.waitForDatabaseSeconds);
+    if (this.config.pooler) {
+      new Pooler(this, 'pooler', {
+        database: endpoint,
+        pooler: this.config.pooler,
+        image: imageName(images.pgbouncer),
+        databaseImage: imageName(images.postgresql),
+        credentialsSecret: this.credentials.secret,
+        networkPolicy,
+        allowedCidrs: this.config.allowedCidrs,
+        tls: this.config.tls,
+        waitForDatabaseSeconds: m.waitForDatabaseSeconds,
+      });
+    }
     this.helmValues = renderHelmValues(this.config, this.credentials.secretName);
   }
 

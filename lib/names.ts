@@ -6,11 +6,10 @@ export const PART_OF = 'learnflow-postgres';
 
 /** Pods carrying this label may reach the database through the NetworkPolicy. */
 export const DATABASE_CLIENT_LABEL = 'learnflow.io/database-client';
-
 /** Pods carrying this label may reach the object store through the NetworkPolicy. */
 export const OBJECT_STORE_CLIENT_LABEL = 'learnflow.io/object-store-client';
 
-export type Component = 'credentials' | 'migrations' | 'verification' | 'backup' | 'network-policy' | 'namespace' | 'tls';
+export type Component = 'credentials' | 'migrations' | 'verification' | 'backup' | 'network-policy' | 'namespace' | 'tls' | 'pooler' | 'pooler-auth';
 
 /** The recommended `app.kubernetes.io/*` labels for one of our objects. */
 export function standardLabels(releaseName: string, component: Component): Record<string, string> {

@@ -68,7 +68,7 @@ export const API_SERVER_PORTS: readonly NetworkPort[] = [{ port: 443 }, { port: 
 export const DNS_PORTS: readonly NetworkPort[] = [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }];
 
 /** Groups that resolve names (the Service's) and so get DNS with their first egress rule. */
-const RESOLVING_GROUPS: readonly PodGroup[] = ['database', 'database-clients', 'object-store-clients'];
+const RESOLVING_GROUPS: readonly PodGroup[] = ['database', 'database-clients', 'object-store-clients', 'pooler'];
 
 type Direction = 'ingress' | 'egress';
 
@@ -88,6 +88,10 @@ type Direction = 'ingress' | 'egress';
  */
 export class DatabaseNetworkPolicy extends Construct {
   private readonly database: DatabaseEndpoint;
+  /** The cluster's pod and Service networks: no rule to "any address" admits them. */
+  private readonly clusterCidrs: readonly string[];
+  private readonly allowedNamespaces: readonly string[];
+  private readonly allowedCidrs: readonly string[];
   private readonly dns: NetworkRule;
   /** The allow policies' scope: rendered before the default deny, whenever they are added. */
   private readonly allow: Construct;
@@ -96,6 +100,9 @@ export class DatabaseNetworkPolicy extends Construct {
   constructor(scope: Construct, id: string, props: DatabaseNetworkPolicyProps) {
     super(scope, id);
     this.database = props.database;
+    this.clusterCidrs = [...(props.podCidrs ?? []), ...(props.serviceCidrs ?? [])];
+    this.allowedNamespaces = props.allowedNamespaces ?? [];
+    this.allowedCidrs = props.allowedCidrs ?? [];
     this.allow = new Construct(this, 'allow');
     this.dns = {
       peers: [
@@ -106,11 +113,8 @@ export class DatabaseNetworkPolicy extends Construct {
       ports: DNS_PORTS,
     };
     const postgres = [{ port: CONTAINER_PORT }];
-    // Matched by kubernetes.io/metadata.name, which Kubernetes sets and users cannot forge.
-    for (const namespace of props.allowedNamespaces ?? []) this.allowIngress('database', { peers: [{ namespace }], ports: postgres });
+    this.allowClients('database', postgres);
     this.allowIngress('database', { peers: [{ pods: this.selector('database-clients') }], ports: postgres });
-    const cluster = [...(props.podCidrs ?? []), ...(props.serviceCidrs ?? [])];
-    for (const cidr of props.allowedCidrs ?? []) this.allowIngress('database', { peers: [clientNetwork(cidr, cluster)], ports: postgres });
 
     this.rules('database', 'egress');
     this.allowEgress('database-clients', { peers: [{ pods: this.selector('database') }], ports: postgres });
@@ -134,6 +138,33 @@ export class DatabaseNetworkPolicy extends Construct {
   /** Lets the pods of `group` receive `rule`'s traffic, in the policy `<fullname>-<group>-ingress`. */
   allowIngress(group: PodGroup, rule: NetworkRule): void {
     this.rules(group, 'ingress').push(rule);
+  }
+
+  /**
+   * Lets the applications reach `group` on `ports`: pods of the allowed namespaces (matched by
+   * kubernetes.io/metadata.name, which Kubernetes sets and users cannot forge) and the client
+   * networks, less the cluster's own networks.
+   */
+  allowClients(group: PodGroup, ports: readonly NetworkPort[]): void {
+    for (const namespace of this.allowedNamespaces) this.allowIngress(group, { peers: [{ namespace }], ports });
+    for (const cidr of this.allowedCidrs) this.allowIngress(group, { peers: [clientNetwork(cidr, this.clusterCidrs)], ports });
+  }
+
+  /**
+   * Streaming replication between the database pods (the replicas' WAL receivers connect to the
+   * primary), on PostgreSQL's port.
+   */
+  allowReplication(): void {
+    const peers = [{ pods: this.selector('database') }];
+    this.allowIngress('database', { peers, ports: [{ port: CONTAINER_PORT }] });
+    this.allowEgress('database', { peers, ports: [{ port: CONTAINER_PORT }] });
+  }
+
+  /** Lets the pods of `group` (e.g. the pooler) reach the database pods, and the database admit them. */
+  allowDatabaseClient(group: PodGroup): void {
+    const ports = [{ port: CONTAINER_PORT }];
+    this.allowIngress('database', { peers: [{ pods: this.selector(group) }], ports });
+    this.allowEgress(group, { peers: [{ pods: this.selector('database') }], ports });
   }
 
   /**
@@ -186,7 +217,8 @@ export class DatabaseNetworkPolicy extends Construct {
   private selector(group: PodGroup): Record<string, string> {
     switch (group) {
       case 'database':
-        return { ...this.database.objects.podLabels };
+        // Every database pod of the release: the primary and, with replicas, the replicas.
+        return { ...this.database.objects.databasePodLabels };
       case 'database-clients':
         return { 'app.kubernetes.io/part-of': PART_OF, [DATABASE_CLIENT_LABEL]: 'true' };
       case 'object-store-clients':

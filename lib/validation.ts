@@ -8,6 +8,7 @@ import { describeRule } from './script-contract';
 import { nearest } from './nearest';
 import { canonicalCidr, contains, isCanonical, parseAddress, parseCidr } from './cidr';
 import { OBJECT_STORE_PROVIDERS, ObjectStoreProps, PitrProps } from './pitr/props';
+import { DATABASE_MAX_CONNECTIONS, DIRECT_CONNECTION_RESERVE, POOLER_DEFAULTS, POOL_MODES, PoolerProps, ReadReplicasProps, SYNCHRONOUS_COMMIT } from './pooling/props';
 
 /** Raised with every problem found, each as `field: what is wrong (what is allowed)`. */
 export class ValidationError extends Error {
@@ -290,6 +291,23 @@ export const PROPS_RULES: Rules<LearnflowPostgresProps> = {
     keep: whole(1, 1000),
     image: IMAGE,
   } satisfies Rules<ObjectStoreProps>,
+  pooler: {
+    enabled: flag,
+    replicas: whole(1, 10),
+    poolMode: oneOf(POOL_MODES),
+    maxClientConnections: whole(10, 100000),
+    defaultPoolSize: whole(1, 500),
+    serviceType: oneOf(SERVICE_TYPES),
+    port: whole(1, 65535),
+    nodePort: whole(30000, 32767),
+    image: IMAGE,
+  } satisfies Rules<PoolerProps>,
+  readReplicas: {
+    count: whole(1, 8),
+    synchronousCommit: oneOf(SYNCHRONOUS_COMMIT),
+    numSynchronousReplicas: whole(1, 8),
+    maxLagBytes: whole(2 ** 20, 64 * 2 ** 30),
+  } satisfies Rules<ReadReplicasProps>,
 };
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
@@ -386,6 +404,47 @@ export function validateProps(props: LearnflowPostgresProps): string[] {
     }
     if (o.provider !== undefined && o.provider !== 'AWS' && (OBJECT_STORE_PROVIDERS as readonly unknown[]).includes(o.provider) && o.endpoint === undefined) {
       problems.push(`objectStore.endpoint: missing for provider ${o.provider} (only AWS finds its endpoint from the region)`);
+    }
+  }
+  problems.push(...poolerAndReplicas(p));
+  return problems;
+}
+
+/** The pooler's and the replicas' rules between props. */
+function poolerAndReplicas(p: LearnflowPostgresProps): string[] {
+  const problems: string[] = [];
+  const pooler = p.pooler;
+  if (isPlainObject(pooler)) {
+    if (pooler.enabled !== true && Object.keys(pooler).some((k) => k !== 'enabled')) {
+      problems.push(`pooler: settings given while pooler.enabled is not true (enable the pooler or drop the settings)`);
+    }
+    const type = pooler.serviceType ?? POOLER_DEFAULTS.serviceType;
+    if ((type === 'LoadBalancer' || type === 'NodePort') && (p.allowedCidrs ?? []).length === 0) {
+      problems.push(`pooler.serviceType: ${type} while allowedCidrs is empty (the NetworkPolicy would drop every outside client of the pooler; list the client networks in allowedCidrs, e.g. ['10.0.0.0/8'])`);
+    }
+    if (pooler.nodePort !== undefined && type === 'ClusterIP') {
+      problems.push(`pooler.nodePort: conflicts with pooler.serviceType ClusterIP (a node port needs NodePort or LoadBalancer)`);
+    }
+    if (pooler.port !== undefined && pooler.port === (p.port ?? 5432) && type === (p.serviceType ?? 'ClusterIP') && type !== 'ClusterIP') {
+      problems.push(`pooler.port: ${pooler.port} is the database Service's port too (pick another, e.g. 6432)`);
+    }
+    const size = typeof pooler.defaultPoolSize === 'number' ? pooler.defaultPoolSize : POOLER_DEFAULTS.defaultPoolSize;
+    const replicas = typeof pooler.replicas === 'number' ? pooler.replicas : POOLER_DEFAULTS.replicas;
+    const room = DATABASE_MAX_CONNECTIONS - DIRECT_CONNECTION_RESERVE;
+    // On values that passed their own rules (1-500, 1-10): one problem per mistake.
+    if (Number.isInteger(size) && size >= 1 && size <= 500 && Number.isInteger(replicas) && replicas >= 1 && replicas <= 10 && size * replicas > room) {
+      problems.push(`pooler.defaultPoolSize: ${size} × pooler.replicas ${replicas} = ${size * replicas} server connections, more than the ${room} the database can give the poolers (max_connections ${DATABASE_MAX_CONNECTIONS}, ${DIRECT_CONNECTION_RESERVE} kept for our Jobs, replication and the superuser)`);
+    }
+  }
+  const r = p.readReplicas;
+  if (isPlainObject(r)) {
+    if (r.count === undefined) problems.push(`readReplicas.count: missing (how many read replicas, 1 to 8)`);
+    const sync = r.synchronousCommit ?? 'off';
+    if (r.numSynchronousReplicas !== undefined && sync === 'off') {
+      problems.push(`readReplicas.numSynchronousReplicas: conflicts with readReplicas.synchronousCommit off (set synchronousCommit to on, remote_write or remote_apply)`);
+    }
+    if (typeof r.numSynchronousReplicas === 'number' && typeof r.count === 'number' && r.numSynchronousReplicas > r.count) {
+      problems.push(`readReplicas.numSynchronousReplicas: ${r.numSynchronousReplicas} is more than readReplicas.count ${r.count} (commits would wait forever)`);
     }
   }
   return problems;

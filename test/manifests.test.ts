@@ -103,6 +103,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
 
   const config = resolveConfig(props);
   const dbLabels = chartObjects(config.releaseName).podLabels;
+  const poolerPods = { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'app.kubernetes.io/component': 'pooler' };
   /** The allow policies selecting pods with `labels` (the default deny, selecting every pod, has its own test). */
   const selects = (labels: Record<string, string>) => (m: Manifest) =>
     m.spec.podSelector.matchLabels !== undefined && Object.entries(m.spec.podSelector.matchLabels).every(([k, v]) => labels[k] === v);
@@ -117,13 +118,48 @@ describe.each(CASES)('%s', (_name, render, props) => {
     for (const rule of rules) expect(rule.ports).toEqual([{ protocol: 'TCP', port: 5432 }]);
     expect(rules.flatMap((r: any) => r.from).map(peer)).toEqual([
       ...config.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
-      { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
       // Each client network without the cluster's own networks inside it.
       ...config.allowedCidrs.map((cidr) => {
         const except = [...config.cluster.podCidrs, ...config.cluster.serviceCidrs].filter((c) => contains(parseCidr(cidr)!, parseCidr(c)!));
         return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
       }),
+      { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'learnflow-postgres', 'learnflow.io/database-client': 'true' } } },
+      // With replicas: the database pods among themselves (streaming replication).
+      ...(config.readReplicas ? [{ podSelector: { matchLabels: chartObjects(config.releaseName).databasePodLabels } }] : []),
+      // With the pooler: its pods.
+      ...(config.pooler ? [{ podSelector: { matchLabels: poolerPods } }] : []),
     ]);
+  });
+
+  it('lets the listed namespaces and networks reach the pooler on its port, and the pooler reach DNS and the database only, with the pooler', () => {
+    const ingress = all.filter((m) => m.kind === 'NetworkPolicy' && selects(poolerPods)(m) && (m.spec.policyTypes ?? []).includes('Ingress'));
+    if (!config.pooler) {
+      expect(ingress).toEqual([]);
+      return;
+    }
+    expect(ingress).toHaveLength(1);
+    const rules = ingress[0].spec.ingress;
+    for (const rule of rules) expect(rule.ports).toEqual([{ protocol: 'TCP', port: 6432 }]);
+    expect(rules.flatMap((r: any) => r.from).map(peer)).toEqual([
+      ...config.allowedNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })),
+      ...config.allowedCidrs.map((cidr) => {
+        const except = [...config.cluster.podCidrs, ...config.cluster.serviceCidrs].filter((c) => contains(parseCidr(cidr)!, parseCidr(c)!));
+        return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
+      }),
+    ]);
+    expect(egressOf(poolerPods)).toEqual([dnsAndDatabase]);
+  });
+
+  it('points the pooler\'s Service at the pooler\'s pods alone: no Job pod (its setup Job\'s included) can become an endpoint', () => {
+    const service = all.find((m) => m.kind === 'Service' && m.metadata.labels?.['app.kubernetes.io/component'] === 'pooler');
+    if (!config.pooler) {
+      expect(service).toBeUndefined();
+      return;
+    }
+    const selector = service!.spec.selector as Record<string, string>;
+    const templates = all.filter((m) => podSpecOf(m)).map((m) => ({ kind: m.kind, labels: (m.kind === 'CronJob' ? m.spec.jobTemplate.spec.template : m.spec.template).metadata.labels as Record<string, string> }));
+    const selected = templates.filter((t) => Object.entries(selector).every(([k, v]) => t.labels[k] === v));
+    expect(selected.map((t) => t.kind)).toEqual(['Deployment']);
   });
 
   it('denies all ingress and egress to every pod of the namespace, besides what the rules allow', () => {
@@ -145,7 +181,9 @@ describe.each(CASES)('%s', (_name, render, props) => {
     ],
     [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
   ];
-  const dnsAndDatabase = [dns, [[{ podSelector: { matchLabels: dbLabels } }], [{ protocol: 'TCP', port: 5432 }]]];
+  // Every database pod of the release (the primary's and the replicas'): the primary's labels less its component.
+  const databasePods = chartObjects(config.releaseName).databasePodLabels;
+  const dnsAndDatabase = [dns, [[{ podSelector: { matchLabels: databasePods } }], [{ protocol: 'TCP', port: 5432 }]]];
 
   it('gives the backup CronJobs\' pods (dump, base backup) egress to DNS and the database only', () => {
     const cronJobs = all.filter((m) => m.kind === 'CronJob' && !m.spec.suspend);
@@ -155,7 +193,9 @@ describe.each(CASES)('%s', (_name, render, props) => {
 
   it('gives the database pods egress to DNS only, and with an object store to its port (the upload sidecar), as the restore\'s fetch', () => {
     const toObjectStore = [[], [{ protocol: 'TCP', port: objectStorePort(config.objectStore?.endpoint) }]];
-    expect(egressOf(dbLabels)).toEqual([config.objectStore ? [dns, toObjectStore] : [dns]]);
+    // With replicas, the database pods also reach each other (streaming replication).
+    const replication = config.readReplicas ? [[[{ podSelector: { matchLabels: databasePods } }], [{ protocol: 'TCP', port: 5432 }]]] : [];
+    expect(egressOf(dbLabels)).toEqual([[...(config.objectStore ? [dns, toObjectStore] : [dns]), ...replication]]);
     const restore = all.find((m) => m.kind === 'CronJob' && m.metadata.name.endsWith('-pitr-restore'));
     if (restore && config.objectStore) {
       expect(egressOf(restore.spec.jobTemplate.spec.template.metadata.labels)).toEqual(expect.arrayContaining([dnsAndDatabase, [dns, toObjectStore]]));
@@ -176,6 +216,7 @@ describe.each(CASES)('%s', (_name, render, props) => {
     const policies = all.filter((m) => m.kind === 'NetworkPolicy');
     expect(policies.map((m) => m.metadata.name).sort()).toEqual([
       'credentials-egress', 'default-deny', 'database-ingress', 'database-egress', 'database-clients-egress', ...(config.objectStore ? ['object-store-clients-egress'] : []),
+      ...(config.pooler ? ['pooler-ingress', 'pooler-egress'] : []),
     ].map((suffix) => `${chartObjects(config.releaseName).service}-${suffix}`).sort());
   });
 

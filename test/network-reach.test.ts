@@ -11,6 +11,7 @@ import { Network, addressIn, contains, containsAddress, formatAddress, parseCidr
 import { LearnflowPostgresProps, resolveConfig } from '../lib/config';
 import { OBJECT_STORE_CLIENT_LABEL } from '../lib/names';
 import { objectStorePort } from '../lib/network-policy';
+import { POOLER_CONTAINER_PORT } from '../lib/pooling/pooler';
 import { PROFILES, PROFILE_NAMES } from '../lib/profiles';
 import { podSpecOf } from '../lib/security';
 import { renderProfile } from '../lib/synth';
@@ -39,7 +40,8 @@ const CASES: Record<string, Case> = {
     props: PROFILES[p],
     files: () => new Map([['learnflow-postgres.yaml', read(p, 'learnflow-postgres.yaml')], ['helm/postgresql-values.yaml', read(p, 'helm/postgresql-values.yaml')]]),
   }])),
-  ...Object.fromEntries(['nodeport-with-client-networks', 'loadbalancer-with-generated-tls', 'backups', 'pitr-with-object-store', 'names-namespaces-and-argocd'].map((v) => [`variant ${v}`, {
+  ...Object.fromEntries(['nodeport-with-client-networks', 'loadbalancer-with-generated-tls', 'backups', 'pitr-with-object-store', 'names-namespaces-and-argocd',
+    'pooler-and-read-replicas', 'pooler-loadbalancer-with-tls-secret'].map((v) => [`variant ${v}`, {
     props: VARIANTS[v],
     files: () => renderProfile(v, VARIANTS[v], FIXTURE_MIGRATIONS),
   }])),
@@ -71,6 +73,11 @@ interface Model {
   readonly objectStoreClients: readonly ModelPod[];
   /** Our other pods (the credentials bootstrap). */
   readonly others: readonly ModelPod[];
+  /** With the pooler: its pods (the Deployment's), on its port. */
+  readonly pooler?: ModelPod;
+  readonly poolerPort?: number;
+  /** With read replicas: the chart's replica pods. */
+  readonly replicas: readonly ModelPod[];
   readonly apps: readonly ModelPod[];
   readonly coreDns: ModelPod;
   readonly kubeSystemOther: ModelPod;
@@ -95,10 +102,15 @@ function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], ch
   const databaseTemplate = chartPods.find((p) => p.labels['app.kubernetes.io/component'] === 'primary');
   if (!databaseTemplate) throw new Error('the chart renders no primary pod');
   const database = pod(ns, `${databaseTemplate.name}-0`, databaseTemplate.labels);
+  const replicaTemplate = chartPods.find((p) => p.labels['app.kubernetes.io/component'] === 'read');
+  if ((replicaTemplate !== undefined) !== (config.readReplicas !== undefined)) throw new Error(`the chart renders ${replicaTemplate ? 'a' : 'no'} replica pod, readReplicas is ${config.readReplicas ? 'set' : 'not set'}`);
+  const replicas = replicaTemplate ? Array.from({ length: config.readReplicas!.count }, (_, i) => pod(ns, `${replicaTemplate.name}-${i}`, replicaTemplate.labels)) : [];
   const ourPods = podTemplates(ours).map((t) => pod(ns, t.name, t.labels));
+  const poolerDeployment = ours.find((m) => m.kind === 'Deployment' && m.metadata.labels?.['app.kubernetes.io/component'] === 'pooler');
+  const pooler = poolerDeployment && ourPods.find((p) => p.name === poolerDeployment.metadata.name);
   const clients = ourPods.filter((p) => p.labels['learnflow.io/database-client'] === 'true');
   const objectStoreClients = ourPods.filter((p) => p.labels[OBJECT_STORE_CLIENT_LABEL] === 'true');
-  const others = ourPods.filter((p) => !clients.includes(p) && !objectStoreClients.includes(p));
+  const others = ourPods.filter((p) => !clients.includes(p) && !objectStoreClients.includes(p) && p !== pooler);
   const apps = config.allowedNamespaces.map((n) => pod(n, 'web', { app: 'web' }));
   const coreDns = pod('kube-system', 'coredns', { 'k8s-app': 'kube-dns' });
   const kubeSystemOther = pod('kube-system', 'metrics-server', { 'k8s-app': 'metrics-server' });
@@ -108,6 +120,8 @@ function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], ch
     // Our labels do not travel: a podSelector matches in the policy's own namespace only.
     pod('stranger', 'forged', { ...clients[0].labels }),
     pod('stranger', 'forged-database', { ...databaseTemplate.labels }),
+    ...(replicaTemplate ? [pod('stranger', 'forged-replica', { ...replicaTemplate.labels })] : []),
+    ...(pooler ? [pod('stranger', 'forged-pooler', { ...pooler.labels })] : []),
     intruder,
     kubeSystemOther,
   ];
@@ -139,9 +153,10 @@ function buildModel(props: LearnflowPostgresProps, ours: readonly Manifest[], ch
 
   const namespaces = Object.fromEntries([ns, 'kube-system', 'stranger', ...config.allowedNamespaces].map((n) => [n, {}]));
   const policies = [...ours, ...chart].filter((m) => m.kind === 'NetworkPolicy');
-  const pods = [database, ...ourPods, ...apps, coreDns, ...strangers.filter((s) => s !== intruder && s !== kubeSystemOther), intruder, kubeSystemOther, ...podsInClientNetworks];
+  const pods = [database, ...replicas, ...ourPods, ...apps, coreDns, ...strangers.filter((s) => s !== intruder && s !== kubeSystemOther), intruder, kubeSystemOther, ...podsInClientNetworks];
   return {
-    cluster: { namespaces, pods, policies }, database, clients, others,
+    cluster: { namespaces, pods, policies }, database, clients, others, pooler, replicas,
+    poolerPort: config.pooler ? POOLER_CONTAINER_PORT : undefined,
     objectStorePort: config.objectStore ? objectStorePort(config.objectStore.endpoint) : undefined, objectStoreClients, apps, coreDns, kubeSystemOther,
     dnsAddresses, strangers, podsInClientNetworks, intruder, clientAddresses, outsider,
   };
@@ -206,8 +221,57 @@ function expectations(m: Model): Expectation[] {
     ...m.apps.map((app): Expectation => [app, m.intruder, 8080, 'TCP', false]),
     ...m.clients.map((job): Expectation => [m.strangers[0], job, 8080, 'TCP', false]),
   ];
+  all.push(...poolerExpectations(m, dns, cannotLeave), ...replicaExpectations(m, dns, cannotLeave));
   // Where the object store's port is open at any address, no refusal on that port holds.
   return all.filter(([from, , port, , allowed]) => allowed || !('namespace' in from && reachesStore(from) && port === m.objectStorePort));
+}
+
+type Dns = (from: ModelPod, allowed: boolean) => Expectation[];
+type CannotLeave = (from: ModelPod) => Expectation[];
+
+/**
+ * With the pooler: the allowed namespaces and client networks reach it on its port (nothing
+ * else there), strangers do not; it reaches DNS and the database, nothing else. Our Jobs still
+ * reach the database directly, and none of them is reached on the pooler's port.
+ */
+function poolerExpectations(m: Model, dns: Dns, cannotLeave: CannotLeave): Expectation[] {
+  const { pooler, poolerPort: port } = m;
+  if (!pooler || port === undefined) return [];
+  return [
+    ...m.apps.flatMap((app): Expectation[] => [[app, pooler, port, 'TCP', true], [app, pooler, 5432, 'TCP', false], [app, pooler, 22, 'TCP', false]]),
+    ...m.clientAddresses.flatMap((c): Expectation[] => [[c, pooler, port, 'TCP', true], [c, pooler, 22, 'TCP', false]]),
+    ...[...m.strangers, ...m.podsInClientNetworks].map((s): Expectation => [s, pooler, port, 'TCP', false]),
+    [m.outsider, pooler, port, 'TCP', false],
+    [pooler, m.database, 5432, 'TCP', true],
+    [pooler, m.database, 5433, 'TCP', false],
+    [pooler, API_SERVER, 443, 'TCP', false],
+    ...dns(pooler, true),
+    ...cannotLeave(pooler),
+    ...m.clients.flatMap((job): Expectation[] => [[job, m.database, 5432, 'TCP', true], ...m.apps.map((app): Expectation => [app, job, port, 'TCP', false])]),
+  ];
+}
+
+/**
+ * With read replicas: the allowed namespaces, client networks and our Jobs (the verification
+ * checks each replica) reach them on PostgreSQL's port, as they reach the primary; the database
+ * pods reach each other there (streaming replication); strangers, our other pods and the
+ * outside reach nothing new, and the replicas send nothing else.
+ */
+function replicaExpectations(m: Model, dns: Dns, cannotLeave: CannotLeave): Expectation[] {
+  return m.replicas.flatMap((replica): Expectation[] => [
+    ...m.apps.flatMap((app): Expectation[] => [[app, replica, 5432, 'TCP', true], [app, replica, 22, 'TCP', false]]),
+    ...m.clients.map((job): Expectation => [job, replica, 5432, 'TCP', true]),
+    ...m.clientAddresses.map((c): Expectation => [c, replica, 5432, 'TCP', true]),
+    // Replication: the replica's WAL receiver connects to the primary, on 5432 only.
+    [replica, m.database, 5432, 'TCP', true],
+    [replica, m.database, 22, 'TCP', false],
+    [m.database, replica, 5432, 'TCP', true],
+    ...[...m.strangers, ...m.podsInClientNetworks, ...m.others].map((s): Expectation => [s, replica, 5432, 'TCP', false]),
+    [m.outsider, replica, 5432, 'TCP', false],
+    ...m.clients.map((job): Expectation => [replica, job, 8080, 'TCP', false]),
+    ...dns(replica, true),
+    ...cannotLeave(replica),
+  ]);
 }
 
 const MODES: Record<string, EvaluatorOptions> = {
@@ -241,6 +305,9 @@ describeWithTools('who reaches whom, by the rendered NetworkPolicies and the cha
       // The backup CronJobs are clients like the Jobs; the restore's fetch reaches the object store.
       expect(m.clients.filter((p) => ['dump', 'basebackup'].some((k) => p.name.endsWith(`-${k}`))).length).toBe((config.backup.enabled ? 1 : 0) + (config.pitr.enabled ? 1 : 0));
       expect(m.objectStoreClients.length > 0).toBe(config.objectStore !== undefined);
+      // The pooler's pods and the chart's replica pods, where the variant has them.
+      expect(m.pooler !== undefined).toBe(config.pooler !== undefined);
+      expect(m.replicas.length).toBe(config.readReplicas?.count ?? 0);
     });
 
     it.each(Object.entries(MODES))('allows exactly what the deployment needs, under %s', async (_mode, options) => {

@@ -223,6 +223,12 @@ describe('synthesis', () => {
     ['a certificate Secret named like the chart\'s', "{ tls: { enabled: true, issuer: { name: 'ca' }, certificatesSecret: 'postgres-postgresql-crt' } }", [
       "tls.certificatesSecret: 'postgres-postgresql-crt' is the name of a Secret the chart renders",
     ]],
+    ['a replica count, a pool size out of range and a LoadBalancer pooler without client networks',
+      "{ readReplicas: { count: 9 }, pooler: { enabled: true, defaultPoolSize: 501, serviceType: 'LoadBalancer' } }", [
+        'readReplicas.count: 9 is out of range (a whole number from 1 to 8)',
+        'pooler.defaultPoolSize: 501 is out of range (a whole number from 1 to 500)',
+        'pooler.serviceType: LoadBalancer while allowedCidrs is empty',
+      ]],
   ])('refuses %s in a profile, naming the prop (exit 1, dist/ untouched)', (_what, props, messages) => {
     const profiles = path.join(project, 'lib', 'profiles.ts');
     const original = readFileSync(profiles, 'utf8');

@@ -97,6 +97,22 @@ describe('validation', () => {
     ['Argo CD repository', { argocd: { repoURL: 'github.com/x' } }, /^argocd\.repoURL: 'github\.com\/x' is not a Git URL/],
     ['Argo CD project', { argocd: { repoURL: 'https://g/x.git', project: 'My Project' } }, /^argocd\.project: 'My Project' is not a valid name/],
     ['Argo CD revision', { argocd: { repoURL: 'https://g/x.git', targetRevision: 'main branch' } }, /^argocd\.targetRevision: 'main branch' is not a branch, tag or commit/],
+    ['replica count too high', { readReplicas: { count: 9 } }, /^readReplicas\.count: 9 is out of range \(a whole number from 1 to 8\)/],
+    ['replica count zero', { readReplicas: { count: 0 } }, /^readReplicas\.count: 0 is out of range/],
+    ['replicas without a count', { readReplicas: { synchronousCommit: 'on' } }, /^readReplicas\.count: missing/],
+    ['synchronous mode unknown', { readReplicas: { count: 1, synchronousCommit: 'yes' as never } }, /^readReplicas\.synchronousCommit: 'yes' is unknown \(one of off, on, remote_write, remote_apply\)/],
+    ['more synchronous replicas than replicas', { readReplicas: { count: 1, synchronousCommit: 'on', numSynchronousReplicas: 2 } }, /^readReplicas\.numSynchronousReplicas: 2 is more than readReplicas\.count 1/],
+    ['synchronous replicas while asynchronous', { readReplicas: { count: 2, numSynchronousReplicas: 1 } }, /^readReplicas\.numSynchronousReplicas: conflicts with readReplicas\.synchronousCommit off/],
+    ['lag bound too small', { readReplicas: { count: 1, maxLagBytes: 1000 } }, /^readReplicas\.maxLagBytes: 1000 is out of range/],
+    ['pool size too high', { pooler: { enabled: true, defaultPoolSize: 501 } }, /^pooler\.defaultPoolSize: 501 is out of range \(a whole number from 1 to 500\)/],
+    ['pool size zero', { pooler: { enabled: true, defaultPoolSize: 0 } }, /^pooler\.defaultPoolSize: 0 is out of range/],
+    ['pools past max_connections', { pooler: { enabled: true, defaultPoolSize: 30, replicas: 3 } }, /^pooler\.defaultPoolSize: 30 × pooler\.replicas 3 = 90 server connections, more than the 80/],
+    ['pooler replicas', { pooler: { enabled: true, replicas: 11 } }, /^pooler\.replicas: 11 is out of range \(a whole number from 1 to 10\)/],
+    ['client connections', { pooler: { enabled: true, maxClientConnections: 5 } }, /^pooler\.maxClientConnections: 5 is out of range/],
+    ['pool mode', { pooler: { enabled: true, poolMode: 'query' as never } }, /^pooler\.poolMode: 'query' is unknown \(one of transaction, session, statement\)/],
+    ['LoadBalancer pooler without client networks', { pooler: { enabled: true, serviceType: 'LoadBalancer' } }, /^pooler\.serviceType: LoadBalancer while allowedCidrs is empty/],
+    ['pooler node port on ClusterIP', { pooler: { enabled: true, nodePort: 30432 } }, /^pooler\.nodePort: conflicts with pooler\.serviceType ClusterIP/],
+    ['pooler settings while off', { pooler: { replicas: 3 } }, /^pooler: settings given while pooler\.enabled is not true/],
   ])('rejects %s with the field and the rule', (_rule, props, message) => {
     expect(problemOf(props as LearnflowPostgresProps)).toMatch(message);
   });

@@ -25,7 +25,7 @@ if ! problem=$(write_passfile "$PASSWORD_FILE" "$login/pgpass" "${PGHOST:-localh
   echo "$PROG: $problem" >&2
   exit "$EXIT_FAILED"
 fi
-unset PGPASSWORD PGPASSWORD_FILE
+unset PGPASSWORD
 export PGPASSFILE="$login/pgpass"
 
 pg_dump --format=custom --no-password --dbname="$database" --file="$partial"

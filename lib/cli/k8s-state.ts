@@ -94,6 +94,16 @@ export function terminatedExitCode(pod: KubeObject): number | undefined {
   return undefined;
 }
 
+/**
+ * What container `container` of the pod wrote to its termination message file (the kubelet
+ * copies it into the status) and when it ended, from its current or last termination.
+ */
+export function terminationMessage(pod: KubeObject | undefined, container: string): { message: string; at: string | null } | undefined {
+  const status = (pod?.status?.containerStatuses ?? []).find((c: any) => c.name === container);
+  const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
+  return typeof terminated?.message === 'string' ? { message: terminated.message, at: terminated.finishedAt ?? null } : undefined;
+}
+
 /** The newest of `pods` by creation time (names break ties), or undefined. */
 export function newest(pods: readonly KubeObject[]): KubeObject | undefined {
   return [...pods].sort((a, b) =>

@@ -139,7 +139,7 @@ export function loadTarget(profile: string, root = PROJECT_ROOT, profiles: Reado
     chartVersion: config.chartVersion,
     chart,
     chartRef: chart.vendored ? displayPath(path.join(root, chart.vendored.archive)) : chart.helmChart,
-    database: chartObjects(config.releaseName),
+    database: chartObjects(config.releaseName, config.readReplicas?.count ?? 0),
     distDir,
     valuesFile: displayPath(valuesPath),
     manifests,

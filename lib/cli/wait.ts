@@ -2,7 +2,7 @@
 // condition. Each poll is one `kubectl get -o json`; the timeout is exit 4 with the last thing seen.
 import { CliError, EXIT } from './exit-codes';
 import { commandLine, tail } from './exec';
-import { JobState, KubeObject, jobCounters, jobState, newest, podReady, podSummary, terminatedExitCode } from './k8s-state';
+import { JobState, KubeObject, jobCounters, jobState, newest, podReady, podSummary, terminatedExitCode, terminationMessage } from './k8s-state';
 import { KUBECTL, Kubectl, calls } from './kubectl';
 import { Progress } from './progress';
 
@@ -69,12 +69,14 @@ export interface JobPodReport {
   readonly exitCode?: number;
   /** The last lines of its log, when the kubelet can serve it. */
   readonly log?: string;
+  /** What its Job container (`container`) left in its termination message, when given and it did. */
+  readonly message?: string;
   /** The command that shows the log. */
   readonly logCommand: string;
 }
 
 /** The newest pod of Job `job`: its exit code and log tail, as far as the cluster can tell. */
-export async function jobPodReport(kubectl: Kubectl, ns: string, job: string, lines = 20): Promise<JobPodReport> {
+export async function jobPodReport(kubectl: Kubectl, ns: string, job: string, lines = 20, container?: string): Promise<JobPodReport> {
   const pod = newest(await kubectl.items(calls.jobPods(ns, job)));
   if (!pod) return { logCommand: commandLine(KUBECTL, ['-n', ns, 'logs', '-l', `job-name=${job}`, '--tail=-1']) };
   const logArgs = calls.podLog(ns, pod.metadata.name, lines);
@@ -83,6 +85,7 @@ export async function jobPodReport(kubectl: Kubectl, ns: string, job: string, li
     pod: pod.metadata.name,
     exitCode: terminatedExitCode(pod),
     log: log.code === 0 && log.stdout.trim() !== '' ? tail(log.stdout, lines) : undefined,
+    message: container ? terminationMessage(pod, container)?.message : undefined,
     logCommand: commandLine(KUBECTL, ['-n', ns, 'logs', pod.metadata.name, '--tail=-1']),
   };
 }

@@ -30,6 +30,12 @@ export const BOOTSTRAP = {
     adminPasswordKey: { env: 'ADMIN_PASSWORD_KEY', default: CREDENTIAL_KEYS.adminPassword },
     passwordKey: { env: 'PASSWORD_KEY', default: CREDENTIAL_KEYS.password },
     uriKey: { env: 'URI_KEY', default: CREDENTIAL_KEYS.uri },
+    /** More password keys this deployment needs (space-separated): generated when missing, required when user-managed. */
+    extraPasswordKeys: { env: 'EXTRA_PASSWORD_KEYS' },
+    pooledUriKey: { env: 'POOLED_URI_KEY', default: CREDENTIAL_KEYS.pooledUri },
+    /** With the pooler: its Service's host and port, for the pooled connection string. */
+    poolerHost: { env: 'POOLER_HOST' },
+    poolerPort: { env: 'POOLER_PORT' },
   },
 } as const satisfies ScriptContract;
 

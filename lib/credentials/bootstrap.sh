@@ -13,6 +13,7 @@ set -eu
 : "${NAMESPACE:?}" "${SECRET_NAME:?}" "${DATA_CLAIM:?}" "${CREDENTIALS_MODE:?}"
 : "${PASSWORD_LENGTH:=$DEFAULT_PASSWORD_LENGTH}" "${MIN_PASSWORD_LENGTH:=$DEFAULT_MIN_PASSWORD_LENGTH}"
 : "${ADMIN_PASSWORD_KEY:=$DEFAULT_ADMIN_PASSWORD_KEY}" "${PASSWORD_KEY:=$DEFAULT_PASSWORD_KEY}" "${URI_KEY:=$DEFAULT_URI_KEY}"
+: "${POOLED_URI_KEY:=$DEFAULT_POOLED_URI_KEY}"
 knobs_ok=1
 check_knob PASSWORD_LENGTH "$PASSWORD_LENGTH" >&2 || knobs_ok=''
 check_knob MIN_PASSWORD_LENGTH "$MIN_PASSWORD_LENGTH" >&2 || knobs_ok=''
@@ -72,10 +73,42 @@ random_password() {
   LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c "$PASSWORD_LENGTH"
 }
 
+# Keys this deployment needs besides the two passwords (replication, the pooler's lookup role):
+# generated into a Secret of ours that lacks them, required in a user-managed one.
+extra_keys=${EXTRA_PASSWORD_KEYS:-}
+
+# set_keys <key> <file>...: sets each key of the existing Secret to its file's content, in one merge patch.
+set_keys() {
+  printf '{"data":{' >"$work/patch"
+  sep=''
+  while [ $# -gt 1 ]; do
+    printf '%s"%s":"%s"' "$sep" "$1" "$(base64 <"$2" | tr -d '\n')" >>"$work/patch"
+    sep=','
+    shift 2
+  done
+  printf '}}' >>"$work/patch"
+  kubectl patch secret "$SECRET_NAME" -n "$NAMESPACE" --type merge --patch-file "$work/patch" >/dev/null 2>"$work/err" ||
+    fail "$EXIT_API_UNAVAILABLE" "cannot update secret $NAMESPACE/$SECRET_NAME: $(cat "$work/err")"
+  rm -f "$work/patch"
+}
+
+# The application's connection strings, from the user's password in $work/user: direct, and through the pooler.
+database_uri() {
+  printf 'postgresql://%s:%s@%s:%s/%s%s' "$APP_USER" "$(cat "$work/user")" "$DATABASE_HOST" "$DATABASE_PORT" "$DATABASE_NAME" "${URI_QUERY:-}"
+}
+pooled_uri() {
+  printf 'postgresql://%s:%s@%s:%s/%s' "$APP_USER" "$(cat "$work/user")" "$POOLER_HOST" "$POOLER_PORT" "$DATABASE_NAME"
+}
+
 if exists secret "$SECRET_NAME"; then
-  for key in "$ADMIN_PASSWORD_KEY" "$PASSWORD_KEY"; do
+  missing=''
+  for key in "$ADMIN_PASSWORD_KEY" "$PASSWORD_KEY" $extra_keys; do
     secret_value "$key"
     length=$(wc -c <"$work/decoded" | tr -d ' ')
+    if [ "$length" = 0 ] && [ "$CREDENTIALS_MODE" = generate ] && [ "$key" != "$ADMIN_PASSWORD_KEY" ] && [ "$key" != "$PASSWORD_KEY" ]; then
+      missing="$missing $key"
+      continue
+    fi
     [ "$length" -ge "$MIN_PASSWORD_LENGTH" ] || fail "$EXIT_REFUSED" \
       "secret $NAMESPACE/$SECRET_NAME: key '$key' is missing or shorter than $MIN_PASSWORD_LENGTH characters." \
       "Fix: set it, e.g. kubectl -n $NAMESPACE patch secret $SECRET_NAME --type merge -p '{\"stringData\":{\"$key\":\"<$MIN_PASSWORD_LENGTH+ characters>\"}}'"
@@ -84,14 +117,40 @@ if exists secret "$SECRET_NAME"; then
       "secret $NAMESPACE/$SECRET_NAME: key '$key' holds a line break (a file with a trailing newline, given to --from-file?): passwords reach libpq through a password file, which cannot hold one." \
       "Fix: set it without, e.g. kubectl -n $NAMESPACE patch secret $SECRET_NAME --type merge -p '{\"stringData\":{\"$key\":\"<$MIN_PASSWORD_LENGTH+ characters, one line>\"}}'"
   done
-  log "secret $NAMESPACE/$SECRET_NAME exists with keys $ADMIN_PASSWORD_KEY and $PASSWORD_KEY: kept as it is"
+  # Ours (generated): a key this deployment now needs (replicas or the pooler turned on later)
+  # gets a new password, the passwords there stay as they are, and the connection strings follow
+  # the current host, port and TLS (with replicas the primary's Service is another).
+  if [ "$CREDENTIALS_MODE" = generate ]; then
+    changes='' added='' derived=''
+    for key in $missing; do
+      random_password >"$work/key-$key"
+      changes="$changes $key $work/key-$key" added="$added $key"
+    done
+    secret_value "$PASSWORD_KEY"
+    cp "$work/decoded" "$work/user"
+    database_uri >"$work/uri"
+    [ -n "${POOLER_HOST:-}" ] && pooled_uri >"$work/pooled-uri" || rm -f "$work/pooled-uri"
+    for pair in "$URI_KEY:$work/uri" "$POOLED_URI_KEY:$work/pooled-uri"; do
+      key=${pair%%:*} file=${pair#*:}
+      [ -f "$file" ] || continue
+      secret_value "$key"
+      [ "$(cat "$work/decoded")" = "$(cat "$file")" ] || changes="$changes $key $file" derived="$derived $key"
+    done
+    if [ -n "$changes" ]; then
+      set_keys $changes
+      [ -z "$added" ] || log "secret $NAMESPACE/$SECRET_NAME: added$added (generated); the passwords there kept as they are"
+      [ -z "$derived" ] || log "secret $NAMESPACE/$SECRET_NAME: set$derived to the current connection ($DATABASE_HOST:$DATABASE_PORT${POOLER_HOST:+, pooler $POOLER_HOST:$POOLER_PORT})"
+      exit "$EXIT_OK"
+    fi
+  fi
+  log "secret $NAMESPACE/$SECRET_NAME exists with keys $ADMIN_PASSWORD_KEY and $PASSWORD_KEY${extra_keys:+ and$(printf ' %s' $extra_keys)}: kept as it is"
   exit "$EXIT_OK"
 fi
 
 if [ "$CREDENTIALS_MODE" = verify ]; then
   fail "$EXIT_REFUSED" "secret $NAMESPACE/$SECRET_NAME not found. It is user-managed (credentials.existingSecret): nothing is generated." \
-    "Fix: create it with keys '$ADMIN_PASSWORD_KEY' and '$PASSWORD_KEY' ($MIN_PASSWORD_LENGTH+ characters each), e.g." \
-    "  kubectl -n $NAMESPACE create secret generic $SECRET_NAME --from-literal=$ADMIN_PASSWORD_KEY=\"\$(openssl rand -hex 24)\" --from-literal=$PASSWORD_KEY=\"\$(openssl rand -hex 24)\"" \
+    "Fix: create it with keys '$ADMIN_PASSWORD_KEY' and '$PASSWORD_KEY'${extra_keys:+ and $extra_keys} ($MIN_PASSWORD_LENGTH+ characters each), e.g." \
+    "  kubectl -n $NAMESPACE create secret generic $SECRET_NAME --from-literal=$ADMIN_PASSWORD_KEY=\"\$(openssl rand -hex 24)\" --from-literal=$PASSWORD_KEY=\"\$(openssl rand -hex 24)\"$(for key in $extra_keys; do printf ' --from-literal=%s="$(openssl rand -hex 24)"' "$key"; done)" \
     "or let External Secrets / Sealed Secrets create it; then $RERUN"
 fi
 
@@ -109,10 +168,19 @@ random_password >"$work/admin"
 random_password >"$work/user"
 [ "$(wc -c <"$work/admin")" -ge "$PASSWORD_LENGTH" ] || fail "$EXIT_REFUSED" "could not read $PASSWORD_LENGTH random characters from /dev/urandom"
 printf 'postgresql://%s:%s@%s:%s/%s%s' "$APP_USER" "$(cat "$work/user")" "$DATABASE_HOST" "$DATABASE_PORT" "$DATABASE_NAME" "${URI_QUERY:-}" >"$work/uri"
+extra_files=''
+for key in $extra_keys; do
+  random_password >"$work/key-$key"
+  extra_files="$extra_files --from-file=$key=$work/key-$key"
+done
+if [ -n "${POOLER_HOST:-}" ]; then
+  pooled_uri >"$work/pooled-uri"
+  extra_files="$extra_files --from-file=$POOLED_URI_KEY=$work/pooled-uri"
+fi
 
 # No part-of label: `kubectl apply --prune -l app.kubernetes.io/part-of=...` must never delete it.
 if kubectl create secret generic "$SECRET_NAME" -n "$NAMESPACE" \
-  --from-file="$ADMIN_PASSWORD_KEY=$work/admin" --from-file="$PASSWORD_KEY=$work/user" --from-file="$URI_KEY=$work/uri" \
+  --from-file="$ADMIN_PASSWORD_KEY=$work/admin" --from-file="$PASSWORD_KEY=$work/user" --from-file="$URI_KEY=$work/uri" $extra_files \
   >/dev/null 2>"$work/err"; then
   kubectl label secret "$SECRET_NAME" -n "$NAMESPACE" app.kubernetes.io/managed-by=learnflow-credentials-bootstrap >/dev/null 2>&1 || true
   log "secret $NAMESPACE/$SECRET_NAME created with generated passwords ($PASSWORD_LENGTH characters)"

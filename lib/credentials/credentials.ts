@@ -28,6 +28,10 @@ export interface DatabaseCredentialsProps extends CredentialsProps {
   readonly database: DatabaseEndpoint;
   /** Image of the bootstrap Job, with `sh` and `kubectl`. @default docker.io/bitnamilegacy/kubectl:1.33.4 */
   readonly image?: string;
+  /** Password keys needed besides the two (replication, the pooler's): generated, or required in a user-managed Secret. @default none */
+  readonly extraPasswordKeys?: readonly string[];
+  /** The pooler's Service, for the generated pooled connection string. @default none: no pooler */
+  readonly pooler?: { readonly host: string; readonly port: number };
   /** The PostgreSQL major the chart starts: the Job stops a sync that would start another on existing data. */
   readonly postgresqlMajor: number;
 }
@@ -88,6 +92,8 @@ export class DatabaseCredentials extends Construct {
       DATABASE_PORT: String(database.port),
       // Clients of the URI verify the server where its certificate can be (sslrootcert: their copy of ca.crt).
       ...(database.tls ? { URI_QUERY: `?sslmode=${database.tls.caSecret ? 'verify-full' : 'require'}` } : {}),
+      ...(props.extraPasswordKeys?.length ? { EXTRA_PASSWORD_KEYS: props.extraPasswordKeys.join(' ') } : {}),
+      ...(props.pooler ? { POOLER_HOST: props.pooler.host, POOLER_PORT: String(props.pooler.port), POOLED_URI_KEY: CREDENTIAL_KEYS.pooledUri } : {}),
     };
     projectJob(this, 'bootstrap', {
       name,

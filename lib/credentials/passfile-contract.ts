@@ -35,6 +35,8 @@ export const PASSFILE = {
     port: { env: 'PGPORT' },
     database: { env: 'PGDATABASE' },
     user: { env: 'PGUSER' },
+    /** More hosts the same login is for, space-separated, on any port (e.g. the read replicas). */
+    extraHosts: { env: 'PASSFILE_EXTRA_HOSTS' },
   },
   includes: [path.join(__dirname, '..', 'passfile.sh')],
 } as const satisfies ScriptContract;

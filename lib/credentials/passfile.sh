@@ -13,4 +13,12 @@ if ! problem=$(write_passfile "$PASSWORD_FILE" "$PGPASSFILE" "$PGHOST" "$PGPORT"
   printf '%s: %s (fix the credentials Secret, then delete the failed pod or Job)\n' "$PROG" "$problem" >&2
   exit "$EXIT_REFUSED"
 fi
-printf '%s: wrote the password file for %s@%s:%s/%s\n' "$PROG" "$PGUSER" "$PGHOST" "$PGPORT" "$PGDATABASE"
+# The same login at more hosts (a Job that also checks the read replicas), on any port.
+for host in ${PASSFILE_EXTRA_HOSTS:-}; do
+  if ! problem=$(write_passfile "$PASSWORD_FILE" "$PGPASSFILE.extra" "$host" '*' "$PGDATABASE" "$PGUSER"); then
+    printf '%s: %s\n' "$PROG" "$problem" >&2
+    exit "$EXIT_REFUSED"
+  fi
+  cat "$PGPASSFILE.extra" >>"$PGPASSFILE" && rm -f "$PGPASSFILE.extra"
+done
+printf '%s: wrote the password file for %s@%s:%s/%s%s\n' "$PROG" "$PGUSER" "$PGHOST" "$PGPORT" "$PGDATABASE" "${PASSFILE_EXTRA_HOSTS:+ and $PASSFILE_EXTRA_HOSTS}"

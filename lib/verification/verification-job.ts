@@ -8,6 +8,7 @@ import { DATABASE_CLIENT_LABEL, resourceName } from '../names';
 import { failJobOnExitCodes } from '../script-contract';
 import { SYNC_WAVES } from '../sync-waves';
 import { expectedTables } from './expected-schema';
+import { TERMINATION_MESSAGE_PATH, VERIFY_CONTAINER } from './replica-report';
 import { VERIFY, verifyScript } from './verify-contract';
 
 export interface VerificationJobProps {
@@ -35,11 +36,14 @@ export interface VerificationJobProps {
   readonly waitForMigrationsSeconds?: number;
   /** Pod retries after exit 8. @default 3 */
   readonly backoffLimit?: number;
+  /** Read replicas to check: each pod's host name, and the lag each may have. @default none */
+  readonly replicas?: { readonly hosts: readonly string[]; readonly maxLagBytes: number };
 }
 
 /**
  * Health stages 3 and 4 in the cluster, after the migrations (last sync wave): the database
- * answers, the newest migration is applied and every table the migrations create exists.
+ * answers, each read replica streams within its lag bound, the newest migration is applied and
+ * every table the migrations create exists.
  */
 export class VerificationJob extends Construct {
   constructor(scope: Construct, id: string, props: VerificationJobProps) {
@@ -53,6 +57,12 @@ export class VerificationJob extends Construct {
       [k.expectedVersion.env]: newest ? String(BigInt(newest.version)) : '0',
       [k.dbWaitSeconds.env]: String(dbWait),
       [k.migrationsWaitSeconds.env]: String(props.waitForMigrationsSeconds ?? dbWait + 600),
+      ...(props.replicas ? {
+        [k.replicas.env]: props.replicas.hosts.join(' '),
+        [k.maxLagBytes.env]: String(props.replicas.maxLagBytes),
+        [k.replicaWaitSeconds.env]: String(dbWait),
+        [k.reportFile.env]: TERMINATION_MESSAGE_PATH,
+      } : {}),
     };
     projectJob(this, 'job', {
       name: resourceName(props.releaseName, 'verify'),
@@ -65,7 +75,7 @@ export class VerificationJob extends Construct {
       failJobOnExitCodes: failJobOnExitCodes(VERIFY),
       syncWave: SYNC_WAVES.verification,
       container: {
-        name: 'verify',
+        name: VERIFY_CONTAINER,
         image: props.image,
         command: ['/bin/sh', '-c', verifyScript(), 'verify'],
         envVariables: containerEnvironment(env),
@@ -74,6 +84,7 @@ export class VerificationJob extends Construct {
         connection: props.connection,
         password: { secret: props.credentialsSecret, key: props.passwordKey ?? CREDENTIAL_KEYS.password },
         image: props.image,
+        extraHosts: props.replicas?.hosts,
       }),
     });
   }

@@ -8,7 +8,7 @@ import { Testing } from 'cdk8s';
 import * as os from 'node:os';
 import { ArgoApplicationChart } from '../../lib/argocd';
 import { chartObjects } from '../../lib/chart';
-import { CREDENTIAL_KEYS } from '../../lib/credentials/keys';
+import { passwordKeys } from '../../lib/credentials/keys';
 import { resourceName } from '../../lib/names';
 import { backupStorageNames } from '../../lib/pitr/chart-values';
 import { profileChartLocation, renderProfile } from '../../lib/synth';
@@ -26,10 +26,26 @@ import { parseAllDocuments } from 'yaml';
 
 const SPECS = chartCaseSpecs();
 
+/** The chart's names for the case: with read replicas the primary's are `<fullname>-primary`. */
+const namesOf = (c: RenderedChartCase) => chartObjects(c.release, c.config.readReplicas?.count ?? 0);
 const primaryOf = (c: RenderedChartCase) => {
-  const sts = find(c.chart, 'StatefulSet', chartObjects(c.release).statefulSet);
-  if (!sts) throw new Error(`${c.name}: the chart renders no StatefulSet ${chartObjects(c.release).statefulSet}`);
+  const sts = find(c.chart, 'StatefulSet', namesOf(c).statefulSet);
+  if (!sts) throw new Error(`${c.name}: the chart renders no StatefulSet ${namesOf(c).statefulSet}`);
   return sts;
+};
+/** The chart's read StatefulSet (with read replicas). */
+const readOf = (c: RenderedChartCase) => {
+  const name = namesOf(c).read?.statefulSet;
+  const sts = name ? find(c.chart, 'StatefulSet', name) : undefined;
+  if (!sts) throw new Error(`${c.name}: the chart renders no read StatefulSet`);
+  return sts;
+};
+/** The database pods' owners: the primary's StatefulSet and, with replicas, the read one. */
+const databaseOwners = (c: RenderedChartCase) => {
+  const read = namesOf(c).read;
+  const replicas = read ? find(c.chart, 'StatefulSet', read.statefulSet) : undefined;
+  if (read && !replicas) throw new Error(`${c.name}: the chart renders no StatefulSet ${read.statefulSet}`);
+  return [primaryOf(c), ...(replicas ? [replicas] : [])].map(refOf).sort();
 };
 const primaryTemplate = (c: RenderedChartCase) => podTemplates([primaryOf(c)])[0];
 const databaseContainer = (c: RenderedChartCase) => primaryTemplate(c).spec.containers.find((x: any) => x.name === 'postgresql');
@@ -37,12 +53,12 @@ const env = (c: RenderedChartCase, name: string) => databaseContainer(c).env.fin
 /** Where the database reads a password: `env NAME` from a Secret key, or (16.x) the file of `NAME_FILE` in a mounted Secret. */
 const passwordRef = (c: RenderedChartCase, name: string): SecretRef | undefined =>
   secretRefs([primaryOf(c)]).find((r) => r.via === `env ${name}` || r.via === `env ${name}_FILE (file)`);
-const service = (c: RenderedChartCase) => find(c.chart, 'Service', chartObjects(c.release).service)!;
+const service = (c: RenderedChartCase) => find(c.chart, 'Service', namesOf(c).service)!;
 /** Our dump CronJob (dist/): with backups on, it dumps the database onto the backup volume. */
 const dumpCronJob = (c: RenderedChartCase) => find(c.dist, 'CronJob', resourceName(c.release, 'dump'));
 /** The chart's ConfigMap `<fullname>-<suffix>`, mounted into the database container at `mountPath`. */
 const mountedConfigMap = (c: RenderedChartCase, suffix: string, mountPath: string) => {
-  const name = `${chartObjects(c.release).statefulSet}-${suffix}`;
+  const name = `${namesOf(c).statefulSet}-${suffix}`;
   const mount = databaseContainer(c).volumeMounts.find((m: any) => m.mountPath === mountPath);
   const volume = mount && primaryTemplate(c).spec.volumes.find((v: any) => v.name === mount.name);
   return volume?.configMap?.name === name ? find(c.chart, 'ConfigMap', name) : undefined;
@@ -78,7 +94,24 @@ const EFFECTS: [RegExp, Effect][] = [
   [/^auth\.existingSecret$/, (c, v) => expectEqual('the Secret of both passwords', ['POSTGRES_PASSWORD', 'POSTGRES_POSTGRES_PASSWORD'].map((n) => passwordRef(c, n)?.secret), [v, v])],
   [/^auth\.secretKeys\.adminPasswordKey$/, (c, v) => expectEqual('the key of the superuser password', passwordRef(c, 'POSTGRES_POSTGRES_PASSWORD')?.key, v)],
   [/^auth\.secretKeys\.userPasswordKey$/, (c, v) => expectEqual('the key of the application user\'s password', passwordRef(c, 'POSTGRES_PASSWORD')?.key, v)],
-  [/^architecture$/, (c, v) => expectEqual('the StatefulSets', c.chart.filter((m) => m.kind === 'StatefulSet').map((m) => m.metadata.name), v === 'standalone' ? [primaryOf(c).metadata.name] : ['?'])],
+  [/^architecture$/, (c, v) => expectEqual('the StatefulSets', c.chart.filter((m) => m.kind === 'StatefulSet').map((m) => m.metadata.name).sort(),
+    v === 'standalone' ? [primaryOf(c).metadata.name] : [namesOf(c).statefulSet, namesOf(c).read?.statefulSet].sort())],
+  // Read replicas (test/pooling/chart.test.ts checks the replication architecture in depth).
+  [/^auth\.replicationUsername$/, (c, v) => expectEqual('POSTGRES_REPLICATION_USER', env(c, 'POSTGRES_REPLICATION_USER')?.value, v)],
+  [/^auth\.secretKeys\.replicationPasswordKey$/, (c, v) => expectEqual('the key of the replication password', passwordRef(c, 'POSTGRES_REPLICATION_PASSWORD')?.key, v)],
+  [/^replication\.synchronousCommit$/, (c, v) => expectEqual('POSTGRES_SYNCHRONOUS_COMMIT_MODE', env(c, 'POSTGRES_SYNCHRONOUS_COMMIT_MODE')?.value, v)],
+  [/^replication\.numSynchronousReplicas$/, (c, v) => expectEqual('POSTGRES_NUM_SYNCHRONOUS_REPLICAS', env(c, 'POSTGRES_NUM_SYNCHRONOUS_REPLICAS')?.value, String(v))],
+  [/^replication\.applicationName$/, (c, v) => expectEqual('POSTGRES_CLUSTER_APP_NAME', env(c, 'POSTGRES_CLUSTER_APP_NAME')?.value, v)],
+  [/^readReplicas\.replicaCount$/, (c, v) => expectEqual('the read StatefulSet\'s replicas', readOf(c).spec.replicas, v)],
+  [/^readReplicas\.persistence\.enabled$/, (c, v) => expectEqual('the replicas\' data volumeClaimTemplate', (readOf(c).spec.volumeClaimTemplates ?? []).map((t: any) => t.metadata.name), v ? ['data'] : [])],
+  [/^readReplicas\.persistence\.size$/, (c, v) => expectEqual('the replicas\' data claim size', readOf(c).spec.volumeClaimTemplates?.[0]?.spec.resources.requests.storage, v)],
+  [/^readReplicas\.persistence\.storageClass$/, (c, v) => expectEqual('the replicas\' data claim class', readOf(c).spec.volumeClaimTemplates?.[0]?.spec.storageClassName, v)],
+  [/^readReplicas\.resources\.(requests|limits)\.(cpu|memory|ephemeral-storage)$/, (c, v, key) => {
+    const [, , kind, what] = key.split('.');
+    const container = readOf(c).spec.template.spec.containers.find((x: any) => x.name === 'postgresql');
+    return expectEqual(`the replica container's resources.${kind}.${what}`, container?.resources?.[kind]?.[what], v);
+  }],
+  [/^readReplicas\.networkPolicy\.enabled$/, (c, v) => expectEqual('NetworkPolicies of the chart for the replicas', c.chart.filter((m) => m.kind === 'NetworkPolicy').length > 0, v)],
   [/^containerPorts\.postgresql$/, (c, v) => expectEqual('the container port and POSTGRESQL_PORT_NUMBER',
     [databaseContainer(c).ports.find((p: any) => p.name === 'tcp-postgresql')?.containerPort, env(c, 'POSTGRESQL_PORT_NUMBER')?.value], [v, String(v)])],
   [/^tls\.enabled$/, (c, v) => expectEqual('POSTGRESQL_ENABLE_TLS', env(c, 'POSTGRESQL_ENABLE_TLS')?.value, v ? 'yes' : 'no')],
@@ -155,7 +188,7 @@ describeWithTools('the vendored chart, rendered by helm with our values', ['helm
 
     it('renders the database: one StatefulSet with its Service and headless Service, in the case\'s namespace', async () => {
       const c = await get();
-      const names = chartObjects(c.release);
+      const names = namesOf(c);
       expect(primaryOf(c).spec.serviceName).toBe(names.headlessService);
       expect(find(c.chart, 'Service', names.service)).toBeDefined();
       expect(find(c.chart, 'Service', names.headlessService)).toBeDefined();
@@ -166,7 +199,7 @@ describeWithTools('the vendored chart, rendered by helm with our values', ['helm
       const c = await get();
       const credentials = c.config.credentials.existingSecret ?? `${chartObjects(c.release).service}-credentials`;
       // What the bootstrap writes, and what a user-managed Secret must hold (README "Credentials").
-      const credentialKeys = new Set<string>([CREDENTIAL_KEYS.adminPassword, CREDENTIAL_KEYS.password]);
+      const credentialKeys = new Set<string>(passwordKeys(c.config));
       const chartSecrets = new Map(c.chart.filter((m) => m.kind === 'Secret').map((s) => [s.metadata.name, new Set(Object.keys({ ...s.data, ...s.stringData }))]));
       const tlsSecret = c.config.tls.certificatesSecret;
       const problems = secretRefs(c.all).flatMap((r) => {
@@ -205,20 +238,20 @@ describeWithTools('the vendored chart, rendered by helm with our values', ['helm
       const policies = c.dist.filter((m) => m.kind === 'NetworkPolicy');
       const selectedBy = (policy: Manifest) => selectedPods(policy.spec.podSelector, c.all).map((t) => t.owner);
       const policy = (suffix: string) => policies.find((p) => p.metadata.name === resourceName(c.release, suffix));
-      expect(selectedBy(policy('database-ingress')!)).toEqual([refOf(primaryOf(c))]);
+      expect(selectedBy(policy('database-ingress')!).sort()).toEqual(databaseOwners(c));
       // Every pod the ingress admits by label is a pod of this deployment that exists.
       const admitted = policy('database-ingress')!.spec.ingress.flatMap((r: any) => r.from ?? []).filter((f: any) => f.podSelector && !f.namespaceSelector);
       for (const peer of admitted) expect(selectedPods(peer.podSelector, c.all).length, JSON.stringify(peer)).toBeGreaterThan(0);
       // Every policy selects pods that exist (default deny: all of them); the database's egress selects only it.
       for (const p of policies) expect(selectedBy(p).length, p.metadata.name).toBeGreaterThan(0);
       if (c.config.backup.enabled) expect(selectedBy(policy('database-clients-egress')!)).toContain(refOf(dumpCronJob(c)!));
-      expect(selectedBy(policy('database-egress')!)).toEqual([refOf(primaryOf(c))]);
+      expect(selectedBy(policy('database-egress')!).sort()).toEqual(databaseOwners(c));
       expect(selectedBy(policy('default-deny')!)).toEqual(expect.arrayContaining([refOf(primaryOf(c))]));
     });
 
     it('names the claims that exist: the data claim the chart makes (the bootstrap and the CLI look for it), the backup claim we render', async () => {
       const c = await get();
-      const names = chartObjects(c.release);
+      const names = namesOf(c);
       const chartClaims = new Set([...claimsUsed(c.chart).map((u) => u.claim), ...c.all.filter((m) => m.kind === 'PersistentVolumeClaim').map((m) => m.metadata.name)]);
       expect(chartClaims).toContain(names.dataClaim);
       const bootstrap = podTemplates(c.dist).find((t) => t.labels['app.kubernetes.io/component'] === 'credentials')!;

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { chartObjects } from '../../lib/chart';
-import { CREDENTIAL_KEYS } from '../../lib/credentials/keys';
+import { passwordKeys } from '../../lib/credentials/keys';
 import { CHART_NAME } from '../../lib/chart-source';
 import { SUPPORTED_KUBERNETES_VERSIONS, TESTED_KUBERNETES_RELEASES } from '../../lib/kubernetes';
 import { RenderedChartCase, chartCases } from '../support/chart-render';
@@ -106,7 +106,7 @@ describeWithTools('dist/ and the chart on real API servers', ['helm'], () => {
       // chart looks it up at every upgrade and refuses one without it ("PASSWORDS ERROR").
       const secret = c.config.credentials.existingSecret ?? `${chartObjects(c.release).service}-credentials`;
       await newest.kubectlOk(['create', 'secret', 'generic', secret, '-n', ns,
-        `--from-literal=${CREDENTIAL_KEYS.adminPassword}=${randomBytes(20).toString('hex')}`, `--from-literal=${CREDENTIAL_KEYS.password}=${randomBytes(20).toString('hex')}`]);
+        ...passwordKeys(c.config).map((key) => `--from-literal=${key}=${randomBytes(20).toString('hex')}`)]);
       const values = path.join(scratch, `${ns}.values.yaml`);
       writeFileSync(values, c.valuesYaml);
       const upgrade = ['upgrade', '--install', c.release, path.join(ROOT, `charts/${CHART_NAME}-${c.config.chartVersion}.tgz`), '--namespace', ns, '-f', values];

@@ -22,6 +22,14 @@ const DIST_DIR = () => path.join(fixtureProject(), 'dist', T.profile);
 const [FIRST, LAST] = [FIXTURE_VERSIONS[0], FIXTURE_VERSIONS.at(-1)!];
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** `status --profile <profile> --json`: exit 0, nothing on stderr, one JSON object. */
+async function statusJson(profile: string, env: CliEnv): Promise<DeploymentStatus> {
+  const r = await cli(['status', '--profile', profile, '--json'], env);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout);
+}
+
 describeWithTools('learnflow-postgres status and verify from real objects and a real Helm release', ['helm'], () => {
   let kube: Kube;
   let scratch: CliCluster['scratch'];
@@ -29,12 +37,7 @@ describeWithTools('learnflow-postgres status and verify from real objects and a 
   let env: CliEnv;
   useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
 
-  const status = async (): Promise<DeploymentStatus> => {
-    const r = await cli(['status', ...PROFILE, '--json'], env);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe('');
-    return JSON.parse(r.stdout);
-  };
+  const status = () => statusJson(T.profile, env);
 
   /** Deletes a Job of dist/ and applies dist/ again: a fresh Job with no status, as after a new sync. */
   const recreate = async (name: string) => {
@@ -242,4 +245,97 @@ describeWithTools('learnflow-postgres status and verify of a deployment Argo CD 
     const s = JSON.parse((await cli(['status', '--profile', A.profile, '--json'], noHelm)).stdout);
     expect(s).toMatchObject({ managed_by: 'argocd', chart: `postgresql-${A.chartVersion}`, pods_ready: 1, database_accessible: true });
   });
+}, { kube: true });
+
+describeWithTools('learnflow-postgres status and verify of a deployment with read replicas (real chart, real helm)', ['helm'], () => {
+  const R = fixtureTarget('replicas');
+  const read = R.chart.read!;
+  const [first, second] = read.pods;
+  const host = (pod: string) => `${pod}.${read.headlessService}.${R.namespace}.svc`;
+  const bound = R.config.readReplicas!.maxLagBytes;
+  let kube: Kube;
+  let scratch: CliCluster['scratch'];
+  let helm: Helm;
+  let env: CliEnv;
+  useCliCluster((cluster) => ({ kube, scratch, helm, env } = cluster));
+
+  const status = () => statusJson(R.profile, env);
+
+  /** A fresh verification Job from dist/, its pod terminated with `exitCode` and the lines verify.sh writes to its termination message. */
+  const verificationRun = async (exitCode: number, message: string) => {
+    await kube.kubectlOk(['delete', 'job', R.jobs.verification, '-n', R.namespace, '--ignore-not-found']);
+    await kube.kubectlOk(['delete', 'pods', '-l', `job-name=${R.jobs.verification}`, '-n', R.namespace]);
+    await kube.kubectlOk(['apply', '-f', path.join(fixtureProject(), 'dist', R.profile)]);
+    const pod = await jobPodExited(kube, R.namespace, R.jobs.verification, 'verify', exitCode, message);
+    if (exitCode === 0) await completeJob(kube, R.namespace, R.jobs.verification);
+    else await failJob(kube, R.namespace, R.jobs.verification, 'verify', exitCode);
+    return pod;
+  };
+
+  it('the chart installs a primary and a read StatefulSet; before any verification the replicas\' lag is unknown', async () => {
+    await kube.kubectlOk(['apply', '-f', path.join(fixtureProject(), 'dist', R.profile)]);
+    await runBootstrap(kube, R.profile, scratch.dir);
+    const install = await helm(R.helmUpgrade);
+    expect(install.code, install.stderr).toBe(0);
+    expect(await runStatefulSet(kube, R.namespace, R.chart.statefulSet)).toMatchObject({ pod: R.chart.pod });
+    for (const [i, pod] of read.pods.entries()) expect((await runStatefulSet(kube, R.namespace, read.statefulSet, i)).pod).toBe(pod);
+    await bindClaim(kube, R.namespace, R.chart.dataClaim);
+    for (const pod of [R.chart.pod, first]) await setPodReady(kube, R.namespace, pod, true);
+    await setPodReady(kube, R.namespace, second, false);
+    for (const job of [R.jobs.credentials, R.jobs.migrations]) await completeJob(kube, R.namespace, job);
+
+    const s = await status();
+    expect(s.replicas).toEqual({
+      statefulset: read.statefulSet, ready: 1, total: 2, max_lag_bytes: bound, checked: null,
+      pods: [
+        { pod: first, ready: true, state: 'unknown', lag_bytes: null },
+        { pod: second, ready: false, state: 'unknown', lag_bytes: null },
+      ],
+      problems: [`pod/${second} not ready: phase Running; postgresql running, not ready`],
+    });
+    // Only the primary counts in the deployment's pods; its phase waits for the verification.
+    expect(s).toMatchObject({ pods_ready: 1, pods_total: 1, phase: 'Deploying' });
+  }, 150_000);
+
+  it('shows each replica streaming and its lag from the verification\'s termination message, and its pod\'s readiness', async () => {
+    const pod = await verificationRun(0, `replica ${host(first)}:5432 streaming 0\nreplica ${host(second)}:5432 streaming 8192\n`);
+    const s = await status();
+    expect(s.phase).toBe('Ready');
+    expect(s.replicas).toMatchObject({
+      ready: 1, total: 2, checked: { pod, at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      pods: [
+        { pod: first, ready: true, state: 'streaming', lag_bytes: 0 },
+        { pod: second, ready: false, state: 'streaming', lag_bytes: 8192 },
+      ],
+      problems: [`pod/${second} not ready: phase Running; postgresql running, not ready`],
+    });
+    const table = await cli(['status', '--profile', R.profile], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`^Replicas +1/2 ready \\(statefulset/${read.statefulSet}\\); lag bound ${bound} bytes; checked by pod/${pod} at `, 'm'));
+    expect(table.stdout).toMatch(new RegExp(`^Replica ${first} +ready; streaming, 0 bytes behind$`, 'm'));
+    expect(table.stdout).toMatch(new RegExp(`^Replica ${second} +not ready; streaming, 8192 bytes behind$`, 'm'));
+    const v = await cli(['verify', '--profile', R.profile], env);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout).toMatch(new RegExp(`^stage 3 database ping +ok: .*; replicas: ${first} streaming \\(0 bytes behind\\), ${second} streaming \\(8192 bytes behind\\)$`, 'm'));
+  }, 150_000);
+
+  it('names a replica the verification found lagging or unreachable: status lists it, verify fails at stage 3 (exit 5)', async () => {
+    await setPodReady(kube, R.namespace, second, true);
+    const lag = bound + 4096;
+    await verificationRun(5, `replica ${host(first)}:5432 lagging ${lag}\nreplica ${host(second)}:5432 unreachable -\n`);
+    const s = await status();
+    expect(s.phase).toBe('Failed');
+    expect(s.replicas!.pods).toEqual([
+      { pod: first, ready: true, state: 'lagging', lag_bytes: lag },
+      { pod: second, ready: true, state: 'unreachable', lag_bytes: null },
+    ]);
+    expect(s.replicas!.problems).toEqual([
+      expect.stringMatching(new RegExp(`^pod/${first} behind the primary by more than readReplicas\\.maxLagBytes \\(${lag} bytes\\) at job/${R.jobs.verification}'s check`)),
+      expect.stringMatching(new RegExp(`^pod/${second} did not answer the verification Job at job/${R.jobs.verification}'s check .*verify --profile ${R.profile} --rerun$`)),
+    ]);
+    const v = await cli(['verify', '--profile', R.profile], env);
+    expect(v.code, v.stdout + v.stderr).toBe(5);
+    expect(v.stdout).toMatch(new RegExp(`^stage 3 database ping +FAILED: 2 of 2 read replicas not streaming within readReplicas.maxLagBytes at job/${R.jobs.verification}'s check: ${first} lagging \\(${lag} bytes behind\\), ${second} unreachable$`, 'm'));
+    expect(v.stdout).toMatch(/^stage 4 schema +FAILED: not run \(stage 3 failed\)$/m);
+  }, 150_000);
 }, { kube: true });

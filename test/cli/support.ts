@@ -155,9 +155,9 @@ const defaultServiceAccount = (ns: string) => ({ apiVersion: 'v1', kind: 'Servic
 
 /**
  * The pod the Job controller would have created for `job` (labels `job-name`), terminated with
- * `exitCode` as the kubelet reports it.
+ * `exitCode` as the kubelet reports it, with the termination `message` the container wrote.
  */
-export async function jobPodExited(kube: Kube, ns: string, job: string, container: string, exitCode: number): Promise<string> {
+export async function jobPodExited(kube: Kube, ns: string, job: string, container: string, exitCode: number, message?: string): Promise<string> {
   const name = `${job}-x1`;
   await create(kube, defaultServiceAccount(ns), {
     apiVersion: 'v1', kind: 'Pod',
@@ -166,10 +166,10 @@ export async function jobPodExited(kube: Kube, ns: string, job: string, containe
   });
   const at = time();
   await patchStatus(kube, ns, `pod/${name}`, {
-    phase: 'Failed',
+    phase: exitCode === 0 ? 'Succeeded' : 'Failed',
     containerStatuses: [{
       name: container, image: 'example.invalid/job', imageID: '', ready: false, restartCount: 0,
-      state: { terminated: { exitCode, reason: 'Error', startedAt: at, finishedAt: at } },
+      state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: at, finishedAt: at, ...(message !== undefined ? { message } : {}) } },
     }],
   });
   return name;
@@ -225,16 +225,16 @@ export async function setPodReady(kube: Kube, ns: string, pod: string, ready: bo
 
 /**
  * What the StatefulSet controller does for the StatefulSet the real chart created (helm
- * installed it): the claim of each volumeClaimTemplate for ordinal 0 and the pod `<name>-0`
- * from the template, mounting them, owned by the StatefulSet. Returns the names it created,
- * so a test can hold them against the names the CLI looks for.
+ * installed it): the claim of each volumeClaimTemplate for `ordinal` (0 unless given) and the pod
+ * `<name>-<ordinal>` from the template, mounting them, owned by the StatefulSet. Returns the
+ * names it created, so a test can hold them against the names the CLI looks for.
  */
-export async function runStatefulSet(kube: Kube, ns: string, name: string): Promise<{ pod: string; claims: string[] }> {
+export async function runStatefulSet(kube: Kube, ns: string, name: string, ordinal = 0): Promise<{ pod: string; claims: string[] }> {
   const sts = await get(kube, ns, `statefulset/${name}`);
   if (!sts) throw new Error(`statefulset/${name} not found in ${ns}: did helm install the chart?`);
-  const pod = `${name}-0`;
+  const pod = `${name}-${ordinal}`;
   const owner = { apiVersion: 'apps/v1', kind: 'StatefulSet', name, uid: sts.metadata.uid, controller: true, blockOwnerDeletion: true };
-  const labels = { ...sts.spec.selector.matchLabels, 'apps.kubernetes.io/pod-index': '0', 'statefulset.kubernetes.io/pod-name': pod };
+  const labels = { ...sts.spec.selector.matchLabels, 'apps.kubernetes.io/pod-index': String(ordinal), 'statefulset.kubernetes.io/pod-name': pod };
   const claims = (sts.spec.volumeClaimTemplates ?? []).map((t: any) => ({
     apiVersion: 'v1', kind: 'PersistentVolumeClaim',
     metadata: { name: `${t.metadata.name}-${pod}`, namespace: ns, labels: { ...t.metadata.labels, ...sts.spec.selector.matchLabels } },
@@ -355,7 +355,7 @@ export interface FixtureTarget {
 export function fixtureTarget(profile: FixtureProfile): FixtureTarget {
   const config = resolveConfig(FIXTURE_PROFILES[profile]);
   const { namespace, releaseName: release, chartVersion, appUser, port, databaseName, tls } = config;
-  const chart = chartObjects(release);
+  const chart = chartObjects(release, config.readReplicas?.count ?? 0);
   const valuesFile = `dist/${profile}/helm/postgresql-values.yaml`;
   const jobs = Object.fromEntries((['credentials', 'migrations', 'verification'] as const).map((component) =>
     [component, fixtureObject(profile, 'Job', component).metadata.name])) as FixtureTarget['jobs'];

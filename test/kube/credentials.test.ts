@@ -20,7 +20,7 @@ import { FIXTURE_PROFILES, FixtureProfile, fixtureManifests, fixtureObject } fro
 import { describeKube, Kube, kubeBinaries, useSharedKube } from '../support/kube';
 import { applyObjects, live } from '../support/kube-dist';
 
-const [GENERATE, VERIFY] = ['credentials-generated', 'credentials-managed'] as const;
+const [GENERATE, VERIFY, POOLED, MANAGED_REPLICAS] = ['credentials-generated', 'credentials-managed', 'credentials-pooled', 'credentials-managed-replicas'] as const;
 const generated = resolveConfig(FIXTURE_PROFILES[GENERATE]);
 const NAMESPACE = generated.namespace;
 const CHART = chartObjects(generated.releaseName);
@@ -272,6 +272,78 @@ describeKube('credentials bootstrap from dist/, run as its ServiceAccount', () =
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain(`secret ${NAMESPACE}/${SUPPLIED}: key 'password' holds a line break`);
       expect(r.stderr).toContain('which cannot hold one');
+    });
+  });
+
+  describe('the pooler and read replicas turned on for an existing deployment', () => {
+    const pooled = resolveConfig(FIXTURE_PROFILES[POOLED]);
+    const primary = chartObjects(pooled.releaseName, 1);
+    const standaloneClaim = CLAIM;
+
+    beforeAll(async () => {
+      // The standalone deployment's Secret, as its bootstrap created it.
+      await deleteSecret(GENERATED);
+      // No controller here removes the claim's protection finalizer: drop it, then the claim.
+      await kube.kubectlOk(['patch', 'pvc', standaloneClaim, '-n', NAMESPACE, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+      await kube.kubectlOk(['delete', 'pvc', standaloneClaim, '-n', NAMESPACE, '--ignore-not-found']);
+      await applyObjects(kube, credentialsObjects(GENERATE));
+      await eventuallyCan(['create', 'secrets'], true);
+      const r = await run(bootstrapFromDist(GENERATE));
+      expect(r.code, r.stderr).toBe(0);
+      await applyObjects(kube, credentialsObjects(POOLED));
+      await eventuallyCan(['get', `pvc/${primary.dataClaim}`], true);
+    });
+
+    it('adds replication-password, pooler-password and pooled-uri; the passwords there stay byte for byte, the uri follows the primary\'s Service', async () => {
+      const before = (await secret(GENERATED))!;
+      expect(Object.keys(before.data).sort()).toEqual(['password', 'postgres-password', 'uri']);
+      const bootstrap = bootstrapFromDist(POOLED);
+      expect(bootstrap.env).toMatchObject({ CREDENTIALS_MODE: 'generate', SECRET_NAME: GENERATED, EXTRA_PASSWORD_KEYS: 'replication-password pooler-password' });
+      const r = await run(bootstrap);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      const { appUser, port, databaseName } = pooled;
+      const pooler = `${CHART.service}-pooler.${NAMESPACE}.svc`;
+      expect(r.stdout).toBe([
+        `learnflow-credentials: secret ${NAMESPACE}/${GENERATED}: added replication-password pooler-password (generated); the passwords there kept as they are`,
+        `learnflow-credentials: secret ${NAMESPACE}/${GENERATED}: set uri pooled-uri to the current connection (${primary.service}.${NAMESPACE}.svc:${port}, pooler ${pooler}:6432)`,
+        '',
+      ].join('\n'));
+      const after = (await secret(GENERATED))!;
+      expect(Object.keys(after.data).sort()).toEqual(['password', 'pooled-uri', 'pooler-password', 'postgres-password', 'replication-password', 'uri']);
+      expect(after.data['postgres-password']).toBe(before.data['postgres-password']);
+      expect(after.data.password).toBe(before.data.password);
+      for (const key of ['replication-password', 'pooler-password']) {
+        expect(after.data[key]).toMatch(new RegExp(`^[A-Za-z0-9]{${pooled.credentials.generatedPasswordLength}}$`));
+        expect(Object.entries(after.data).filter(([k, v]) => k !== key && v === after.data[key])).toEqual([]);
+      }
+      expect(after.data.uri).toBe(`postgresql://${appUser}:${before.data.password}@${primary.service}.${NAMESPACE}.svc:${port}/${databaseName}`);
+      expect(after.data['pooled-uri']).toBe(`postgresql://${appUser}:${before.data.password}@${pooler}:6432/${databaseName}`);
+      expect(after.labels).toEqual(before.labels);
+    });
+
+    it('keeps the grown Secret byte for byte on the next run', async () => {
+      const before = await secret(GENERATED);
+      const r = await run(bootstrapFromDist(POOLED));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`learnflow-credentials: secret ${NAMESPACE}/${GENERATED} exists with keys postgres-password and password and replication-password pooler-password: kept as it is\n`);
+      expect(await secret(GENERATED)).toEqual(before);
+    });
+
+    it('requires replication-password in a user-managed Secret: refused naming the key (exit 1) until it is there', async () => {
+      await applyObjects(kube, credentialsObjects(MANAGED_REPLICAS));
+      await eventuallyCan(['create', 'secrets'], false);
+      await deleteSecret(SUPPLIED);
+      await kube.kubectlOk(['create', 'secret', 'generic', SUPPLIED, '-n', NAMESPACE, `--from-literal=postgres-password=${'A'.repeat(24)}`, `--from-literal=password=${'b'.repeat(24)}`]);
+      const bootstrap = bootstrapFromDist(MANAGED_REPLICAS);
+      const refused = await run(bootstrap);
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(`secret ${NAMESPACE}/${SUPPLIED}: key 'replication-password' is missing or shorter than 16 characters.`);
+      const before = await secret(SUPPLIED);
+      await kube.kubectlOk(['patch', 'secret', SUPPLIED, '-n', NAMESPACE, '--type', 'merge', '-p', JSON.stringify({ stringData: { 'replication-password': 'c'.repeat(24) } })]);
+      const accepted = await run(bootstrap);
+      expect(accepted.code, accepted.stderr).toBe(0);
+      expect(Object.keys((await secret(SUPPLIED))!.data).sort()).toEqual([...Object.keys(before!.data), 'replication-password'].sort());
     });
   });
 });

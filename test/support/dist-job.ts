@@ -3,13 +3,14 @@
 // from the checkout's dist/, or is rendered in memory by the same chart the synth uses, for a
 // migration set a test builds (renderedMigrationJob).
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { App, Yaml } from 'cdk8s';
 import { parse } from 'yaml';
 import { LearnflowPostgresChart } from '../../lib/learnflow-postgres';
 import { LearnflowPostgresProps } from '../../lib/config';
 import { Migration } from '../../lib/migrations/types';
+import { TERMINATION_MESSAGE_PATH } from '../../lib/verification/replica-report';
 import { Manifest, byComponent, manifests } from './dist';
 import { RunnerResult, materializeBundle } from './runner-harness';
 
@@ -146,6 +147,8 @@ export interface PodResult {
   readonly init: readonly RunnerResult[];
   /** The Job's container, unless an init container failed. */
   readonly main?: RunnerResult;
+  /** What the Job's container wrote to its termination message file: what the kubelet puts in its status (`state.terminated.message`). */
+  readonly message?: string;
 }
 
 /**
@@ -187,8 +190,11 @@ export async function runPod(all: readonly Manifest[], job: Manifest, dir: strin
       throw new Error(`volume ${volume.name}: a kind runPod does not know`);
     }
   }
+  // The kubelet's termination message file of each container: a file of its own, read back after the run.
+  const messageFile = (container: any) => path.join(dir, `termination-message-${container.name}`);
   const run = (container: any) => {
     const mounts: [string, string][] = (container.volumeMounts ?? []).map((m: any) => [m.mountPath, volumes.get(m.name)!]);
+    mounts.push([container.terminationMessagePath ?? TERMINATION_MESSAGE_PATH, messageFile(container)]);
     const onMount = (value: string) => {
       const mount = mounts.find(([p]) => value === p || value.startsWith(`${p}/`));
       return mount ? mount[1] + value.slice(mount[0].length) : value;
@@ -206,5 +212,8 @@ export async function runPod(all: readonly Manifest[], job: Manifest, dir: strin
     init.push(result);
     if (result.code !== 0) return { init };
   }
-  return { init, main: await run(spec.containers[0]) };
+  const main = await run(spec.containers[0]);
+  // The kubelet keeps at most 4096 bytes of it.
+  const message = existsSync(messageFile(spec.containers[0])) ? readFileSync(messageFile(spec.containers[0]), 'utf8').slice(0, 4096) : undefined;
+  return { init, main, message };
 }

@@ -33,6 +33,8 @@ export const FIXTURE_PROFILES = {
     namespace: 'lftest-backups', releaseName: 'pg', tls: { enabled: true }, credentials: { existingSecret: 'pg-credentials' },
     backup: { enabled: true, schedule: '15 1 * * *', keep: 3 },
   },
+  // test/cli/status-verify.test.ts: two read replicas, whose state and lag status shows.
+  'replicas': { namespace: 'lftest-replicas', releaseName: 'pg', readReplicas: { count: 2 } },
   // test/cli/status-verify.test.ts: a deployment an Argo CD Application manages (no Helm release).
   'argocd': { namespace: 'lftest-argocd', releaseName: 'pg' },
   // test/cli/pitr-restore.test.ts: point-in-time recovery with an object store.
@@ -43,6 +45,9 @@ export const FIXTURE_PROFILES = {
   // test/kube/credentials.test.ts: both credential modes, one after the other in one namespace.
   'credentials-generated': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { generatedPasswordLength: 48 } },
   'credentials-managed': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { existingSecret: 'pg-credentials' } },
+  // test/kube/credentials.test.ts: the same deployment with the pooler and read replicas turned on later.
+  'credentials-pooled': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { generatedPasswordLength: 48 }, pooler: { enabled: true }, readReplicas: { count: 1 } },
+  'credentials-managed-replicas': { namespace: 'lftest-credentials', releaseName: 'pg', credentials: { existingSecret: 'pg-credentials' }, readReplicas: { count: 1 } },
 } as const satisfies Record<string, LearnflowPostgresProps>;
 export type FixtureProfile = keyof typeof FIXTURE_PROFILES;
 

@@ -9,6 +9,7 @@ import { renderProfile } from '../../lib/synth';
 import { backupScript, restoreScript } from '../../lib/backup/script-contracts';
 import { bootstrapScript } from '../../lib/credentials/bootstrap-contract';
 import { passfileScript } from '../../lib/credentials/passfile-contract';
+import { poolerAuthScript, userlistScript } from '../../lib/pooling/contracts';
 import { runnerScript } from '../../lib/migrations/runner-contract';
 import { verifyScript } from '../../lib/verification/verify-contract';
 import { Manifest } from './dist';
@@ -57,6 +58,16 @@ export const VARIANTS: Readonly<Record<string, LearnflowPostgresProps>> = {
     namespace: 'data', releaseName: 'learnflow', databaseName: 'app', appUser: 'app', allowedNamespaces: ['web', 'workers'],
     argocd: { repoURL: 'https://git.example.com/platform/learnflow-postgres.git', targetRevision: 'release', automated: false },
   },
+  'pooler-and-read-replicas': {
+    allowedNamespaces: ['learnflow'],
+    pooler: { enabled: true },
+    readReplicas: { count: 2, synchronousCommit: 'on', numSynchronousReplicas: 1 },
+  },
+  'pooler-loadbalancer-with-tls-secret': {
+    allowedNamespaces: ['learnflow'], allowedCidrs: ['10.0.0.0/8'], cluster: { podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.96.0.0/12'] },
+    tls: { enabled: true, certificatesSecret: 'postgres-tls' },
+    pooler: { enabled: true, replicas: 3, serviceType: 'LoadBalancer', poolMode: 'session', maxClientConnections: 5000, defaultPoolSize: 25 },
+  },
   'resources-storage-and-knobs': {
     storageSize: '100Gi', storageClassPreset: 'gke', resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } },
     migrations: { waitForDatabaseSeconds: 60, lockWaitSeconds: 30, statementTimeout: '1h', lockTimeout: '5s', backoffLimit: 2 },
@@ -74,6 +85,8 @@ const SCRIPTS = [
   [backupScript(), '<lib/backup/backup.sh>'],
   [restoreScript(), '<lib/backup/restore.sh>'],
   [passfileScript(), '<lib/credentials/passfile.sh>'],
+  [poolerAuthScript(), '<lib/pooling/pooler-auth.sh>'],
+  [userlistScript(), '<lib/pooling/userlist.sh>'],
 ] as const;
 const SCRIPT_BY_TEXT = new Map(SCRIPTS);
 

@@ -1,7 +1,9 @@
 // `status`: a DeploymentStatus, computed from the objects the API server holds (one
-// `kubectl get` of the namespace's StatefulSets, pods, claims and Jobs). Read-only; no helm.
+// `kubectl get` of the namespace's StatefulSets, pods, claims and Jobs; the read replicas' lag
+// from the verification pod's termination message). Read-only; no helm.
 import { EXIT } from '../exit-codes';
-import { JobPhase, KubeObject, jobState, lastChange, managerOf, matchesLabels, podReady, podSummary } from '../k8s-state';
+import { JobPhase, KubeObject, jobState, lastChange, managerOf, matchesLabels, newest, podReady, podSummary, terminationMessage } from '../k8s-state';
+import { ReplicaState, VERIFY_CONTAINER, parseReplicaReport } from '../../verification/replica-report';
 import { Kubectl, calls } from '../kubectl';
 import { Progress } from '../progress';
 import { Target, loadTarget } from '../target';
@@ -38,6 +40,31 @@ export interface DeploymentStatus {
   readonly conditions: string[];
   /** Dumps, archiving and base backups, when the profile has them (a failed backup shows here, never in `phase`). */
   readonly backups?: BackupsStatus;
+  /** The read replicas, when the profile has them (a replica down or behind shows here, never in `phase`). */
+  readonly replicas?: ReplicasStatus;
+}
+
+/** A read replica: its pod's readiness from the API server, and what the newest verification run found. */
+export interface ReplicaStatus {
+  readonly pod: string;
+  readonly ready: boolean;
+  /** At the verification run of `checked` (lib/verification/replica-report.ts); `unknown` when it reported nothing on this replica. */
+  readonly state: ReplicaState | 'unknown';
+  /** Bytes of WAL behind the primary at that run; null when not measured. */
+  readonly lag_bytes: number | null;
+}
+
+export interface ReplicasStatus {
+  readonly statefulset: string;
+  readonly ready: number;
+  readonly total: number;
+  /** The lag the verification allows (readReplicas.maxLagBytes). */
+  readonly max_lag_bytes: number;
+  /** The verification run the states come from (its pod's termination message) and when it ended; null when none has reported. */
+  readonly checked: { readonly pod: string; readonly at: string | null } | null;
+  readonly pods: ReplicaStatus[];
+  /** What needs a person, one line each. */
+  readonly problems: string[];
 }
 
 /** pg_stat_archiver, read in the database pod. */
@@ -102,6 +129,50 @@ function backupsStatus(target: Target, observed: Observed): BackupsStatus | unde
   return {
     ...(pitr.enabled ? { archiver: archiver ?? null, base_backups: baseBackups } : {}),
     ...(backup.enabled ? { dumps } : {}),
+    problems,
+  };
+}
+
+/** The newest pod of Job `job` among `objects`, with what its container `container` left in its termination message. */
+function jobTerminationMessage(objects: readonly KubeObject[], job: string, container: string): { pod: string; at: string | null; message: string } | undefined {
+  const pod = newest(objects.filter((o) => o.kind === 'Pod' && o.metadata.labels?.['job-name'] === job));
+  const found = terminationMessage(pod, container);
+  return pod && found ? { pod: pod.metadata.name, ...found } : undefined;
+}
+
+const REPLICA_PROBLEMS: Record<Exclude<ReplicaState, 'streaming'>, string> = {
+  lagging: 'behind the primary by more than readReplicas.maxLagBytes',
+  'not-in-recovery': 'not in recovery: a primary (promoted?), not a replica',
+  'no-wal': 'has replayed no WAL yet',
+  unreachable: 'did not answer the verification Job',
+};
+
+function replicasStatus(target: Target, observed: Observed): ReplicasStatus | undefined {
+  const read = target.database.read;
+  const bound = target.config.readReplicas?.maxLagBytes;
+  if (!read || bound === undefined) return undefined;
+  const job = target.jobs.verification;
+  const report = jobTerminationMessage(observed.objects, job, VERIFY_CONTAINER);
+  const findings = report ? parseReplicaReport(report.message) : [];
+  const problems: string[] = [];
+  const pods = read.pods.map((name): ReplicaStatus => {
+    const pod = observed.objects.find((o) => o.kind === 'Pod' && o.metadata.name === name && matchesLabels(o, read.podLabels));
+    const finding = findings.find((f) => f.host.startsWith(`${name}.`));
+    const ready = podReady(pod);
+    if (!pod) problems.push(`pod/${name} not created yet`);
+    else if (!ready) problems.push(`pod/${name} not ready: ${podSummary(pod)}`);
+    if (finding && finding.state !== 'streaming') {
+      problems.push(`pod/${name} ${REPLICA_PROBLEMS[finding.state]}${finding.lagBytes !== null ? ` (${finding.lagBytes} bytes)` : ''} at job/${job}'s check${report?.at ? ` (${report.at})` : ''}: see its log, or check again with learnflow-postgres verify --profile ${target.profile} --rerun`);
+    }
+    return { pod: name, ready, state: finding?.state ?? 'unknown', lag_bytes: finding?.lagBytes ?? null };
+  });
+  return {
+    statefulset: read.statefulSet,
+    ready: pods.filter((p) => p.ready).length,
+    total: pods.length,
+    max_lag_bytes: bound,
+    checked: report && findings.length > 0 ? { pod: report.pod, at: report.at } : null,
+    pods,
     problems,
   };
 }
@@ -187,6 +258,7 @@ export function computeStatus(target: Target, observed: Observed): DeploymentSta
     },
     conditions: phase === 'Ready' ? [] : conditions,
     ...(backupsStatus(target, observed) ? { backups: backupsStatus(target, observed) } : {}),
+    ...(replicasStatus(target, observed) ? { replicas: replicasStatus(target, observed) } : {}),
   };
 }
 
@@ -220,6 +292,17 @@ function backupRows(b: BackupsStatus | undefined): [string, string][] {
   ];
 }
 
+function replicaRows(r: ReplicasStatus | undefined, verificationJob: string): [string, string][] {
+  if (!r) return [];
+  const found = (p: ReplicaStatus) => p.state === 'unknown' ? `lag unknown (job/${verificationJob} reported nothing on it)`
+    : `${p.state}${p.lag_bytes !== null ? `, ${p.lag_bytes} bytes behind` : ''}`;
+  return [
+    ['Replicas', `${r.ready}/${r.total} ready (statefulset/${r.statefulset}); lag bound ${r.max_lag_bytes} bytes; ${r.checked ? `checked by pod/${r.checked.pod} at ${r.checked.at ?? '-'}` : `not checked yet (job/${verificationJob})`}`],
+    ...r.pods.map((p) => [`Replica ${p.pod}`, `${p.ready ? 'ready' : 'not ready'}; ${found(p)}`] as [string, string]),
+    ...r.problems.map((p) => ['Replica problem', p] as [string, string]),
+  ];
+}
+
 /** The status as a two-column table for a person. */
 export function statusTable(s: DeploymentStatus, target: Target): string {
   const migrations = s.migrations_applied === null
@@ -237,6 +320,7 @@ export function statusTable(s: DeploymentStatus, target: Target): string {
     ['Last updated', s.last_updated ?? '-'],
     ...Object.entries(s.jobs).map(([component, j]) => [`Job ${component}`, `${j.name}: ${j.phase}`] as [string, string]),
     ...backupRows(s.backups),
+    ...replicaRows(s.replicas, s.jobs.verification.name),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return [

@@ -10,6 +10,7 @@ import { checkCluster, checkHelm } from '../preflight';
 import { Progress } from '../progress';
 import { Target, loadTarget } from '../target';
 import { JobPodReport, describeReport, jobPodReport, waitForJob } from '../wait';
+import { ReplicaFinding, VERIFY_CONTAINER, parseReplicaReport } from '../../verification/replica-report';
 import { DEFAULT_WAITS } from './deploy';
 
 export interface VerifyOptions {
@@ -116,10 +117,13 @@ async function jobStages(kubectl: Kubectl, progress: Progress, target: Target, t
     const next = [`wait for it: learnflow-postgres verify --profile ${target.profile} --timeout 600`];
     return [s3, s4].map((name) => ({ name, ok: false, detail: `not finished: job/${job} is still running`, code: EXIT.healthCheckFailed, next }));
   }
-  const report = await jobPodReport(kubectl, ns, job);
+  const report = await jobPodReport(kubectl, ns, job, 20, VERIFY_CONTAINER);
+  const replicas = parseReplicaReport(report.message ?? '');
+  const describe = (f: ReplicaFinding) => `${f.host.split('.')[0]} ${f.state}${f.lagBytes !== null ? ` (${f.lagBytes} bytes behind)` : ''}`;
+  const replicaDetail = replicas.length ? `; replicas: ${replicas.map(describe).join(', ')}` : '';
   if (state.phase === 'Complete') {
     return [
-      { name: s3, ok: true, detail: logLine(report, 3) ?? `job/${job} Complete`, code: EXIT.ok, next: [] },
+      { name: s3, ok: true, detail: `${logLine(report, 3) ?? `job/${job} Complete`}${replicaDetail}`, code: EXIT.ok, next: [] },
       { name: s4, ok: true, detail: logLine(report, 4) ?? `job/${job} Complete`, code: EXIT.ok, next: [] },
     ];
   }
@@ -128,6 +132,14 @@ async function jobStages(kubectl: Kubectl, progress: Progress, target: Target, t
   if (report.exitCode === EXIT.databaseConnectionFailed) {
     return [
       { name: s3, ok: false, detail: logLine(report, 3) ?? `job/${job} could not connect to ${target.connectionString} (exit 8)`, code: EXIT.databaseConnectionFailed, next: logNext },
+      { name: s4, ok: false, detail: 'not run (stage 3 failed)', code: EXIT.healthCheckFailed, next: logNext },
+    ];
+  }
+  const failing = replicas.filter((f) => f.state !== 'streaming');
+  if (report.exitCode === EXIT.healthCheckFailed && failing.length > 0) {
+    const detail = `${failing.length} of ${replicas.length} read replicas not streaming within readReplicas.maxLagBytes at job/${job}'s check: ${failing.map(describe).join(', ')}`;
+    return [
+      { name: s3, ok: false, detail, code: EXIT.healthCheckFailed, next: logNext },
       { name: s4, ok: false, detail: 'not run (stage 3 failed)', code: EXIT.healthCheckFailed, next: logNext },
     ];
   }
