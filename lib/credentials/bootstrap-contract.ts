@@ -11,6 +11,7 @@ export const BOOTSTRAP = {
     refused: { code: 1, retried: false, meaning: 'refused: Secret missing while data exists, or a user-managed Secret missing or too weak' },
     apiUnavailable: { code: 2, retried: true, meaning: 'Kubernetes API not accessible' },
     otherMajor: { code: 3, retried: false, meaning: 'the data volume runs another PostgreSQL major than the chart would start on it' },
+    dataElsewhere: { code: 4, retried: false, meaning: "the data is on the other architecture's claim (read replicas turned on or off): the primary would start empty" },
   },
   knobs: {
     /** generate: create the Secret once; verify: it is user-managed, check it. */
@@ -19,6 +20,11 @@ export const BOOTSTRAP = {
     secretName: { env: 'SECRET_NAME' },
     /** The database's data claim: a Secret is never generated while it exists. */
     dataClaim: { env: 'DATA_CLAIM' },
+    /**
+     * The primary's data claim under the other architecture (standalone or with read replicas):
+     * the chart names the primary after it, so switching leaves the data on this claim.
+     */
+    otherDataClaim: { env: 'OTHER_DATA_CLAIM' },
     /** The chart's StatefulSet: the PostgreSQL major it runs on the data claim (lib/major-version.ts). */
     statefulSet: { env: 'STATEFULSET' },
     /** The major this render's chart starts: another one on an existing data claim stops the sync. */

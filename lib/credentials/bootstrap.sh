@@ -10,7 +10,7 @@ set -eu
 # learnflow:contract
 : "${PROG:?this is the source of bootstrap.sh: run the copy the synth renders into the Job}"
 
-: "${NAMESPACE:?}" "${SECRET_NAME:?}" "${DATA_CLAIM:?}" "${CREDENTIALS_MODE:?}"
+: "${NAMESPACE:?}" "${SECRET_NAME:?}" "${DATA_CLAIM:?}" "${OTHER_DATA_CLAIM:?}" "${CREDENTIALS_MODE:?}"
 : "${PASSWORD_LENGTH:=$DEFAULT_PASSWORD_LENGTH}" "${MIN_PASSWORD_LENGTH:=$DEFAULT_MIN_PASSWORD_LENGTH}"
 : "${ADMIN_PASSWORD_KEY:=$DEFAULT_ADMIN_PASSWORD_KEY}" "${PASSWORD_KEY:=$DEFAULT_PASSWORD_KEY}" "${URI_KEY:=$DEFAULT_URI_KEY}"
 : "${POOLED_URI_KEY:=$DEFAULT_POOLED_URI_KEY}"
@@ -66,6 +66,20 @@ if exists pvc "$DATA_CLAIM" && exists statefulset "$STATEFULSET"; then
       "  2. move the data across: a dump with the backup Job, a fresh volume for PostgreSQL $POSTGRESQL_MAJOR (delete the claim $DATA_CLAIM), then the restore Job."
   fi
   [ -z "$running" ] || log "PostgreSQL $running runs on $NAMESPACE/$DATA_CLAIM, the major this chart starts"
+fi
+
+# The volume guard (README: Read replicas): the chart names the primary's StatefulSet, and so its
+# data claim, after its architecture (<fullname> standalone, <fullname>-primary with read
+# replicas). Turning replicas on or off over existing data would start the primary empty on a
+# new claim while the data stays on the old one, and run the migrations into the empty database.
+if ! exists pvc "$DATA_CLAIM" && exists pvc "$OTHER_DATA_CLAIM"; then
+  case $DATA_CLAIM in *-primary-0) turned=on ;; *) turned=off ;; esac
+  fail "$EXIT_DATA_ELSEWHERE" "the database's data is on $NAMESPACE/$OTHER_DATA_CLAIM, and this render's chart would start the primary empty on a new claim $NAMESPACE/$DATA_CLAIM:" \
+    "read replicas are turned $turned, and the chart names the primary's StatefulSet and its claim after that." \
+    "Stopped before the database changes: nothing after this Job is applied by Argo CD; with kubectl, do not run the helm upgrade." \
+    "Ways through (README: Read replicas):" \
+    "  1. keep the data where it is: set readReplicas back in the profile, render again (npm run synth) and sync, or" \
+    "  2. move the data across: a dump with the backup Job, delete the claim $OTHER_DATA_CLAIM (the dump stays on its own claim), sync again, then the restore Job."
 fi
 
 random_password() {

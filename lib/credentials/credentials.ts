@@ -9,6 +9,7 @@ import { failJobOnExitCodes } from '../script-contract';
 import { BOOTSTRAP, bootstrapScript } from './bootstrap-contract';
 import { CREDENTIAL_KEYS, MIN_SUPPLIED_PASSWORD_LENGTH } from './keys';
 import { chartMajors } from '../major-version';
+import { chartObjects } from '../chart';
 
 
 /** Where the database's passwords come from (a deployment's `credentials` props). */
@@ -60,11 +61,13 @@ export class DatabaseCredentials extends Construct {
     const metadata = { name, namespace, labels, annotations: syncWave(SYNC_WAVES.access) };
 
     const serviceAccount = new kplus.ServiceAccount(this, 'service-account', { metadata, automountToken: false });
-    // Least privilege: read this one Secret, this one claim and the chart's StatefulSet (the
-    // major-version guard); `create` cannot be narrowed by name.
+    // Least privilege: read this one Secret, the primary's claim under either architecture and
+    // the chart's StatefulSet (the major-version and volume guards); `create` cannot be narrowed by name.
+    const otherDataClaim = chartObjects(releaseName, database.objects.read ? 0 : 1).dataClaim;
     const role = new kplus.Role(this, 'role', { metadata });
     role.allowGet(this.secret);
     role.allowGet(kplus.PersistentVolumeClaim.fromClaimName(this, 'data-claim', database.objects.dataClaim));
+    role.allowGet(kplus.PersistentVolumeClaim.fromClaimName(this, 'other-data-claim', otherDataClaim));
     role.allowGet(namedResource('apps', 'statefulsets', database.objects.statefulSet));
     if (generated) {
       role.allowCreate(kplus.ApiResource.SECRETS);
@@ -78,6 +81,7 @@ export class DatabaseCredentials extends Construct {
       NAMESPACE: namespace,
       SECRET_NAME: this.secretName,
       DATA_CLAIM: database.objects.dataClaim,
+      OTHER_DATA_CLAIM: otherDataClaim,
       STATEFULSET: database.objects.statefulSet,
       POSTGRESQL_MAJOR: String(props.postgresqlMajor),
       CHART_MAJORS: chartMajors(),

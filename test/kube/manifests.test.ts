@@ -43,9 +43,12 @@ const NEXT_MIGRATION = (() => {
  * its rules here.
  */
 function accountRules(config: DeploymentConfig) {
-  const { service, dataClaim, statefulSet } = chartObjects(config.releaseName);
-  // Both modes: the major-version guard reads the data claim and the chart's StatefulSet.
-  const guard = [`get persistentvolumeclaims/${dataClaim}`, `get statefulsets.apps/${statefulSet}`];
+  const replicas = config.readReplicas?.count ?? 0;
+  const { service, dataClaim, statefulSet } = chartObjects(config.releaseName, replicas);
+  const otherDataClaim = chartObjects(config.releaseName, replicas > 0 ? 0 : 1).dataClaim;
+  // Both modes: the major-version guard reads the data claim and the chart's StatefulSet; the
+  // volume guard the primary's claim under the other architecture.
+  const guard = [`get persistentvolumeclaims/${dataClaim}`, `get persistentvolumeclaims/${otherDataClaim}`, `get statefulsets.apps/${statefulSet}`];
   const guardRefused = [['get', 'statefulsets.apps/other'], ['list', 'statefulsets.apps'], ['patch', `statefulsets.apps/${statefulSet}`]];
   const account = `${service}-credentials`;
   const existing = config.credentials.existingSecret;
