@@ -255,8 +255,13 @@ describeWithTools('the vendored chart, rendered by helm with our values', ['helm
       const chartClaims = new Set([...claimsUsed(c.chart).map((u) => u.claim), ...c.all.filter((m) => m.kind === 'PersistentVolumeClaim').map((m) => m.metadata.name)]);
       expect(chartClaims).toContain(names.dataClaim);
       const bootstrap = podTemplates(c.dist).find((t) => t.labels['app.kubernetes.io/component'] === 'credentials')!;
-      const claimEnv = containersOf(bootstrap.spec)[0].env.filter((e: any) => typeof e.value === 'string' && e.value.startsWith('data-')).map((e: any) => e.value);
-      expect(claimEnv).toEqual([names.dataClaim]);
+      const env = Object.fromEntries(containersOf(bootstrap.spec)[0].env.map((e: any) => [e.name, e.value]));
+      expect(env.DATA_CLAIM).toBe(names.dataClaim);
+      // The volume guard's claim is the primary's under the other architecture: this render's
+      // chart never makes it; the same chart with readReplicas switched would.
+      const otherArchitecture = chartObjects(c.release, c.config.readReplicas ? 0 : 1).dataClaim;
+      expect(env.OTHER_DATA_CLAIM).toBe(otherArchitecture);
+      expect(chartClaims).not.toContain(otherArchitecture);
       for (const use of claimsUsed(c.all)) expect(chartClaims, `${use.owner} mounts ${use.claim}`).toContain(use.claim);
       // The database pod mounts the backup volume (archives, dumps), so it binds with the database.
       const backupClaim = backupStorageNames(c.release).claim;
