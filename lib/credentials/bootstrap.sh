@@ -181,7 +181,7 @@ fi
 random_password >"$work/admin"
 random_password >"$work/user"
 [ "$(wc -c <"$work/admin")" -ge "$PASSWORD_LENGTH" ] || fail "$EXIT_REFUSED" "could not read $PASSWORD_LENGTH random characters from /dev/urandom"
-printf 'postgresql://%s:%s@%s:%s/%s%s' "$APP_USER" "$(cat "$work/user")" "$DATABASE_HOST" "$DATABASE_PORT" "$DATABASE_NAME" "${URI_QUERY:-}" >"$work/uri"
+database_uri >"$work/uri"
 extra_files=''
 for key in $extra_keys; do
   random_password >"$work/key-$key"

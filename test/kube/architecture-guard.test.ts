@@ -7,27 +7,22 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { chartObjects } from '../../lib/chart';
 import { LearnflowPostgresProps } from '../../lib/config';
 import { BOOTSTRAP } from '../../lib/credentials/bootstrap-contract';
-import { renderProfile } from '../../lib/synth';
 import { Manifest } from '../support/dist';
 import { Kube, describeKube, useSharedKube } from '../support/kube';
-import { applyObjects, live, runJobHere } from '../support/kube-dist';
-import { FIXTURE_MIGRATIONS } from '../support/variants';
+import { applyObjects, createClaim, deleteClaim, live, runJobHere } from '../support/kube-dist';
+import { variantManifests } from '../support/variants';
 
 const NAMESPACE = 'lftest-architecture';
 const STANDALONE = chartObjects('pg');
 const REPLICATED = chartObjects('pg', 1);
 const DATA_ELSEWHERE = BOOTSTRAP.exits.dataElsewhere.code;
 
-const objects = (yaml: string): Manifest[] => parseAllDocuments(yaml).map((d) => d.toJS() as Manifest).filter((m) => m?.kind);
-
 /** The credentials objects (with the Namespace) that the synth renders for these props. */
 function credentials(name: string, props: LearnflowPostgresProps): { all: Manifest[]; job: Manifest } {
-  const files = renderProfile(name, { namespace: NAMESPACE, releaseName: 'pg', ...props }, FIXTURE_MIGRATIONS);
-  const all = objects(files.get('learnflow-postgres.yaml')!)
+  const all = variantManifests(name, { namespace: NAMESPACE, releaseName: 'pg', ...props })
     .filter((m) => m.kind === 'Namespace' || m.metadata.labels?.['app.kubernetes.io/component'] === 'credentials');
   return { all, job: all.find((m) => m.kind === 'Job')! };
 }
@@ -54,15 +49,7 @@ describeKube('the volume guard in a sync: read replicas turned on or off over ex
     }
     return runJobHere(kube, r.job, as, dirs);
   };
-  const claim = (name: string) => applyObjects(kube, [{
-    apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: NAMESPACE },
-    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Gi' } } },
-  }]);
-  const unclaim = async (name: string) => {
-    // No controller-manager here: the test lifts the claim's protection finalizer itself.
-    await kube.kubectlOk(['delete', 'pvc', name, '-n', NAMESPACE, '--wait=false']);
-    await kube.kubectlOk(['patch', 'pvc', name, '-n', NAMESPACE, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
-  };
+  const claim = (name: string) => createClaim(kube, NAMESPACE, name);
 
   useSharedKube((k) => (kube = k));
   beforeAll(() => {
@@ -103,7 +90,7 @@ describeKube('the volume guard in a sync: read replicas turned on or off over ex
   });
 
   it('the way through: once the old claim is gone the replicas render passes; turning them off again over its data is refused too', async () => {
-    await unclaim(STANDALONE.dataClaim);
+    await deleteClaim(kube, NAMESPACE, STANDALONE.dataClaim);
     const moved = await run(replicated);
     expect(moved.code, moved.stderr).toBe(0);
     await claim(REPLICATED.dataClaim);

@@ -18,7 +18,7 @@ import { chartObjects } from '../../lib/chart';
 import { resolveConfig } from '../../lib/config';
 import { FIXTURE_PROFILES, FixtureProfile, fixtureManifests, fixtureObject } from '../support/fixture-project';
 import { describeKube, Kube, kubeBinaries, useSharedKube } from '../support/kube';
-import { applyObjects, live } from '../support/kube-dist';
+import { applyObjects, createClaim, deleteClaim, live } from '../support/kube-dist';
 
 const [GENERATE, VERIFY, POOLED, MANAGED_REPLICAS] = ['credentials-generated', 'credentials-managed', 'credentials-pooled', 'credentials-managed-replicas'] as const;
 const generated = resolveConfig(FIXTURE_PROFILES[GENERATE]);
@@ -175,13 +175,7 @@ describeKube('credentials bootstrap from dist/, run as its ServiceAccount', () =
 
     it('refuses to invent a password when the data claim exists but the Secret does not (exit 1, recovery steps)', async () => {
       await deleteSecret(GENERATED);
-      await kube.kubectlOk(['apply', '-f', '-'], {
-        input: JSON.stringify({
-          apiVersion: 'v1', kind: 'PersistentVolumeClaim',
-          metadata: { name: CLAIM, namespace: NAMESPACE },
-          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Gi' } } },
-        }),
-      });
+      await createClaim(kube, NAMESPACE, CLAIM);
       const r = await run(bootstrap);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stdout).toBe('');
@@ -283,9 +277,7 @@ describeKube('credentials bootstrap from dist/, run as its ServiceAccount', () =
     beforeAll(async () => {
       // The standalone deployment's Secret, as its bootstrap created it.
       await deleteSecret(GENERATED);
-      // No controller here removes the claim's protection finalizer: drop it, then the claim.
-      await kube.kubectlOk(['patch', 'pvc', standaloneClaim, '-n', NAMESPACE, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
-      await kube.kubectlOk(['delete', 'pvc', standaloneClaim, '-n', NAMESPACE, '--ignore-not-found']);
+      await deleteClaim(kube, NAMESPACE, standaloneClaim);
       await applyObjects(kube, credentialsObjects(GENERATE));
       await eventuallyCan(['create', 'secrets'], true);
       const r = await run(bootstrapFromDist(GENERATE));

@@ -17,7 +17,7 @@ import { renderProfile } from '../../lib/synth';
 import { helmTemplate } from '../support/chart-render';
 import { Manifest } from '../support/dist';
 import { Kube, useSharedKube } from '../support/kube';
-import { applyObjects, live, runJobHere } from '../support/kube-dist';
+import { applyObjects, createClaim, deleteClaim, live, runJobHere } from '../support/kube-dist';
 import { describeWithTools } from '../support/tools';
 import { FIXTURE_MIGRATIONS } from '../support/variants';
 
@@ -60,10 +60,7 @@ describeWithTools('the major-version guard in a sync: the credentials Job before
   let pg17: Render;
   const dirs = { home: path.join(scratch, 'home'), tmp: path.join(scratch, 'tmp') };
   const run = (r: Render) => runJobHere(kube, r.job, asAccount, dirs);
-  const claim = () => applyObjects(kube, [{
-    apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: NAMES.dataClaim, namespace: NAMESPACE },
-    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Gi' } } },
-  }]);
+  const claim = () => createClaim(kube, NAMESPACE, NAMES.dataClaim);
   const replaceStatefulSet = async (statefulSet: Manifest) => {
     await kube.kubectlOk(['delete', 'statefulset', NAMES.statefulSet, '-n', NAMESPACE, '--ignore-not-found']);
     await applyObjects(kube, [statefulSet]);
@@ -139,9 +136,7 @@ describeWithTools('the major-version guard in a sync: the credentials Job before
   });
 
   it('the way through: a fresh volume passes for PostgreSQL 17; then going back to 16 over 17\'s data is refused too', async () => {
-    // No controller-manager here: the test lifts the claim's protection finalizer itself.
-    await kube.kubectlOk(['delete', 'pvc', NAMES.dataClaim, '-n', NAMESPACE, '--wait=false']);
-    await kube.kubectlOk(['patch', 'pvc', NAMES.dataClaim, '-n', NAMESPACE, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+    await deleteClaim(kube, NAMESPACE, NAMES.dataClaim);
     const fresh = await run(pg17);
     expect(fresh.code, fresh.stderr).toBe(0);
     // The chart 16.7.27 now runs on a new claim.

@@ -27,6 +27,21 @@ export async function applyObjects(kube: Kube, objects: Manifest[]): Promise<voi
 }
 
 /** `Kind/name`, how the tests name an object. */
+/** A data claim `name` in `ns`, as the chart's StatefulSet would leave one (no volume binds here). */
+export function createClaim(kube: Kube, ns: string, name: string): Promise<void> {
+  return applyObjects(kube, [{
+    apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: ns },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Gi' } } },
+  }]);
+}
+
+/** Deletes claim `name` of `ns`, if there: no controller-manager here lifts its protection finalizer, so this does first. */
+export async function deleteClaim(kube: Kube, ns: string, name: string): Promise<void> {
+  const lifted = await kube.kubectl(['patch', 'pvc', name, '-n', ns, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+  if (lifted.code !== 0 && !lifted.stderr.includes('NotFound')) throw new Error(`kubectl patch pvc ${name} -n ${ns}: ${lifted.stderr}`);
+  await kube.kubectlOk(['delete', 'pvc', name, '-n', ns, '--ignore-not-found']);
+}
+
 export const ref = (m: { kind: string; metadata: { name: string } }) => `${m.kind}/${m.metadata.name}`;
 
 /** `Kind/name` → resourceVersion of every object in `file` as the server holds it; throws if one is missing. */
