@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BACKUP } from '../../lib/backup/script-contracts';
 import { DIST, findOne, manifests } from '../support/dist';
-import { distMigrationJob, jobContainer, prepareDistJob, runCommand, runPod } from '../support/dist-job';
+import { distMigrationJob, jobContainer, prepareDistJob, runDumpPod, runPod } from '../support/dist-job';
 import { Pg, startPostgres } from '../support/postgres';
 import { RunnerResult, runRunner } from '../support/runner-harness';
 
@@ -33,15 +33,8 @@ function chartLikeDatabase(pg: Pg): void {
   pg.psql('postgres', `CREATE DATABASE ${values.auth.database} OWNER ${appUser}`);
 }
 
-/**
- * The dump CronJob's pod: PGUSER postgres, PGHOST/PGPORT, PGDUMP_DIR, and the superuser's
- * password mounted as a file where PASSWORD_FILE says (no PGPASSWORD).
- */
-function runBackup(pg: Pg): Promise<RunnerResult> {
-  const secret = mkdtempSync(path.join(dir, 'secret-'));
-  writeFileSync(path.join(secret, 'password'), pg.password, { mode: 0o440 });
-  return runCommand(backupCommand, { PATH: pg.env().PATH, PGUSER: 'postgres', PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: backups, PASSWORD_FILE: path.join(secret, 'password') });
-}
+/** The dump CronJob's pod (runDumpPod): the superuser's password as a file, no PGPASSWORD. */
+const runBackup = (pg: Pg): Promise<RunnerResult> => runDumpPod(dumpCronJob, pg, backups, dir);
 
 /** The restore template's pod: its login from the credentials Secret, the backup claim, `overrides` on top. */
 async function runRestore(pg: Pg, overrides: Record<string, string>): Promise<RunnerResult> {
@@ -174,10 +167,8 @@ describe('backups and restore', () => {
   });
 
   it('refuses a password it cannot put in a password file, before dumping anything', async () => {
-    const secret = mkdtempSync(path.join(dir, 'secret-'));
-    writeFileSync(path.join(secret, 'password'), 'two\nlines');
     const before = readdirSync(backups).sort();
-    const backup = await runCommand(backupCommand, { PATH: source.env().PATH, PGUSER: 'postgres', PGHOST: source.host, PGPORT: String(source.port), PGDUMP_DIR: backups, PASSWORD_FILE: path.join(secret, 'password') });
+    const backup = await runDumpPod(dumpCronJob, source, backups, dir, 'two\nlines');
     expect(backup.code).toBe(1);
     expect(backup.stderr).toContain('holds a line break, which a libpq password file cannot hold');
     expect(readdirSync(backups).sort()).toEqual(before);

